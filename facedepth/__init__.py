@@ -1,0 +1,1 @@
+"""Depth networks, losses, training and inference (torch only; never imports bpy)."""

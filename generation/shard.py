@@ -1,0 +1,120 @@
+"""Render one shard (a frame index range) in one Blender process, resumably.
+
+Each frame is rendered into `<shard>/.tmp/`, checked, and moved into place
+with os.replace; its JSON is moved last, so a frame is complete exactly when
+its JSON exists. A killed job leaves no partial file where readers look, and
+a rerun renders only the frames whose JSON is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generation import exr, geometry, human
+from generation.config import RenderParams
+from generation.description import Frame, sample_frame
+
+FORMAT_VERSION = 1
+SUFFIXES = {"rgb": ".rgb.png", "depth": ".depth.exr", "mask": ".mask.png", "meta": ".json"}
+
+
+def shard_dir(root: Path, frames: range) -> Path:
+    return Path(root) / f"shard_{frames.start:07d}-{frames.stop:07d}"
+
+
+def frame_paths(folder: Path, name: str) -> dict[str, Path]:
+    return {key: folder / f"{name}{suffix}" for key, suffix in SUFFIXES.items()}
+
+
+def is_complete(folder: Path, index: int) -> bool:
+    return frame_paths(folder, f"f{index:07d}")["meta"].is_file()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def metadata(frame: Frame, blender_version: str) -> dict:
+    """The frame description plus everything a consumer needs without re-deriving it."""
+    cam = frame.camera
+    rest, pivot = human.rest_vertices(frame)
+    eyes_world = human.pose(np.zeros((1, 3)), frame, pivot)[0]
+    cam_from_world = cam.cam_from_world
+    Q = geometry.head_rotation_cv(*(frame.head_pose_deg[k] for k in ("yaw", "pitch", "roll")))
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": frame.name,
+        "identity_id": frame.identity.id,
+        "K": cam.K.tolist(),
+        "cam_from_world": cam_from_world.tolist(),
+        "head_pose": {**frame.head_pose_deg, "R_cam_head": Q.tolist(),
+                      "eyes_cam": (cam_from_world[:3, :3] @ eyes_world + cam_from_world[:3, 3]).tolist()},
+        "depth": {"units": "m", "kind": "planar camera z", "no_hit": "inf"},
+        "labels": human.LABELS,
+        "blender_version": blender_version,
+        "description": frame.to_dict(),
+    }
+
+
+def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str) -> dict[str, Path]:
+    """Check Blender's raw outputs and move the frame's files into place, JSON last."""
+    out = frame_paths(folder, frame.name)
+    depth = exr.clean_cycles_depth(exr.read_depth(raw["depth"]))
+    if np.isnan(depth).any():
+        raise RuntimeError(f"frame {frame.name}: renderer produced NaN depth in {raw['depth']}")
+    labels = np.rint(exr.read_depth(raw["index"]))
+    if labels.min() < 0 or labels.max() > max(human.LABELS.values()):
+        raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..6")
+    exr.write_depth(out["depth"], depth)
+    tmp_mask = raw["index"].with_suffix(".mask.png")
+    Image.fromarray(labels.astype(np.uint8)).save(tmp_mask)
+    os.replace(tmp_mask, out["mask"])
+    os.replace(raw["color"], out["rgb"])
+    raw["depth"].unlink()
+    raw["index"].unlink()
+    atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version), indent=1))
+    return out
+
+
+def render_shard(params: RenderParams, frames: range, root: Path,
+                 on_frame: Callable[[int], None] | None = None) -> Path:
+    """Render the missing frames of a shard, then (re)write its manifest."""
+    folder = shard_dir(root, frames)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # leftovers of an interrupted run are never read
+    todo = [i for i in frames if not is_complete(folder, i)]
+    if todo:
+        import bpy
+
+        from generation.blender.scene import BlenderScene
+
+        scene = BlenderScene(*params.settings.resolution)
+        for i in todo:
+            frame = sample_frame(params, i)
+            finalize(frame, scene.render(frame, tmp), folder, bpy.app.version_string)
+            if on_frame:
+                on_frame(i)
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_manifest(folder, frames)
+    return folder
+
+
+def write_manifest(folder: Path, frames: range) -> None:
+    rows = []
+    for i in frames:
+        meta = json.loads(frame_paths(folder, f"f{i:07d}")["meta"].read_text())
+        d = meta["description"]
+        rows.append({"name": meta["name"], "index": i, "identity_id": meta["identity_id"],
+                     "expression": d["expression"]["preset"], **{k: meta["head_pose"][k] for k in ("yaw", "pitch", "roll")},
+                     "files": {k: p.name for k, p in frame_paths(folder, meta["name"]).items()}})
+    atomic_write_text(folder / "manifest.json", json.dumps({"frames": rows}, indent=1))

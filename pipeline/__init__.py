@@ -1,0 +1,1 @@
+"""Orchestration: the CLI, DVC stages, data preparation and reports."""

@@ -1,0 +1,61 @@
+"""The `facedepth` command line: every DVC stage is one of these commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Synthetic face depth: render, prepare, train, evaluate, predict.")
+
+
+
+@app.callback()
+def _root() -> None:
+    """Synthetic face depth: render, prepare, train, evaluate, predict."""
+
+
+ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params.yaml to read")]
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def render(
+    out: Annotated[Path, typer.Option(help="root folder of the render shards")] = Path("data/renders"),
+    params: ParamsOpt = Path("params.yaml"),
+    shard: Annotated[Optional[list[int]], typer.Option(help="render only these shard numbers (repeatable)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: render.workers)")] = None,
+    ray: Annotated[Optional[str], typer.Option(help="render on Ray: 'auto', 'local' or a cluster address")] = None,
+    preview: Annotated[Optional[Path], typer.Option(help="also save a 16-frame contact sheet PNG here")] = None,
+):
+    """Render the dataset described by params.yaml (resumable; finished frames are kept)."""
+    from generation import config, jobs
+    from generation.assets import AssetError, mpfb_root
+    from pipeline.progress import bar
+
+    try:
+        p = config.load(params)
+        mpfb_root()
+    except (config.ParamsError, AssetError) as exc:
+        fail(str(exc))
+    shards = p.shards()
+    if shard:
+        bad = [s for s in shard if not 0 <= s < len(shards)]
+        if bad:
+            fail(f"--shard {bad}: the dataset has shards 0..{len(shards) - 1}")
+        shards = [shards[s] for s in shard]
+    todo = jobs.pending_frames(p, out, shards)
+    typer.echo(f"{p.frames} frames in {len(p.shards())} shards; {todo} to render into {out}", err=True)
+    with bar("render", todo, "frames") as advance:
+        jobs.run(p, out, shards, workers or p.workers, lambda _i: advance(),
+                 ray_address=None if ray is None else ("" if ray == "local" else ray))
+    if preview:
+        from pipeline.preview import contact_sheet
+
+        typer.echo(f"contact sheet: {contact_sheet(out, preview)}", err=True)

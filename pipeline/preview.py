@@ -1,0 +1,55 @@
+"""Contact sheets: RGB beside colourised depth, for judging realism at a glance."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+
+from generation import exr, human
+
+
+def colourise(depth: np.ndarray, valid: np.ndarray, lo: float | None = None, hi: float | None = None,
+              cmap: str = "turbo_r") -> np.ndarray:
+    """uint8 RGB of depth over `valid` pixels (near = warm), black elsewhere; lo/hi fix the scale."""
+    d = depth[valid & np.isfinite(depth)]
+    lo = float(d.min()) if lo is None and d.size else (lo or 0.0)
+    hi = float(d.max()) if hi is None and d.size else (hi or 1.0)
+    t = np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
+    rgb = (colormaps[cmap](np.nan_to_num(t))[..., :3] * 255).astype(np.uint8)
+    rgb[~(valid & np.isfinite(depth))] = 0
+    return rgb
+
+
+def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, columns: int = 4) -> Path:
+    """Save a grid of `count` random frames (RGB | depth) from all shards under `render_root`."""
+    metas = sorted(Path(render_root).glob("shard_*/f*.json"))
+    if not metas:
+        raise FileNotFoundError(f"{render_root}: no rendered frames found; run `facedepth render` first")
+    picks = random.Random(seed).sample(metas, min(count, len(metas)))
+    tiles = []
+    for meta in picks:
+        stem = meta.with_suffix("")
+        rgb = np.asarray(Image.open(f"{stem}.rgb.png").convert("RGB"))
+        depth = exr.read_depth(f"{stem}.depth.exr")
+        mask = np.asarray(Image.open(f"{stem}.mask.png"))
+        tile = np.concatenate([rgb, colourise(depth, mask != human.BACKGROUND)], axis=1)
+        info = json.loads(meta.read_text())
+        img = Image.fromarray(tile)
+        pose = info["head_pose"]
+        ImageDraw.Draw(img).text((4, 4), f"{info['name']} id{info['identity_id']} y{pose['yaw']:.0f} p{pose['pitch']:.0f}",
+                                 fill=(255, 255, 255))
+        tiles.append(np.asarray(img))
+    h, w = tiles[0].shape[:2]
+    rows = -(-len(tiles) // columns)
+    sheet = np.zeros((rows * h, columns * w, 3), np.uint8)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, columns)
+        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile[:h, :w]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(out)
+    return out

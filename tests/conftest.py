@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny but real params, renders and prepared data."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_params(**render_overrides) -> dict:
+    """The project's params.yaml shrunk to a few small frames."""
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data = copy.deepcopy(data)
+    r = data["render"]
+    r.update(identities=3, frames_per_identity=2, shard_size=3, workers=1)
+    r["settings"].update(resolution=[64, 56], samples=2)
+    r.update(render_overrides)
+    return data
+
+
+def write_params(folder: Path, data: dict) -> Path:
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def facedepth(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real CLI in a fresh interpreter, as a user or DVC would."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd or ROOT, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"facedepth {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory) -> tuple[Path, Path]:
+    """(params file, render root) of a real 6-frame render in 2 shards."""
+    folder = tmp_path_factory.mktemp("render")
+    params = write_params(folder, tiny_params())
+    facedepth("render", "--params", str(params), "--out", str(folder / "renders"))
+    return params, folder / "renders"
