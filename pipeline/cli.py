@@ -59,3 +59,42 @@ def render(
         from pipeline.preview import contact_sheet
 
         typer.echo(f"contact sheet: {contact_sheet(out, preview)}", err=True)
+
+
+@app.command()
+def prepare(
+    renders: Annotated[Path, typer.Option(help="render root written by `facedepth render`")] = Path("data/renders"),
+    out: Annotated[Path, typer.Option(help="prepared splits folder")] = Path("data/prepared"),
+    reports: Annotated[Path, typer.Option(help="folder for dataset statistics")] = Path("reports/dataset"),
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Validate renders, split by identity, resize, and write memory-mappable arrays."""
+    import yaml
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline import stats
+    from pipeline.prepare import PrepareParams
+    from pipeline.prepare import prepare as run_prepare
+    from pipeline.progress import bar
+
+    try:
+        p = PrepareParams.from_params(yaml.safe_load(params.read_text()))
+    except (OSError, ValueError) as exc:
+        fail(f"{params}: {exc}")
+    total = len(list(renders.glob("shard_*/f*.json")))
+    if not total:
+        fail(f"{renders}: no rendered frames; run `facedepth render --out {renders}` first")
+    with bar("validate", total, "frames") as advance:
+        try:
+            table, rejected = run_prepare(renders, out, p, advance)
+        except RuntimeError as exc:
+            fail(str(exc))
+    console = Console(stderr=True)
+    if len(rejected):
+        t = Table("frame", "shard", "reason", title=f"{len(rejected)} rejected frames (also in {out}/rejected.csv)")
+        for row in rejected.itertuples():
+            t.add_row(row.frame, row.shard, row.reason)
+        console.print(t)
+    summary = stats.dataset_figure(out, reports / "stats.png", reports / "summary.json", rejected)
+    console.print(f"kept {len(table)} frames: {summary['frames']} over identities {summary['identities']}")

@@ -1,0 +1,213 @@
+"""Renders -> validated, resized, identity-disjoint training splits.
+
+Every frame is checked; bad frames are reported with a reason, never dropped
+silently and never fatal. Each split is written as memory-mappable .npy
+arrays (rgb uint8 NHWC, depth float32 metres, mask uint8) plus a parquet
+manifest of per-frame metadata. The output folder is built beside the target
+and swapped in at the end, so an interrupted run leaves the old one intact.
+Frames are read twice (validate, then write) so memory stays flat at any
+dataset size; decoding is cheap next to rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from generation import exr, human
+
+SPLITS = ("train", "val", "test")
+FACE_LABELS = (human.FACE, human.EYES, human.MOUTH)
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    size: tuple[int, int]  # width, height
+    splits: dict[str, float]
+    min_head_pixels: int
+    seed: int
+
+    @classmethod
+    def from_params(cls, data: dict) -> PrepareParams:
+        p = data.get("prepare") or {}
+        # the key is `resolution`, not `size`: DVC's run cache ignores params named `size`
+        unknown = set(p) - {"resolution", "splits", "min_head_pixels"}
+        if unknown:
+            raise ValueError(f"prepare: unknown key(s) {sorted(unknown)}")
+        splits = {k: float(v) for k, v in p.get("splits", {"train": 0.7, "val": 0.15, "test": 0.15}).items()}
+        if set(splits) != set(SPLITS) or min(splits.values()) < 0 or abs(sum(splits.values()) - 1) > 1e-6:
+            raise ValueError(f"prepare.splits: need train/val/test ratios >= 0 summing to 1, got {splits}")
+        w, h = p.get("resolution", [128, 128])
+        if w < 8 or h < 8:
+            raise ValueError(f"prepare.resolution: {w}x{h} is too small")
+        return cls(size=(int(w), int(h)), splits=splits, min_head_pixels=int(p.get("min_head_pixels", 50)),
+                   seed=int(data.get("seed", 0)))
+
+
+class BadFrame(Exception):
+    """A frame that cannot be used; the message is the reason shown in the report."""
+
+
+def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
+    """Read and validate one frame; raises BadFrame with a reason."""
+    stem = str(meta_path)[:-len(".json")]
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadFrame(f"unreadable JSON ({exc.__class__.__name__})") from None
+    files = {k: Path(stem + s) for k, s in (("rgb", ".rgb.png"), ("depth", ".depth.exr"), ("mask", ".mask.png"))}
+    missing = [p.name for p in files.values() if not p.is_file()]
+    if missing:
+        raise BadFrame(f"missing file(s): {', '.join(missing)}")
+    try:
+        rgb = np.asarray(Image.open(files["rgb"]).convert("RGB"))
+        mask = np.asarray(Image.open(files["mask"]))
+    except OSError as exc:
+        raise BadFrame(f"unreadable image ({exc})") from None
+    try:
+        depth = exr.read_depth(files["depth"])
+    except exr.DepthFileError:
+        raise BadFrame("unreadable EXR depth") from None
+    if not rgb.shape[:2] == mask.shape == depth.shape:
+        raise BadFrame(f"size mismatch rgb {rgb.shape[:2]} mask {mask.shape} depth {depth.shape}")
+    human_px = mask != human.BACKGROUND
+    if np.isnan(depth).any():
+        raise BadFrame("NaN depth")
+    if not np.isfinite(depth[human_px]).all() or (depth[human_px] <= 0).any():
+        raise BadFrame("non-finite or non-positive depth on the person")
+    face = np.isin(mask, FACE_LABELS)
+    if face.sum() < min_head_pixels:
+        raise BadFrame(f"empty head mask ({int(face.sum())} face pixels < {min_head_pixels})")
+    border = np.concatenate([face[0], face[-1], face[:, 0], face[:, -1]])
+    if border.any():
+        raise BadFrame("head out of frame (face touches the image border)")
+    return {"meta": meta, "rgb": rgb, "depth": depth, "mask": mask}
+
+
+def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tuple[int, int]):
+    """Area-resize RGB; nearest for labels; depth averaged only within its own side of the person edge.
+
+    Each output depth pixel averages the input depths of the same class
+    (person or background) as its output label, so no depth is ever an
+    interpolation between a face and the wall behind it.
+    """
+    w, h = size
+    rgb_out = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    mask_out = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    nearest = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
+    person = mask != human.BACKGROUND
+    out = nearest.copy()
+    for member, target in ((person, mask_out != human.BACKGROUND), (~person, mask_out == human.BACKGROUND)):
+        valid = (member & np.isfinite(depth)).astype(np.float64)
+        total = cv2.resize(np.where(valid > 0, depth, 0).astype(np.float64), (w, h), interpolation=cv2.INTER_AREA)
+        cover = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA)
+        use = target & (cover > 1e-9)
+        out[use] = (total[use] / cover[use]).astype(np.float32)
+    return rgb_out, out, mask_out
+
+
+def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]:
+    """Shuffle identities and cut by ratio; every split with ratio > 0 gets one when there are enough."""
+    ids = sorted(set(int(i) for i in ids))
+    order = np.random.default_rng([seed, 7]).permutation(ids).tolist()
+    n = len(order)
+    counts = {s: int(round(ratios[s] * n)) for s in SPLITS}
+    for s in ("test", "val"):  # small datasets: make sure evaluation splits are not empty
+        if ratios[s] > 0 and counts[s] == 0 and n >= 3:
+            counts[s] = 1
+    counts["train"] = n - counts["val"] - counts["test"]
+    out, start = {}, 0
+    for s in SPLITS:
+        for i in order[start:start + counts[s]]:
+            out[i] = s
+        start += counts[s]
+    return out
+
+
+def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
+    d = meta["description"]
+    K = np.asarray(meta["K"])
+    sx, sy = size[0] / d["camera"]["width"], size[1] / d["camera"]["height"]
+    ident = d["identity"]
+    lights = d["lights"]
+    return {
+        "name": meta["name"], "shard": shard, "identity_id": meta["identity_id"],
+        "yaw": meta["head_pose"]["yaw"], "pitch": meta["head_pose"]["pitch"], "roll": meta["head_pose"]["roll"],
+        "expression": d["expression"]["preset"], "hair_style": ident["hair_style"],
+        "skin_tone": ident["skin_tone"], "gender": ident["gender"], "age": ident["age"],
+        "focal_mm": d["camera"]["focal_mm"], "distance_m": d["camera"]["distance_m"],
+        "fx": K[0, 0] * sx, "fy": K[1, 1] * sy, "cx": K[0, 2] * sx, "cy": K[1, 2] * sy,
+        "n_lights": len(lights), "kelvin": float(np.mean([l["kelvin"] for l in lights])) if lights else np.nan,
+        "environment": d["environment"], "background": d["background"]["kind"],
+        "cam_from_world": json.dumps(meta["cam_from_world"]),
+    }
+
+
+def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the splits under `out`; returns (manifest of kept frames, rejected frames with reasons)."""
+    metas = sorted(Path(renders).glob("shard_*/f*.json"))
+    orphans = sorted({Path(str(f).split(".")[0] + ".json") for f in Path(renders).glob("shard_*/f*.*.*")} - set(metas))
+    rejected = [{"frame": o.stem, "shard": o.parent.name, "reason": "incomplete: no JSON (interrupted render?)"}
+                for o in orphans]
+    kept = []
+    for meta_path in metas:
+        try:
+            frame = load_frame(meta_path, p.min_head_pixels)
+        except BadFrame as exc:
+            rejected.append({"frame": meta_path.stem, "shard": meta_path.parent.name, "reason": str(exc)})
+        else:
+            kept.append((meta_path, frame["meta"]["identity_id"]))
+        progress()
+    rejected = pd.DataFrame(rejected, columns=["frame", "shard", "reason"])
+    if not kept:
+        raise RuntimeError(f"{renders}: no usable frames ({len(rejected)} rejected); see the table above")
+    assignment = split_identities([i for _, i in kept], p.splits, p.seed)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    manifests = []
+    w, h = p.size
+    for split in SPLITS:
+        members = [m for m, i in kept if assignment[i] == split]
+        folder = tmp / split
+        folder.mkdir()
+        n = len(members)
+        rgb = np.lib.format.open_memmap(folder / "rgb.npy", "w+", np.uint8, (n, h, w, 3))
+        depth = np.lib.format.open_memmap(folder / "depth.npy", "w+", np.float32, (n, h, w))
+        mask = np.lib.format.open_memmap(folder / "mask.npy", "w+", np.uint8, (n, h, w))
+        rows = []
+        for k, meta_path in enumerate(members):
+            frame = load_frame(meta_path, p.min_head_pixels)
+            rgb[k], depth[k], mask[k] = resize_frame(frame["rgb"], frame["depth"], frame["mask"], p.size)
+            rows.append({**manifest_row(frame["meta"], p.size, meta_path.parent.name), "split": split, "row": k})
+        for arr in (rgb, depth, mask):
+            arr.flush()
+        del rgb, depth, mask
+        table = pd.DataFrame(rows)
+        table.to_parquet(folder / "manifest.parquet", index=False)
+        manifests.append(table)
+    rejected.to_csv(tmp / "rejected.csv", index=False)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return pd.concat(manifests, ignore_index=True), rejected
+
+
+def load_split(root: Path, split: str, mmap: bool = True) -> dict:
+    """Arrays (memory-mapped by default) and manifest of one prepared split."""
+    folder = Path(root) / split
+    if not (folder / "manifest.parquet").is_file():
+        raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` (or `dvc repro prepare`)")
+    mode = "r" if mmap else None
+    return {
+        "rgb": np.load(folder / "rgb.npy", mmap_mode=mode),
+        "depth": np.load(folder / "depth.npy", mmap_mode=mode),
+        "mask": np.load(folder / "mask.npy", mmap_mode=mode),
+        "manifest": pd.read_parquet(folder / "manifest.parquet"),
+    }

@@ -1,0 +1,133 @@
+"""Prepare stage: validation report, identity-disjoint splits, edge-safe resizing, normalisation."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from facedepth.depthnorm import denormalize, normalize
+from generation import exr, human
+from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, split_identities
+
+PARAMS = PrepareParams(size=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
+
+
+@pytest.fixture()
+def renders(rendered, tmp_path):
+    root = tmp_path / "renders"
+    shutil.copytree(rendered[1], root)
+    return root
+
+
+def test_splits_are_identity_disjoint_and_complete(renders, tmp_path):
+    table, rejected = prepare(renders, tmp_path / "prepared", PARAMS)
+    assert rejected.empty and len(table) == 6
+    ids = {s: set(table.loc[table.split == s, "identity_id"]) for s in ("train", "val", "test")}
+    assert ids["train"].isdisjoint(ids["val"]) and ids["train"].isdisjoint(ids["test"]) and ids["val"].isdisjoint(ids["test"])
+    assert all(ids.values())
+    for split in ("train", "val", "test"):
+        data = load_split(tmp_path / "prepared", split)
+        n = len(data["manifest"])
+        assert data["rgb"].shape == (n, 32, 40, 3) and data["depth"].shape == data["mask"].shape == (n, 32, 40)
+        assert isinstance(data["rgb"], np.memmap)
+        assert data["manifest"]["row"].tolist() == list(range(n))
+
+
+def test_split_identities_many():
+    assignment = split_identities(range(100), {"train": 0.7, "val": 0.15, "test": 0.15}, seed=3)
+    counts = pd.Series(assignment).value_counts()
+    assert counts["train"] == 70 and counts["val"] == 15 and counts["test"] == 15
+    assert assignment == split_identities(reversed(range(100)), {"train": 0.7, "val": 0.15, "test": 0.15}, seed=3)
+
+
+def _break(root, name, how):
+    stem = next(root.glob(f"shard_*/{name}.json")).with_suffix("")
+    if how == "missing":
+        (stem.parent / f"{name}.mask.png").unlink()
+    elif how == "corrupt_exr":
+        (stem.parent / f"{name}.depth.exr").write_bytes(b"not an exr")
+    elif how == "nan":
+        path = stem.parent / f"{name}.depth.exr"
+        d = exr.read_depth(path)
+        d[d.shape[0] // 2] = np.nan
+        exr.write_depth(path, d)
+    elif how == "empty_head":
+        path = stem.parent / f"{name}.mask.png"
+        Image.fromarray(np.zeros_like(np.asarray(Image.open(path)))).save(path)
+    elif how == "out_of_frame":
+        path = stem.parent / f"{name}.mask.png"
+        m = np.asarray(Image.open(path)).copy()
+        m[:, 0] = human.FACE
+        Image.fromarray(m).save(path)
+    elif how == "no_json":
+        (stem.parent / f"{name}.json").unlink()
+    elif how == "bad_json":
+        (stem.parent / f"{name}.json").write_text("{")
+
+
+def test_every_kind_of_bad_frame_is_reported(renders, tmp_path):
+    kinds = {"f0000000": ("missing", "missing file"), "f0000001": ("corrupt_exr", "unreadable EXR"),
+             "f0000002": ("nan", "NaN depth"), "f0000003": ("empty_head", "empty head mask"),
+             "f0000004": ("out_of_frame", "head out of frame"), "f0000005": ("no_json", "no JSON")}
+    for name, (how, _) in kinds.items():
+        _break(renders, name, how)
+    with pytest.raises(RuntimeError, match="no usable frames"):
+        prepare(renders, tmp_path / "prepared", PARAMS)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_bad_frames_are_listed_with_reasons_and_good_ones_kept(renders, tmp_path):
+    _break(renders, "f0000001", "corrupt_exr")
+    _break(renders, "f0000002", "nan")
+    _break(renders, "f0000004", "bad_json")
+    table, rejected = prepare(renders, tmp_path / "prepared", PARAMS)
+    reasons = dict(zip(rejected.frame, rejected.reason))
+    assert "unreadable EXR" in reasons["f0000001"] and "NaN" in reasons["f0000002"] and "JSON" in reasons["f0000004"]
+    assert sorted(table.name) == ["f0000000", "f0000003", "f0000005"]
+    assert len(pd.read_csv(tmp_path / "prepared" / "rejected.csv")) == 3
+
+
+def test_resize_never_mixes_head_and_background():
+    h, w = 60, 80
+    mask = np.zeros((h, w), np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - 30) ** 2 + (xx - 37) ** 2 < 17 ** 2
+    mask[disc] = human.FACE
+    depth = np.where(disc, 0.5 + 0.001 * xx, 2.0).astype(np.float32)
+    rgb = np.zeros((h, w, 3), np.uint8)
+    for size in ((40, 30), (33, 27), (160, 120)):
+        _, d, m = resize_frame(rgb, depth, mask, size)
+        head = m == human.FACE
+        assert head.any() and (~head).any()
+        assert d[head].min() >= 0.5 and d[head].max() <= 0.5 + 0.001 * w
+        assert np.all(d[~head] == 2.0)
+
+
+def test_resize_keeps_background_misses_out_of_head_depth():
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:6, 2:6] = human.FACE
+    depth = np.full((8, 8), np.inf, np.float32)
+    depth[mask > 0] = 0.7
+    _, d, m = resize_frame(np.zeros((8, 8, 3), np.uint8), depth, mask, (4, 4))
+    assert np.all(d[m > 0] == np.float32(0.7)) and np.all(np.isinf(d[m == 0]))
+
+
+def test_normalization_round_trips_numpy_and_torch():
+    import torch
+
+    d = np.linspace(0.2, 3.0, 101)
+    n = normalize(d, 0.2, 3.0)
+    assert n.min() == pytest.approx(0) and n.max() == pytest.approx(1) and np.all(np.diff(n) > 0)
+    assert np.allclose(denormalize(n, 0.2, 3.0), d, rtol=1e-12)
+    t = torch.tensor(d)
+    assert torch.allclose(denormalize(normalize(t, 0.2, 3.0), 0.2, 3.0), t)
+
+
+def test_prepare_params_validation():
+    with pytest.raises(ValueError, match="summing to 1"):
+        PrepareParams.from_params({"prepare": {"splits": {"train": 0.9, "val": 0.2, "test": 0.1}}})
+    with pytest.raises(ValueError, match="unknown key"):
+        PrepareParams.from_params({"prepare": {"size": [64, 64]}})
