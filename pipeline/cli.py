@@ -98,3 +98,52 @@ def prepare(
         console.print(t)
     summary = stats.dataset_figure(out, reports / "stats.png", reports / "summary.json", rejected)
     console.print(f"kept {len(table)} frames: {summary['frames']} over identities {summary['identities']}")
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"{path}: {exc}")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="facedepth | unet_simple | bts | densedepth")],
+    prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint folder (default models/MODEL)")] = None,
+    live: Annotated[Optional[Path], typer.Option(help="dvclive folder (default reports/train/MODEL)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Train one model on the prepared splits (torchrun-compatible for several GPUs)."""
+    from facedepth.train import TrainConfig
+    from facedepth.train import train as run_train
+    from pipeline.progress import bar
+
+    try:
+        cfg = TrainConfig.from_params(_load_yaml(params), model)
+        cfg.build_model()  # fail on a bad model name or encoder before touching data
+    except (ValueError, TypeError, RuntimeError, FileNotFoundError) as exc:
+        fail(str(exc))
+    out = out or Path("models") / cfg.model
+    live = live or Path("reports/train") / cfg.model
+    bars = []
+
+    def progress(epoch: int, total: int):
+        if bars:
+            bars.pop().__exit__(None, None, None)
+        ctx = bar(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", total, "samples")
+        bars.append(ctx)
+        return ctx.__enter__()
+
+    try:
+        metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        while bars:
+            bars.pop().__exit__(None, None, None)
+    typer.echo(f"{cfg.model}: {metrics}", err=True)

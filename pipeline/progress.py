@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -25,6 +26,6 @@ def bar(description: str, total: int, unit: str):
     """Yields advance(n=1); prints to stderr so stdout stays clean for data."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:
         task = progress.add_task(description, total=total, unit=unit)
         yield lambda n=1: progress.advance(task, n)

@@ -45,3 +45,23 @@ def rendered(tmp_path_factory) -> tuple[Path, Path]:
     params = write_params(folder, tiny_params())
     facedepth("render", "--params", str(params), "--out", str(folder / "renders"))
     return params, folder / "renders"
+
+
+@pytest.fixture(scope="session")
+def prepared(rendered, tmp_path_factory) -> Path:
+    """Prepared 48x40 splits of the session render (2 identities train, 1 val... by ratio)."""
+    from pipeline.prepare import PrepareParams, prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "prepared"
+    prepare(rendered[1], out, PrepareParams(size=(48, 40), splits={"train": 0.34, "val": 0.33, "test": 0.33},
+                                            min_head_pixels=10, seed=0))
+    return out
+
+
+def tiny_train_params(**train_overrides) -> dict:
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    t = data["train"]
+    t.update(epochs=2, batch_size=2, num_workers=0)
+    t["model_cfg"].update(unet_simple={"base": 4}, bts={"encoder": "resnet18", "width": 32})
+    t.update(train_overrides)
+    return data

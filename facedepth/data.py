@@ -1,0 +1,91 @@
+"""Torch datasets over the prepared, memory-mapped splits.
+
+Images are ImageNet-normalised; targets are normalised depth at half the
+input resolution, taken at every other pixel (no interpolation, so no
+mixing of face and background), with a validity mask of person pixels.
+Augmentation is seeded by (seed, epoch, index): the same sample gets the
+same flip and colour jitter whatever the worker count, so CPU training is
+reproducible and `--resume` continues exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from facedepth.depthnorm import normalize
+
+# Mask labels of the render data contract (README): 0 is background, 1-4 the head.
+BACKGROUND = 0
+HEAD_LABELS = (1, 2, 3, 4)
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+@dataclass(frozen=True)
+class Augment:
+    flip: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 or float in [0, 1] -> normalised (3, H, W) float32."""
+    x = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1)))
+
+
+def half(a: np.ndarray) -> np.ndarray:
+    """Every other pixel, cropped to (H//2, W//2)."""
+    h, w = a.shape[:2]
+    return a[: 2 * (h // 2): 2, : 2 * (w // 2): 2]
+
+
+def jitter(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    """Brightness, contrast and saturation jitter on RGB only (depth is untouched)."""
+    x = rgb.astype(np.float32) / 255.0
+    x = x * rng.uniform(1 - aug.brightness, 1 + aug.brightness)
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(1 - aug.contrast, 1 + aug.contrast) + mean
+    grey = x.mean(axis=2, keepdims=True)
+    x = (x - grey) * rng.uniform(1 - aug.saturation, 1 + aug.saturation) + grey
+    return np.clip(x, 0, 1)
+
+
+class DepthSplit(Dataset):
+    """One prepared split; returns (image, target, mask, index)."""
+
+    def __init__(self, root: Path, split: str, near: float, far: float, augment: Augment | None = None, seed: int = 0):
+        folder = Path(root) / split
+        if not (folder / "manifest.parquet").is_file():
+            raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` first")
+        self.rgb = np.load(folder / "rgb.npy", mmap_mode="r")
+        self.depth = np.load(folder / "depth.npy", mmap_mode="r")
+        self.mask = np.load(folder / "mask.npy", mmap_mode="r")
+        self.manifest = pd.read_parquet(folder / "manifest.parquet")
+        self.near, self.far, self.augment, self.seed = near, far, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int):
+        rgb, d, m = np.asarray(self.rgb[i]), half(np.asarray(self.depth[i])), half(np.asarray(self.mask[i]))
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            if rng.uniform() < self.augment.flip:  # subsample first, so the flipped target is the target flipped
+                rgb, d, m = rgb[:, ::-1], d[:, ::-1], m[:, ::-1]
+            rgb = jitter(rgb, rng, self.augment)
+        valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.near) & (d < self.far)
+        target = np.where(valid, normalize(np.where(valid, d, 1.0), self.near, self.far), 0).astype(np.float32)
+        return (image_tensor(rgb), torch.from_numpy(target[None].copy()), torch.from_numpy(valid[None].copy()),
+                torch.tensor(i))
