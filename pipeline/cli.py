@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -146,4 +147,113 @@ def train(
     finally:
         while bars:
             bars.pop().__exit__(None, None, None)
-    typer.echo(f"{cfg.model}: {metrics}", err=True)
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(f"{cfg.model}: {metrics}", err=True)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="model name (reads models/MODEL/best.pt) or a checkpoint path")],
+    prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
+    out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/MODEL)")] = None,
+):
+    """Standard depth metrics on the test split's head pixels, metric and scale-invariant, by yaw bin."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from facedepth.evaluate import evaluate as run_evaluate
+
+    ckpt = Path(model) if model.endswith(".pt") else Path("models") / model / "best.pt"
+    try:
+        summary, rows, kept = run_evaluate(ckpt, prepared)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    out = out or Path("reports/eval") / summary["model"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    pd.DataFrame(rows).to_csv(out / "per_image.csv", index=False)
+    np.savez_compressed(out / "predictions.npz", **kept)
+    m, s = summary["metric"], summary["scale_invariant"]
+    typer.echo(f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
+               f"delta1 {m['delta1']:.3f} ({s['delta1']:.3f}) on {summary['test_images']} test images", err=True)
+
+
+@app.command()
+def report(
+    models: Annotated[list[str], typer.Option("--model", help="models to compare (repeatable)")],
+    eval_root: Annotated[Path, typer.Option(help="folder of evaluate outputs")] = Path("reports/eval"),
+    prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
+    out: Annotated[Path, typer.Option(help="markdown table")] = Path("reports/comparison.md"),
+    figure: Annotated[Path, typer.Option(help="qualitative figure")] = Path("reports/comparison.png"),
+):
+    """One markdown table and one figure comparing the evaluated models."""
+    from pipeline.report import build_report
+
+    try:
+        typer.echo(build_report(eval_root, prepared, models, out, figure))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def predict(
+    images: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
+    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth/best.pt)")],
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
+    ply: Annotated[bool, typer.Option(help="also write a PLY point cloud")] = False,
+    fov: Annotated[float, typer.Option(help="horizontal field of view for the PLY when fx is unknown")] = 50.0,
+    fx: Annotated[Optional[float], typer.Option(help="focal length in pixels (overrides --fov)")] = None,
+):
+    """Depth for any photo: float32 EXR (m), 16-bit PNG (mm), colourised PNG, optional PLY."""
+    skipped = []
+
+    def on_error(path, reason):
+        skipped.append(path)
+        typer.secho(f"skipped {path}: {reason}", fg="yellow", err=True)
+
+    from pipeline.predict import predict_paths
+
+    try:
+        written = predict_paths(model, images, out, ply, fov, fx, on_error)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {len(written)} files to {out}; skipped {len(skipped)} unreadable image(s)", err=True)
+
+
+@app.command()
+def demo(
+    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth/best.pt)")],
+    video: Annotated[Optional[Path], typer.Option(help="video file instead of the webcam")] = None,
+    camera: Annotated[int, typer.Option(help="webcam index")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="write the RGB | depth view to this video instead of a window")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+):
+    """Live depth from a webcam or a video file, with FPS shown."""
+    from facedepth.predict import Predictor
+    from pipeline.demo import NoSource, run
+
+    try:
+        stats = run(Predictor(model), video, camera, out, max_frames)
+    except (NoSource, FileNotFoundError) as exc:
+        fail(str(exc))
+    typer.echo(f"{stats['frames']} frames at {stats['fps']:.1f} FPS" + (f"; wrote {out}" if out else ""), err=True)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Option(help="checkpoint to export")],
+    out: Annotated[Path, typer.Option(help="output file")] = Path("model.onnx"),
+    format: Annotated[str, typer.Option("--format", help="only 'onnx' for now")] = "onnx",
+):
+    """Export to ONNX and check it against PyTorch in onnxruntime."""
+    from facedepth.export import export_onnx
+
+    if format != "onnx":
+        fail(f"--format {format}: only 'onnx' is supported")
+    try:
+        diff = export_onnx(model, out)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {out}; max |onnxruntime - torch| = {diff:.2e}", err=True)

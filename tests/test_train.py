@@ -70,3 +70,20 @@ def test_cli_train_and_resume_errors(prepared, tmp_path):
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
     proc = facedepth("train", "--model", "nope", "--params", str(params), check=False)
     assert proc.returncode == 2 and "unknown model" in proc.stderr
+
+
+def test_torchrun_distributed_data_parallel_on_cpu(prepared, tmp_path):
+    """Two gloo processes: the same entry point trains with DDP, rank 0 writes the checkpoint."""
+    import subprocess
+    import sys
+
+    params = write_params(tmp_path, tiny_train_params(epochs=1, batch_size=1))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pipeline", "train",
+           "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
+           "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    state = torch.load(tmp_path / "m/last.pt", weights_only=False)
+    n_train = len(DepthSplit(prepared, "train", 0.15, 3.0))
+    assert state["step"] == -(-n_train // 2)  # each rank saw half of the data, one sample per step
+    assert proc.stderr.count("unet_simple: {") == 1  # only rank 0 reports

@@ -1,0 +1,84 @@
+"""Side-by-side comparison of the evaluated models: a markdown table and a figure grid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from facedepth.data import HEAD_LABELS, half  # noqa: E402
+from facedepth.metrics import METRICS  # noqa: E402
+from pipeline.prepare import load_split  # noqa: E402
+
+LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"}
+
+
+def _row(name: str, s: dict, kind: str) -> str:
+    return "| " + " | ".join([name] + [f"{s[kind][k]:.3f}" for k in METRICS]) + " |"
+
+
+def markdown_table(summaries: dict[str, dict]) -> str:
+    head = "| model | " + " | ".join(METRICS) + " |\n|---" * (len(METRICS) + 1) + "|"
+    lines = ["# Model comparison (test split, head pixels)", "",
+             "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
+    for kind, title in (("metric", "Metric depth"), ("scale_invariant", "Scale-invariant (median-scaled)")):
+        lines += [f"## {title}", "", head] + [_row(n, s, kind) for n, s in summaries.items()] + [""]
+    lines += ["## Cost", "", "| model | params (M) | GMACs @480x640 | inference ms/frame | measured at |", "|---|---|---|---|---|"]
+    lines += [f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
+              for n, s in summaries.items()]
+    bins = sorted({b for s in summaries.values() for b in s["by_yaw"]}, key=lambda b: int(b.split("_")[1]))
+    lines += ["", "## AbsRel by head yaw (scale-invariant in brackets)", "",
+              "| model | " + " | ".join(bins) + " |", "|---" * (len(bins) + 1) + "|"]
+    for n, s in summaries.items():
+        cells = [f"{s['by_yaw'][b]['abs_rel']:.3f} ({s['by_yaw'][b]['si_abs_rel']:.3f})" if b in s["by_yaw"] else "-"
+                 for b in bins]
+        lines.append("| " + " | ".join([n] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
+    """Rows of test images: RGB | ground truth | each model, one shared colour scale per row with a colour bar."""
+    test = load_split(prepared, "test")
+    names = list(predictions)
+    index = predictions[names[0]]["index"]
+    fig, axes = plt.subplots(len(index), len(names) + 2, figsize=(2.4 * (len(names) + 2), 2.4 * len(index)),
+                             squeeze=False)
+    for r, i in enumerate(index):
+        gt = half(np.asarray(test["depth"][i]))
+        head = np.isin(half(np.asarray(test["mask"][i])), HEAD_LABELS)
+        lo, hi = np.percentile(gt[head], [1, 99])
+        axes[r, 0].imshow(test["rgb"][i])
+        panels = [("ground truth", gt)] + [(n, predictions[n]["depth"][r]) for n in names]
+        for c, (title, depth) in enumerate(panels, start=1):
+            im = axes[r, c].imshow(np.where(head, depth, np.nan), cmap="turbo_r", vmin=lo, vmax=hi)
+            if r == 0:
+                axes[r, c].set_title(title)
+        fig.colorbar(im, ax=axes[r, -1], fraction=0.046, label="depth (m)")
+        for ax in axes[r]:
+            ax.axis("off")
+    axes[0, 0].set_title("RGB")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def build_report(eval_root: Path, prepared: Path, models: list[str], out_md: Path, out_png: Path) -> str:
+    summaries, predictions = {}, {}
+    for name in models:
+        folder = Path(eval_root) / name
+        if not (folder / "metrics.json").is_file():
+            raise FileNotFoundError(f"{folder}/metrics.json missing; run `facedepth evaluate --model {name}`")
+        summaries[name] = json.loads((folder / "metrics.json").read_text())
+        with np.load(folder / "predictions.npz") as z:
+            predictions[name] = {"index": z["index"], "depth": z["depth"]}
+    text = markdown_table(summaries)
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text(text + f"\n![qualitative comparison]({out_png.name})\n")
+    figure(prepared, predictions, out_png)
+    return text
