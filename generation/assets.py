@@ -110,3 +110,30 @@ def face_morph_categories() -> list[dict]:
                 files[sign] = [f"{group}/{n}.target.gz" for n in names if n]
             axes.append({"name": cat["name"], "sided": sided, **files})
     return axes
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
+
+
+def user_skins(assets_dir: str | Path) -> list[Path]:
+    """Skin textures for the MakeHuman UV layout under `<assets_dir>/skins` (e.g. makehuman-assets skins)."""
+    folder = Path(assets_dir) / "skins"
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+def check_user_assets(assets_dir: str | Path) -> None:
+    """Open every user asset once, so a broken file fails before rendering, named."""
+    from PIL import Image
+
+    skins = user_skins(assets_dir)
+    if not skins:
+        raise AssetError(f"{assets_dir}: no skin textures found in {Path(assets_dir) / 'skins'}; "
+                         f"add .png/.jpg skins there or set render.assets_dir to ''")
+    for path in skins:
+        if path.suffix.lower() == ".exr":
+            continue
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except Exception as exc:  # PIL raises many types for broken files
+            raise AssetError(f"{path}: unreadable skin texture ({exc.__class__.__name__}); replace or remove it") from None

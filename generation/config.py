@@ -205,8 +205,15 @@ def validate(p: RenderParams) -> RenderParams:
     _check_choices("render.background.kinds", p.background.kinds, BACKGROUND_KINDS)
     _check_range("render.background.distance_m", p.background.distance_m, 0.15, 100)
     _check_range("render.background.value", p.background.value, 0, 1)
-    if p.assets_dir and not Path(p.assets_dir).is_dir():
-        raise ParamsError(f"render.assets_dir: {p.assets_dir} is not a directory; fix the path or set it to ''")
+    if p.assets_dir:
+        from generation.assets import AssetError, check_user_assets
+
+        if not Path(p.assets_dir).is_dir():
+            raise ParamsError(f"render.assets_dir: {p.assets_dir} is not a directory; fix the path or set it to ''")
+        try:
+            check_user_assets(p.assets_dir)
+        except AssetError as exc:
+            raise ParamsError(f"render.assets_dir: {exc}") from None
     return p
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation import geometry, human
-from generation.assets import face_morph_categories
+from generation.assets import face_morph_categories, user_skins
 from generation.config import RenderParams
 from generation.expressions import ETHNICITIES, PRESETS, UNITS
 
@@ -41,6 +41,7 @@ class Identity:
     hair_seed: int
     brow_density: float
     shirt_rgb: tuple[float, float, float]
+    skin_texture: str = ""  # file under <assets_dir>/skins, or "" for the procedural skin
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,11 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
     # greying with age removes melanin
     age = _u(rng, h.age)
     grey = float(np.clip((age - 0.3) / 0.4, 0, 1) * rng.uniform(0, 1))
-    melanin = float(np.clip(rng.beta(3.0, 1.2) * (0.7 + 0.3 * skin_tone) + 0.3 * skin_tone, 0.05, 1.0)) * (1 - grey)
+    melanin = float(np.clip(0.35 + 0.65 * rng.beta(2.5, 1.0) + 0.2 * skin_tone, 0.1, 1.0)) * (1 - grey)
     iris_choices = np.array([[0.08, 0.04, 0.02], [0.2, 0.1, 0.04], [0.15, 0.2, 0.08], [0.12, 0.22, 0.35], [0.2, 0.25, 0.3]])
     iris = iris_choices[min(4, int(rng.uniform(0, 5) * (1 - 0.8 * skin_tone)))]
     shirt = np.array([rng.uniform(0.02, 0.7) for _ in range(3)])
+    skins = user_skins(p.assets_dir) if p.assets_dir else []
     return Identity(
         id=identity_id,
         gender=_u(rng, h.gender), age=age, weight=_u(rng, h.weight), muscle=_u(rng, h.muscle),
@@ -186,6 +188,7 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
         hair_redness=float(rng.beta(1.2, 4)), hair_seed=int(rng.integers(2**31)),
         brow_density=float(rng.uniform(0.4, 1.0)),
         shirt_rgb=_rgb(shirt),
+        skin_texture=str(skins[int(rng.integers(len(skins)))]) if skins else "",
     )
 
 

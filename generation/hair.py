@@ -25,8 +25,8 @@ class Style:
 STYLES = {
     "buzz": Style(0.006, 0.0, 7000, 2, 0.00035),
     "short": Style(0.035, 0.35, 6000, 4, 0.0003),
-    "medium": Style(0.11, 0.75, 5000, 7, 0.00028),
-    "long": Style(0.30, 1.0, 5000, 12, 0.00028),
+    "medium": Style(0.11, 0.75, 7000, 8, 0.0003),
+    "long": Style(0.28, 1.0, 8000, 14, 0.0003),
 }
 
 
@@ -55,12 +55,16 @@ def grow(verts: np.ndarray, faces: np.ndarray, roots, style: Style, skull_centre
     gravity = np.array([0.0, 0.0, -1.0])
     length = style.length_m * rng.uniform(0.7, 1.1, (len(root), 1))
     step = length / max(style.points - 1, 1)
+    flow = 0.5 * comb + style.gravity * gravity
+    flow -= np.einsum("sd,sd->s", flow, normal)[:, None] * normal  # lie along the scalp, never into it
+    flow /= np.linalg.norm(flow, axis=1, keepdims=True) + 1e-9
     points = [root]
     p = root + normal * 0.0005
     for k in range(1, style.points):
         t = k / max(style.points - 1, 1)
-        lift = (1 - t) ** 3  # leave the scalp steeply, then lie down
-        d = normal * lift + (0.5 * comb + style.gravity * gravity) * (1 - lift)
+        lift = 0.5 * (1 - t) ** 4  # leave the scalp, then lie down
+        fall = style.gravity * t  # long hair ends up hanging, short hair keeps its combed direction
+        d = normal * lift + (flow * (1 - fall) + gravity * fall) * (1 - lift)
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         p = _outside(p + d * step, skull_centre, skull_radii, 0.004 + 0.006 * t)
         points.append(p)

@@ -107,7 +107,7 @@ def topology() -> Topology:
     d = c - np.array([0.0, 7.35, 0.45])
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     head = labels[keep] == FACE
-    scalp = head & (d[:, 1] > 0.42 * d[:, 2] + 0.25) & (np.abs(d[:, 0]) < 0.93)
+    scalp = head & (d[:, 1] > 0.55 * d[:, 2] + 0.05) & (np.abs(d[:, 0]) < 0.9)
     return Topology(
         vert_index=vert_index, faces=remap[F[keep]], face_labels=labels[keep], face_height=c[:, 1],
         corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, scalp_faces=np.flatnonzero(scalp),

@@ -40,3 +40,18 @@ def test_cli_rejects_bad_params_before_rendering(tmp_path):
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(config.ParamsError, match="not found"):
         config.load(tmp_path / "nope.yaml")
+
+
+def test_paper_profile_is_valid():
+    import yaml
+
+    from conftest import ROOT
+    from facedepth.train import TrainConfig
+    from pipeline.prepare import PrepareParams
+
+    data = yaml.safe_load((ROOT / "params-paper.yaml").read_text())
+    p = config.parse(data)
+    assert p.frames >= 10_000 and p.identities >= 100 and p.settings.resolution == (640, 480)
+    assert PrepareParams.from_params(data).size == (640, 480)
+    for model in data["train"]["models"]:
+        assert TrainConfig.from_params(data, model).model == model

@@ -58,12 +58,18 @@ def skin(name: str, label: int):
     _link(nt, pores.outputs["Fac"], bump.inputs["Height"])
     _link(nt, bump.outputs["Normal"], bsdf.inputs["Normal"])
     base = _add(nt, "ShaderNodeRGB", "skin_rgb")
-    # blotchy variation of +-8% keeps skin from looking like plastic
+    texture = _add(nt, "ShaderNodeTexImage", "skin_texture")  # a user skin (MakeHuman UVs), when given
+    source = nt.nodes.new("ShaderNodeMix")
+    source.name = "skin_source"
+    source.data_type = "RGBA"
+    _link(nt, base.outputs[0], source.inputs[6])
+    _link(nt, texture.outputs["Color"], source.inputs[7])
+    # blotchy variation keeps skin from looking like plastic
     vary = nt.nodes.new("ShaderNodeMix")
     vary.data_type = "RGBA"
     vary.blend_type = "MULTIPLY"
     vary.inputs["Factor"].default_value = 0.25
-    _link(nt, base.outputs[0], vary.inputs[6])
+    _link(nt, source.outputs[2], vary.inputs[6])
     _link(nt, blotch.outputs["Color"], vary.inputs[7])
     lip_attr = _add(nt, "ShaderNodeAttribute")
     lip_attr.attribute_name = "lip"
@@ -95,8 +101,11 @@ def skin(name: str, label: int):
     return mat
 
 
-def update_skin(mat, ident: Identity) -> None:
+def update_skin(mat, ident: Identity, texture=None) -> None:
+    """Procedural tone, or the identity's user skin texture (`texture`, a bpy image) when it has one."""
     nodes = mat.node_tree.nodes
+    nodes["skin_texture"].image = texture
+    nodes["skin_source"].inputs["Factor"].default_value = 1.0 if texture is not None else 0.0
     t = ident.skin_tone
     rgb = LIGHT_SKIN ** (1 - t) * DARK_SKIN ** t  # geometric blend keeps mid tones plausible
     rgb = rgb * np.array([1.0 + 0.06 * (0.5 - ident.skin_hue), 1.0, 1.0 - 0.12 * (ident.skin_hue - 0.5)])

@@ -17,6 +17,7 @@ import bpy
 import numpy as np
 
 from generation import geometry, hair, human
+from generation.assets import AssetError
 from generation.blender import materials
 from generation.description import Frame
 
@@ -142,8 +143,9 @@ class BlenderScene:
         mesh.vertices.foreach_set("co", human.pose(rest, frame, pivot).astype(np.float32).ravel())
         mesh.update()
         self._apply_hair(frame, rest, pivot)
+        texture = self._skin_texture(ident.skin_texture)
         for key in ("face", "body"):
-            materials.update_skin(self.mats[key], ident)
+            materials.update_skin(self.mats[key], ident, texture)
         materials.update_eyes(self.mats["eyes"], ident)
         materials.update_hair(self.mats["hair"], ident)
         materials.set_color(self.mats["clothes"], materials.hsv_shirt(ident.shirt_rgb))
@@ -160,6 +162,14 @@ class BlenderScene:
         sc.render.threads_mode = "FIXED" if frame.threads else "AUTO"
         if frame.threads:
             sc.render.threads = frame.threads
+
+    def _skin_texture(self, path: str):
+        if not path:
+            return None
+        try:
+            return bpy.data.images.load(path, check_existing=True)
+        except RuntimeError:
+            raise AssetError(f"{path}: Blender cannot load this skin texture; replace or remove it") from None
 
     def _apply_hair(self, frame: Frame, rest: np.ndarray, pivot: np.ndarray) -> None:
         ident = frame.identity

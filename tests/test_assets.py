@@ -1,0 +1,45 @@
+"""User asset folders (MakeHuman-style skins) and broken or missing assets."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import facedepth, tiny_params, write_params
+from generation import config, human
+from generation.assets import AssetError, target
+
+
+def test_user_skin_texture_is_rendered(tmp_path):
+    skins = tmp_path / "assets" / "skins"
+    skins.mkdir(parents=True)
+    Image.fromarray(np.tile(np.array([20, 200, 30], np.uint8), (64, 64, 1))).save(skins / "green.png")
+    params = write_params(tmp_path, tiny_params(identities=1, frames_per_identity=1, assets_dir=str(tmp_path / "assets")))
+    facedepth("render", "--params", str(params), "--out", str(tmp_path / "out"))
+    meta = next((tmp_path / "out").glob("shard_*/f*.json"))
+    assert json.loads(meta.read_text())["description"]["identity"]["skin_texture"].endswith("green.png")
+    rgb = np.asarray(Image.open(str(meta)[:-5] + ".rgb.png")).astype(int)
+    face = np.asarray(Image.open(str(meta)[:-5] + ".mask.png")) == human.FACE
+    assert (rgb[face, 1] > rgb[face, 0]).mean() > 0.8  # the skin is green, not the procedural tone
+
+
+def test_broken_skin_is_named_before_rendering(tmp_path):
+    skins = tmp_path / "assets" / "skins"
+    skins.mkdir(parents=True)
+    (skins / "broken.png").write_bytes(b"\x89PNG garbage")
+    params = write_params(tmp_path, tiny_params(assets_dir=str(tmp_path / "assets")))
+    proc = facedepth("render", "--params", str(params), "--out", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 2 and "broken.png" in proc.stderr and "unreadable skin texture" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_asset_folder_says_what_to_add(tmp_path):
+    (tmp_path / "assets").mkdir()
+    with pytest.raises(config.ParamsError, match="no skin textures"):
+        config.parse(tiny_params(assets_dir=str(tmp_path / "assets")))
+
+
+def test_missing_morph_target_is_named():
+    with pytest.raises(AssetError, match="nose/no-such-target.target.gz"):
+        target("nose/no-such-target.target.gz")
