@@ -18,7 +18,6 @@ from generation.config import RenderParams
 from generation.expressions import ETHNICITIES, PRESETS, UNITS
 
 IDENTITY_STREAM, FRAME_STREAM = 1, 2
-HEAD_HEIGHT_M = 0.24  # chin to crown, for framing
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,12 @@
-"""One rich progress bar with throughput and ETA, shared by every long command."""
+"""One progress display with throughput and ETA, shared by every long command.
+
+On a terminal it is a live rich bar; in logs (DVC, CI, pipes) it prints a
+plain line at every tenth of the work, so long jobs still show progress.
+"""
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -23,9 +28,27 @@ class RateColumn(TextColumn):
 
 @contextmanager
 def bar(description: str, total: int, unit: str):
-    """Yields advance(n=1); prints to stderr so stdout stays clean for data."""
+    """Yields advance(n=1); writes to stderr so stdout stays clean for data."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield _log_lines(console, description, total, unit)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:
+    with Progress(*columns, transient=False, console=console) as progress:
         task = progress.add_task(description, total=total, unit=unit)
         yield lambda n=1: progress.advance(task, n)
+
+
+def _log_lines(console: Console, description: str, total: int, unit: str):
+    start, done, step = time.perf_counter(), [0], max(1, total // 10)
+
+    def advance(n: int = 1) -> None:
+        before = done[0]
+        done[0] += n
+        if done[0] // step > before // step or done[0] >= total > before:
+            rate = done[0] / max(time.perf_counter() - start, 1e-9)
+            eta = (total - done[0]) / rate if rate else 0
+            console.print(f"{description}: {done[0]}/{total} {rate:.2f} {unit}/s ETA {eta:.0f}s", highlight=False)
+
+    return advance

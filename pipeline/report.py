@@ -15,25 +15,27 @@ from facedepth.data import HEAD_LABELS, half  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from pipeline.prepare import load_split  # noqa: E402
 
-LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"}
 
 
 def _row(name: str, s: dict, kind: str) -> str:
     return "| " + " | ".join([name] + [f"{s[kind][k]:.3f}" for k in METRICS]) + " |"
 
 
+def _header(columns: list[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def markdown_table(summaries: dict[str, dict]) -> str:
-    head = "| model | " + " | ".join(METRICS) + " |\n|---" * (len(METRICS) + 1) + "|"
+    head = _header(["model", *METRICS])
     lines = ["# Model comparison (test split, head pixels)", "",
              "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
     for kind, title in (("metric", "Metric depth"), ("scale_invariant", "Scale-invariant (median-scaled)")):
-        lines += [f"## {title}", "", head] + [_row(n, s, kind) for n, s in summaries.items()] + [""]
-    lines += ["## Cost", "", "| model | params (M) | GMACs @480x640 | inference ms/frame | measured at |", "|---|---|---|---|---|"]
+        lines += [f"## {title}", "", *head] + [_row(n, s, kind) for n, s in summaries.items()] + [""]
+    lines += ["## Cost", "", *_header(["model", "params (M)", "GMACs @480x640", "inference ms/frame", "measured at"])]
     lines += [f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
               for n, s in summaries.items()]
     bins = sorted({b for s in summaries.values() for b in s["by_yaw"]}, key=lambda b: int(b.split("_")[1]))
-    lines += ["", "## AbsRel by head yaw (scale-invariant in brackets)", "",
-              "| model | " + " | ".join(bins) + " |", "|---" * (len(bins) + 1) + "|"]
+    lines += ["", "## AbsRel by head yaw (scale-invariant in brackets)", "", *_header(["model", *bins])]
     for n, s in summaries.items():
         cells = [f"{s['by_yaw'][b]['abs_rel']:.3f} ({s['by_yaw'][b]['si_abs_rel']:.3f})" if b in s["by_yaw"] else "-"
                  for b in bins]
@@ -42,7 +44,11 @@ def markdown_table(summaries: dict[str, dict]) -> str:
 
 
 def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
-    """Rows of test images: RGB | ground truth | each model, one shared colour scale per row with a colour bar."""
+    """Rows of test images: RGB | ground truth | each model, one shared colour scale per row with a colour bar.
+
+    Predictions are median-scaled to the ground truth (the factor is shown),
+    so the panels compare shape; absolute scale is in the metric table.
+    """
     test = load_split(prepared, "test")
     names = list(predictions)
     index = predictions[names[0]]["index"]
@@ -53,11 +59,14 @@ def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
         head = np.isin(half(np.asarray(test["mask"][i])), HEAD_LABELS)
         lo, hi = np.percentile(gt[head], [1, 99])
         axes[r, 0].imshow(test["rgb"][i])
-        panels = [("ground truth", gt)] + [(n, predictions[n]["depth"][r]) for n in names]
+        panels = [("ground truth", gt)]
+        for n in names:
+            d = predictions[n]["depth"][r]
+            scale = np.median(gt[head]) / np.median(d[head])
+            panels.append((f"{n} (x{scale:.2f})", d * scale))
         for c, (title, depth) in enumerate(panels, start=1):
             im = axes[r, c].imshow(np.where(head, depth, np.nan), cmap="turbo_r", vmin=lo, vmax=hi)
-            if r == 0:
-                axes[r, c].set_title(title)
+            axes[r, c].set_title(title, fontsize=9)
         fig.colorbar(im, ax=axes[r, -1], fraction=0.046, label="depth (m)")
         for ax in axes[r]:
             ax.axis("off")

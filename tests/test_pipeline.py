@@ -72,3 +72,12 @@ def test_default_pipeline_outputs():
     assert sum(summary["frames"].values()) + summary["rejected"] == expected
     assert all(v > 0 for v in summary["identities"].values())
     assert (ROOT / "reports/dataset/stats.png").stat().st_size > 10_000
+    shown = json.loads(_dvc(ROOT, "metrics", "show", "--json"))
+    metric_files = {path for run in shown.values() for path in run.get("data", {})}
+    for model in params["train"]["models"]:
+        assert f"reports/eval/{model}/metrics.json" in metric_files
+        assert f"reports/train/{model}/metrics.json" in metric_files
+        assert (ROOT / "models" / model / "best.pt").is_file()
+    table = (ROOT / "reports/comparison.md").read_text()
+    assert all(f"| {model} |" in table for model in params["train"]["models"])
+    assert (ROOT / "reports/comparison.png").stat().st_size > 20_000

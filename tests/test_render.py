@@ -143,3 +143,17 @@ def test_interrupted_render_resumes_without_rerendering(tmp_path):
     assert len(after) == 6 and all(after[k] == v for k, v in done.items())
     assert not (shard / ".tmp").exists() and (shard / "manifest.json").is_file()
     assert not [p for p in shard.iterdir() if p.name.startswith(".")]
+
+
+def test_ray_renders_the_same_frames(rendered, tmp_path):
+    """The scale-out path: shards as Ray tasks on a local Ray instance, bit-identical to local workers."""
+    params, root = rendered
+    proc = facedepth("render", "--params", str(params), "--out", str(tmp_path), "--ray", "local")
+    assert "6 to render" in proc.stderr
+    frames = _frames(tmp_path)
+    assert len(frames) == 6
+    for meta in frames:
+        first = root / meta.parent.name / meta.name
+        assert np.array_equal(exr.read_depth(str(first)[:-5] + ".depth.exr"), exr.read_depth(str(meta)[:-5] + ".depth.exr"))
+        assert np.array_equal(np.asarray(Image.open(str(first)[:-5] + ".rgb.png")),
+                              np.asarray(Image.open(str(meta)[:-5] + ".rgb.png")))

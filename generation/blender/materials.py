@@ -42,6 +42,14 @@ def _link(nt, a, b):
     nt.links.new(a, b)
 
 
+def _mix(nt, name: str | None = None, blend: str = "MIX"):
+    """An RGBA Mix node; inputs 6/7 are colours A/B, output 2 the result."""
+    node = _add(nt, "ShaderNodeMix", name)
+    node.data_type = "RGBA"
+    node.blend_type = blend
+    return node
+
+
 def skin(name: str, label: int):
     """Subsurface skin with pore-scale bump, lip tint and painted eyebrows."""
     mat, nt, out = _new(name, label)
@@ -59,23 +67,17 @@ def skin(name: str, label: int):
     _link(nt, bump.outputs["Normal"], bsdf.inputs["Normal"])
     base = _add(nt, "ShaderNodeRGB", "skin_rgb")
     texture = _add(nt, "ShaderNodeTexImage", "skin_texture")  # a user skin (MakeHuman UVs), when given
-    source = nt.nodes.new("ShaderNodeMix")
-    source.name = "skin_source"
-    source.data_type = "RGBA"
+    source = _mix(nt, "skin_source")
     _link(nt, base.outputs[0], source.inputs[6])
     _link(nt, texture.outputs["Color"], source.inputs[7])
     # blotchy variation keeps skin from looking like plastic
-    vary = nt.nodes.new("ShaderNodeMix")
-    vary.data_type = "RGBA"
-    vary.blend_type = "MULTIPLY"
+    vary = _mix(nt, blend="MULTIPLY")
     vary.inputs["Factor"].default_value = 0.25
     _link(nt, source.outputs[2], vary.inputs[6])
     _link(nt, blotch.outputs["Color"], vary.inputs[7])
     lip_attr = _add(nt, "ShaderNodeAttribute")
     lip_attr.attribute_name = "lip"
-    lip = nt.nodes.new("ShaderNodeMix")
-    lip.name = "lip"
-    lip.data_type = "RGBA"
+    lip = _mix(nt, "lip")
     _link(nt, lip_attr.outputs["Fac"], lip.inputs["Factor"])
     _link(nt, vary.outputs[2], lip.inputs[6])
     brow_attr = _add(nt, "ShaderNodeAttribute")
@@ -90,9 +92,7 @@ def skin(name: str, label: int):
     density.name = "brow_density"
     density.operation = "MULTIPLY"
     _link(nt, strands.outputs[0], density.inputs[0])
-    brow = nt.nodes.new("ShaderNodeMix")
-    brow.name = "brow"
-    brow.data_type = "RGBA"
+    brow = _mix(nt, "brow")
     brow.clamp_factor = True
     _link(nt, density.outputs[0], brow.inputs["Factor"])
     _link(nt, lip.outputs[2], brow.inputs[6])
@@ -198,19 +198,13 @@ def wall():
     coords = _add(nt, "ShaderNodeTexCoord")
     mapping = _add(nt, "ShaderNodeMapping", "mapping")
     _link(nt, coords.outputs["Object"], mapping.inputs["Vector"])
-    patterns = {
-        "noise": _add(nt, "ShaderNodeTexNoise", **{"Detail": 6.0}).outputs["Fac"],
-        "checker": _add(nt, "ShaderNodeTexChecker", **{"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}).outputs["Fac"],
-        "waves": _add(nt, "ShaderNodeTexWave", **{"Distortion": 4.0, "Detail": 3.0}).outputs["Fac"],
-    }
-    mix = _add(nt, "ShaderNodeMix", "pattern")
-    mix.data_type = "RGBA"
-    mix.blend_type = "MULTIPLY"
-    for socket in patterns.values():
-        _link(nt, mapping.outputs["Vector"], socket.node.inputs["Vector"])
+    for kind, node, inputs in (("noise", "ShaderNodeTexNoise", {"Detail": 6.0}),
+                               ("checker", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}),
+                               ("waves", "ShaderNodeTexWave", {"Distortion": 4.0, "Detail": 3.0})):
+        _link(nt, mapping.outputs["Vector"], _add(nt, node, kind, **inputs).inputs["Vector"])  # node named by kind
+    mix = _mix(nt, "pattern", "MULTIPLY")
     _link(nt, mix.outputs[2], bsdf.inputs["Base Color"])
     _link(nt, bsdf.outputs[0], out.inputs["Surface"])
-    mat["patterns"] = list(patterns)
     return mat
 
 
@@ -224,9 +218,7 @@ def update_wall(mat, bg: Background) -> None:
         mix.inputs["Factor"].default_value = 0.0
     else:
         mix.inputs["Factor"].default_value = 0.6
-        node = {"noise": "ShaderNodeTexNoise", "checker": "ShaderNodeTexChecker", "waves": "ShaderNodeTexWave"}[bg.kind]
-        source = next(n for n in nt.nodes if n.bl_idname == node)
-        nt.links.new(source.outputs["Fac"], mix.inputs[7])
+        nt.links.new(nt.nodes[bg.kind].outputs["Fac"], mix.inputs[7])
     nt.nodes["mapping"].inputs["Scale"].default_value = (bg.scale,) * 3
     nt.nodes["mapping"].inputs["Location"].default_value = (bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0)
 
