@@ -43,11 +43,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def metadata(frame: Frame, blender_version: str) -> dict:
+def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict:
     """The frame description plus everything a consumer needs without re-deriving it."""
     cam = frame.camera
-    rest, pivot = human.rest_vertices(frame)
-    eyes_world = human.pose(np.zeros((1, 3)), frame, pivot)[0]
     cam_from_world = cam.cam_from_world
     Q = geometry.head_rotation_cv(*(frame.head_pose_deg[k] for k in ("yaw", "pitch", "roll")))
     return {
@@ -65,7 +63,8 @@ def metadata(frame: Frame, blender_version: str) -> dict:
     }
 
 
-def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str) -> dict[str, Path]:
+def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str,
+             eyes_world: np.ndarray) -> dict[str, Path]:
     """Check Blender's raw outputs and move the frame's files into place, JSON last."""
     out = frame_paths(folder, frame.name)
     depth = exr.clean_cycles_depth(exr.read_depth(raw["depth"]))
@@ -81,7 +80,7 @@ def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: 
     os.replace(raw["color"], out["rgb"])
     raw["depth"].unlink()
     raw["index"].unlink()
-    atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version), indent=1))
+    atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version, eyes_world), indent=1))
     return out
 
 
@@ -101,7 +100,7 @@ def render_shard(params: RenderParams, frames: range, root: Path,
         scene = BlenderScene(*params.settings.resolution)
         for i in todo:
             frame = sample_frame(params, i)
-            finalize(frame, scene.render(frame, tmp), folder, bpy.app.version_string)
+            finalize(frame, scene.render(frame, tmp), folder, bpy.app.version_string, scene.eyes_world)
             if on_frame:
                 on_frame(i)
     shutil.rmtree(tmp, ignore_errors=True)

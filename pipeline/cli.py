@@ -12,7 +12,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthetic face depth: render, prepare, train, evaluate, predict.")
 
 
-
 @app.callback()
 def _root() -> None:
     """Synthetic face depth: render, prepare, train, evaluate, predict."""
@@ -24,6 +23,15 @@ ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params.yaml to 
 def fail(message: str) -> None:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(2)
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"{path}: {exc}")
 
 
 @app.command()
@@ -53,9 +61,12 @@ def render(
         shards = [shards[s] for s in shard]
     todo = jobs.pending_frames(p, out, shards)
     typer.echo(f"{p.frames} frames in {len(p.shards())} shards; {todo} to render into {out}", err=True)
-    with bar("render", todo, "frames") as advance:
-        jobs.run(p, out, shards, workers or p.workers, lambda _i: advance(),
-                 ray_address=None if ray is None else ("" if ray == "local" else ray))
+    try:
+        with bar("render", todo, "frames") as advance:
+            jobs.run(p, out, shards, workers or p.workers, lambda _i: advance(),
+                     ray_address=None if ray is None else ("" if ray == "local" else ray))
+    except (AssetError, RuntimeError) as exc:
+        fail(f"render stopped: {exc}\nfinished frames are kept; rerun the same command to resume")
     if preview:
         from pipeline.preview import contact_sheet
 
@@ -70,7 +81,6 @@ def prepare(
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Validate renders, split by identity, resize, and write memory-mappable arrays."""
-    import yaml
     from rich.console import Console
     from rich.table import Table
 
@@ -80,8 +90,8 @@ def prepare(
     from pipeline.progress import bar
 
     try:
-        p = PrepareParams.from_params(yaml.safe_load(params.read_text()))
-    except (OSError, ValueError) as exc:
+        p = PrepareParams.from_params(_load_yaml(params))
+    except ValueError as exc:
         fail(f"{params}: {exc}")
     total = len(list(renders.glob("shard_*/f*.json")))
     if not total:
@@ -99,15 +109,6 @@ def prepare(
         console.print(t)
     summary = stats.dataset_figure(out, reports / "stats.png", reports / "summary.json", rejected)
     console.print(f"kept {len(table)} frames: {summary['frames']} over identities {summary['identities']}")
-
-
-def _load_yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        fail(f"{path}: {exc}")
 
 
 @app.command()

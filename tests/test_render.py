@@ -104,11 +104,17 @@ def test_K_reprojects_head_vertices_onto_the_head_mask(rendered):
         labels = mask[uv[inside, 1].astype(int), uv[inside, 0].astype(int)]
         assert inside.mean() > 0.9
         assert np.isin(labels, human.HEAD_LABELS).mean() > 0.95
+        eyes = np.array(meta["head_pose"]["eyes_cam"])  # between the eyes: on the face, at about the camera distance
+        u, v = (np.array(meta["K"]) @ eyes)[:2] / eyes[2]
+        assert mask[int(v), int(u)] in human.HEAD_LABELS
+        assert abs(eyes[2] - meta["description"]["camera"]["distance_m"]) < 0.1
 
 
 def test_same_seed_renders_bit_identical_frames(rendered, tmp_path):
+    """Same params and seed: identical bits, also with 2 worker processes of 1 thread instead of 1 of all threads."""
     params, root = rendered
-    facedepth("render", "--params", str(params), "--out", str(tmp_path), "--shard", "1")
+    facedepth("render", "--params", str(params), "--out", str(tmp_path), "--workers", "2")
+    assert len(_frames(tmp_path)) == 6
     for again in _frames(tmp_path):
         first = root / again.parent.name / again.name
         for suffix in (".depth.exr", ".rgb.png", ".mask.png"):

@@ -44,7 +44,7 @@ class BlenderScene:
         }
         self.human = self._build_human()
         self.hair_obj = None
-        self.hair_key = None
+        self.eyes_world = np.zeros(3)
         self.wall = self._build_wall()
         cam = bpy.data.cameras.new("camera")
         cam.sensor_fit = "HORIZONTAL"
@@ -139,6 +139,7 @@ class BlenderScene:
     def apply(self, frame: Frame) -> None:
         ident = frame.identity
         rest, pivot = human.rest_vertices(frame)
+        self.eyes_world = human.pose(np.zeros((1, 3)), frame, pivot)[0]  # for the frame's metadata
         mesh = self.human.data
         mesh.vertices.foreach_set("co", human.pose(rest, frame, pivot).astype(np.float32).ravel())
         mesh.update()
