@@ -1,7 +1,8 @@
 """One progress display with throughput and ETA, shared by every long command.
 
 On a terminal it is a live rich bar; in logs (DVC, CI, pipes) it prints a
-plain line at every tenth of the work, so long jobs still show progress.
+plain line at each tenth of the work (at most one every 5 s, and the last),
+so long jobs still show progress without flooding the log.
 """
 
 from __future__ import annotations
@@ -41,13 +42,16 @@ def bar(description: str, total: int, unit: str):
 
 
 def _log_lines(console: Console, description: str, total: int, unit: str):
-    start, done, step = time.perf_counter(), [0], max(1, total // 10)
+    start, done, step, last = time.perf_counter(), [0], max(1, total // 10), [0.0]
 
     def advance(n: int = 1) -> None:
         before = done[0]
         done[0] += n
-        if done[0] // step > before // step or done[0] >= total > before:
-            rate = done[0] / max(time.perf_counter() - start, 1e-9)
+        now = time.perf_counter()
+        finished = done[0] >= total > before
+        if finished or (done[0] // step > before // step and now - last[0] >= 5):
+            last[0] = now
+            rate = done[0] / max(now - start, 1e-9)
             eta = (total - done[0]) / rate if rate else 0
             console.print(f"{description}: {done[0]}/{total} {rate:.2f} {unit}/s ETA {eta:.0f}s", highlight=False)
 

@@ -57,6 +57,7 @@ def skin(name: str, label: int):
         "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.35,
         "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04,
     })
+    bsdf.subsurface_method = "BURLEY"  # diffusion profile: much cheaper than random walk at this scale
     coords = _add(nt, "ShaderNodeTexCoord")
     pores = _add(nt, "ShaderNodeTexNoise", **{"Scale": 900.0, "Detail": 4.0, "Roughness": 0.6})
     blotch = _add(nt, "ShaderNodeTexNoise", **{"Scale": 18.0, "Detail": 3.0})
