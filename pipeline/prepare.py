@@ -144,7 +144,7 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
         "skin_tone": ident["skin_tone"], "gender": ident["gender"], "age": ident["age"],
         "focal_mm": d["camera"]["focal_mm"], "distance_m": d["camera"]["distance_m"],
         "fx": K[0, 0] * sx, "fy": K[1, 1] * sy, "cx": K[0, 2] * sx, "cy": K[1, 2] * sy,
-        "n_lights": len(lights), "kelvin": float(np.mean([l["kelvin"] for l in lights])) if lights else np.nan,
+        "n_lights": len(lights), "kelvin": float(np.mean([light["kelvin"] for light in lights])) if lights else np.nan,
         "environment": d["environment"], "background": d["background"]["kind"],
         "cam_from_world": json.dumps(meta["cam_from_world"]),
     }
@@ -153,7 +153,8 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
 def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the splits under `out`; returns (manifest of kept frames, rejected frames with reasons)."""
     metas = sorted(Path(renders).glob("shard_*/f*.json"))
-    orphans = sorted({Path(str(f).split(".")[0] + ".json") for f in Path(renders).glob("shard_*/f*.*.*")} - set(metas))
+    files = Path(renders).glob("shard_*/f*.*.*")  # <name>.rgb.png, <name>.depth.exr, ...
+    orphans = sorted({f.with_name(f.name.split(".")[0] + ".json") for f in files} - set(metas))
     rejected = [{"frame": o.stem, "shard": o.parent.name, "reason": "incomplete: no JSON (interrupted render?)"}
                 for o in orphans]
     kept = []

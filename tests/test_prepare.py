@@ -1,6 +1,5 @@
 """Prepare stage: validation report, identity-disjoint splits, edge-safe resizing, normalisation."""
 
-import json
 import shutil
 
 import numpy as np

@@ -122,7 +122,8 @@ def update_skin(mat, ident: Identity, texture=None) -> None:
 def hair_rgb(ident: Identity) -> np.ndarray:
     """Rough diffuse colour of hair with this melanin, for painted eyebrows."""
     m = ident.hair_melanin
-    return np.array([0.35, 0.22, 0.12]) * (1 - m) ** 2 + np.array([0.02, 0.015, 0.012]) + 0.05 * ident.hair_redness * (1 - m) * np.array([1, 0, 0])
+    red = 0.05 * ident.hair_redness * (1 - m) * np.array([1, 0, 0])
+    return np.array([0.35, 0.22, 0.12]) * (1 - m) ** 2 + np.array([0.02, 0.015, 0.012]) + red
 
 
 def eyes(label: int = human.EYES):
