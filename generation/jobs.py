@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable
 import queue
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +23,8 @@ def pending_frames(params: RenderParams, root: Path, shards: list[range]) -> int
     return sum(not is_complete(shard_dir(root, s), i) for s in shards for i in s)
 
 
-def _worker(params: RenderParams, frames: range, root: Path, queue) -> str:
-    return str(render_shard(params, frames, root, on_frame=queue.put))
+def _worker(params: RenderParams, frames: range, root: Path, events) -> str:
+    return str(render_shard(params, frames, root, on_frame=events.put))
 
 
 def run(params: RenderParams, root: Path, shards: list[range], workers: int,
@@ -51,10 +51,10 @@ def run(params: RenderParams, root: Path, shards: list[range], workers: int,
         return [Path(f.result()) for f in futures]
 
 
-def _drain(q, on_frame) -> None:
+def _drain(events, on_frame) -> None:
     while True:
         try:
-            on_frame(q.get_nowait())
+            on_frame(events.get_nowait())
         except queue.Empty:
             return
 
