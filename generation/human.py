@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MH_TO_M = 0.1  # MakeHuman units are decimetres
 CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
 NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
+COLLAR_MH_Y = 5.5  # the shirt's neckline height at the back (base-mesh units)
 
 # Mask labels (documented in README: data contract)
 BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES = range(7)
@@ -58,11 +59,11 @@ class Topology:
 
     vert_index: np.ndarray  # (n,) base-mesh vertex ids kept
     faces: np.ndarray  # (f,4) indices into the kept vertices
-    face_labels: np.ndarray  # (f,) label before clothing (FACE/BODY/EYES/MOUTH)
-    face_height: np.ndarray  # (f,) base-mesh y of the face centroid (clothing line)
+    face_labels: np.ndarray  # (f,) FACE/BODY/EYES/MOUTH; the shader splits BODY into skin and shirt
     corner_uv: np.ndarray  # (f,4,2)
     lip: np.ndarray  # (n,) 0..1 lip weight for the shader
     brow: np.ndarray  # (n,) 0..1 eyebrow weight for the shader
+    collar: np.ndarray  # (n,) signed distance below the shirt's neckline (> 0: shirt), base-mesh units
     scalp_faces: np.ndarray  # ids into faces where hair may grow
 
 
@@ -104,6 +105,9 @@ def topology() -> Topology:
         _ellipsoid_weight(kv, (s * 0.36, 7.56 - 0.05 * ((np.abs(kv[:, 0]) - 0.36) / 0.2) ** 2, 1.35), (0.24, 0.055, 0.3))
         for s in (-1, 1)))
     brow[np.abs(kv[:, 0]) < 0.1] = 0
+    # a scoop neckline: level at the back and sides, dipping towards the front centre
+    scoop = 0.25 * np.clip(kv[:, 2] - 0.3, 0, 1) * np.clip(1 - np.abs(kv[:, 0]) / 1.2, 0, 1)
+    collar = COLLAR_MH_Y - scoop - kv[:, 1]
     # hair grows on the cranium above a hairline that is high at the forehead and low at the nape
     c = centroid[keep]
     d = c - np.array([0.0, 7.35, 0.45])
@@ -111,8 +115,8 @@ def topology() -> Topology:
     head = labels[keep] == FACE
     scalp = head & (d[:, 1] > 0.55 * d[:, 2] + 0.05) & (np.abs(d[:, 0]) < 0.9)
     return Topology(
-        vert_index=vert_index, faces=remap[F[keep]], face_labels=labels[keep], face_height=c[:, 1],
-        corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, scalp_faces=np.flatnonzero(scalp),
+        vert_index=vert_index, faces=remap[F[keep]], face_labels=labels[keep],
+        corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, collar=collar, scalp_faces=np.flatnonzero(scalp),
     )
 
 

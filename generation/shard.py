@@ -73,13 +73,15 @@ def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: 
     labels = np.rint(exr.read_depth(raw["index"]))
     if labels.min() < 0 or labels.max() > max(human.LABELS.values()):
         raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..6")
+    shirt = exr.read_depth(raw["clothes"]) > 0.5  # majority of the pixel's samples hit the shirt
+    labels[(labels == human.BODY) & shirt] = human.CLOTHES
     exr.write_depth(out["depth"], depth)
     tmp_mask = raw["index"].with_suffix(".mask.png")
     Image.fromarray(labels.astype(np.uint8)).save(tmp_mask)
     os.replace(tmp_mask, out["mask"])
     os.replace(raw["color"], out["rgb"])
-    raw["depth"].unlink()
-    raw["index"].unlink()
+    for key in ("depth", "index", "clothes"):
+        raw[key].unlink()
     atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version, eyes_world), indent=1))
     return out
 

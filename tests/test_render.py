@@ -67,6 +67,7 @@ def test_rendered_frames_follow_the_contract(rendered):
     params, root = rendered
     metas = _frames(root)
     assert len(metas) == 6
+    seen = set()
     assert sorted(p.name for p in root.iterdir()) == ["shard_0000000-0000003", "shard_0000003-0000006"]
     for meta_path in metas:
         stem = str(meta_path)[:-5]
@@ -78,6 +79,7 @@ def test_rendered_frames_follow_the_contract(rendered):
         assert mask.shape == depth.shape == (56, 64) and depth.dtype == np.float32
         assert rgb.std() > 5  # not a blank frame
         assert {human.BACKGROUND, human.FACE} <= set(np.unique(mask).tolist())
+        seen |= set(np.unique(mask).tolist())
         head = np.isin(mask, human.HEAD_LABELS)
         d = meta["description"]["camera"]["distance_m"]
         face = np.isin(mask, (human.FACE, human.EYES, human.MOUTH))
@@ -90,6 +92,7 @@ def test_rendered_frames_follow_the_contract(rendered):
             assert key in meta
         manifest = json.loads((meta_path.parent / "manifest.json").read_text())
         assert meta["name"] in {row["name"] for row in manifest["frames"]}
+    assert {human.BODY, human.CLOTHES, human.EYES} <= seen  # neck skin above the neckline, shirt below
 
 
 def test_K_reprojects_head_vertices_onto_the_head_mask(rendered):

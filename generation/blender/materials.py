@@ -163,19 +163,41 @@ def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0)
     return mat
 
 
-def cloth():
-    """Woven fabric: base colour with a fine noise bump."""
-    mat = plain("clothes", human.CLOTHES, (0.3, 0.3, 0.3), 0.85)
+def body(label: int = human.BODY):
+    """Neck and torso: skin above the neckline, a woven shirt below it.
+
+    The split follows the interpolated `collar` attribute, so the neckline is
+    a smooth curve rather than quad edges; the shader writes the shirt
+    coverage to the `clothes` AOV, which turns BODY into CLOTHES in the mask.
+    """
+    mat = skin("body", label)
     nt = mat.node_tree
+    out = next(n for n in nt.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+    skin_bsdf = nt.nodes["bsdf"]
+    shirt = _add(nt, "ShaderNodeBsdfPrincipled", "shirt", **{"Roughness": 0.85, "Base Color": (0.3, 0.3, 0.3, 1)})
     weave = _add(nt, "ShaderNodeTexNoise", **{"Scale": 300.0, "Detail": 2.0})
     bump = _add(nt, "ShaderNodeBump", **{"Strength": 0.3, "Distance": 0.001})
     _link(nt, weave.outputs["Fac"], bump.inputs["Height"])
-    _link(nt, bump.outputs["Normal"], nt.nodes["bsdf"].inputs["Normal"])
+    _link(nt, bump.outputs["Normal"], shirt.inputs["Normal"])
+    collar = _add(nt, "ShaderNodeAttribute")
+    collar.attribute_name = "collar"
+    below = _add(nt, "ShaderNodeMath")
+    below.operation = "GREATER_THAN"
+    _link(nt, collar.outputs["Fac"], below.inputs[0])
+    below.inputs[1].default_value = 0.0
+    mix = _add(nt, "ShaderNodeMixShader")
+    _link(nt, below.outputs[0], mix.inputs["Fac"])
+    _link(nt, skin_bsdf.outputs[0], mix.inputs[1])
+    _link(nt, shirt.outputs[0], mix.inputs[2])
+    _link(nt, mix.outputs[0], out.inputs["Surface"])
+    aov = _add(nt, "ShaderNodeOutputAOV")
+    aov.aov_name = "clothes"
+    _link(nt, below.outputs[0], aov.inputs["Value"])
     return mat
 
 
-def set_color(mat, rgb) -> None:
-    mat.node_tree.nodes["bsdf"].inputs["Base Color"].default_value = (*rgb, 1.0)
+def set_shirt(mat, rgb) -> None:
+    mat.node_tree.nodes["shirt"].inputs["Base Color"].default_value = (*hsv_shirt(rgb), 1.0)
 
 
 def hair():

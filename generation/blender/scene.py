@@ -21,7 +21,6 @@ from generation.assets import AssetError
 from generation.blender import materials
 from generation.description import Frame
 
-COLLAR_MH_Y = 5.5  # clothes below this base-mesh height
 EYE_UV_RADIUS_MH = 0.15
 
 
@@ -35,8 +34,7 @@ class BlenderScene:
         self._setup_compositor()
         self.mats = {
             "face": materials.skin("skin_face", human.FACE),
-            "body": materials.skin("skin_body", human.BODY),
-            "clothes": materials.cloth(),
+            "body": materials.body(),
             "eyes": materials.eyes(),
             "mouth": materials.plain("mouth", human.MOUTH, (0.55, 0.25, 0.22), 0.3, subsurface=0.3),
             "hair": materials.hair(),
@@ -79,6 +77,8 @@ class BlenderScene:
         vl = sc.view_layers[0]
         vl.use_pass_z = True
         vl.use_pass_material_index = True
+        aov = vl.aovs.add()  # shirt coverage, written by the body material
+        aov.name, aov.type = "clothes", "VALUE"
 
     def _setup_compositor(self) -> None:
         ng = bpy.data.node_groups.new("outputs", "CompositorNodeTree")
@@ -91,7 +91,8 @@ class BlenderScene:
         out.format.exr_codec = "ZIP"
         out.format.color_mode = "BW"
         out.file_name = "####."
-        for name, socket, kind in (("depth", "Depth", "FLOAT"), ("index", "Material Index", "FLOAT"), ("color", "Image", "RGBA")):
+        for name, socket, kind in (("depth", "Depth", "FLOAT"), ("index", "Material Index", "FLOAT"),
+                                   ("clothes", "clothes", "FLOAT"), ("color", "Image", "RGBA")):
             out.file_output_items.new(kind, name)
             ng.links.new(layers.outputs[socket], out.inputs[name])
         rgb = out.file_output_items["color"]
@@ -117,14 +118,13 @@ class BlenderScene:
         uv.data.foreach_set("uv", topo.corner_uv.reshape(-1).astype(np.float32))
         eye = mesh.uv_layers.new(name="eye")
         eye.data.foreach_set("uv", _eye_uv(topo).reshape(-1).astype(np.float32))
-        for name in ("lip", "brow"):
+        for name in ("lip", "brow", "collar"):
             attr = mesh.attributes.new(name, "FLOAT", "POINT")
             attr.data.foreach_set("value", getattr(topo, name).astype(np.float32))
-        for key in ("face", "body", "clothes", "eyes", "mouth"):
+        for key in ("face", "body", "eyes", "mouth"):
             mesh.materials.append(self.mats[key])
-        slot = {human.FACE: 0, human.BODY: 1, human.CLOTHES: 2, human.EYES: 3, human.MOUTH: 4}
-        labels = np.where((topo.face_labels == human.BODY) & (topo.face_height < COLLAR_MH_Y), human.CLOTHES, topo.face_labels)
-        mesh.polygons.foreach_set("material_index", np.vectorize(slot.get)(labels).astype(np.int32))
+        slot = {human.FACE: 0, human.BODY: 1, human.EYES: 2, human.MOUTH: 3}
+        mesh.polygons.foreach_set("material_index", np.vectorize(slot.get)(topo.face_labels).astype(np.int32))
         mesh.update()
         obj = bpy.data.objects.new("human", mesh)
         self.scene.collection.objects.link(obj)
@@ -152,7 +152,7 @@ class BlenderScene:
             materials.update_skin(self.mats[key], ident, texture)
         materials.update_eyes(self.mats["eyes"], ident)
         materials.update_hair(self.mats["hair"], ident)
-        materials.set_color(self.mats["clothes"], materials.hsv_shirt(ident.shirt_rgb))
+        materials.set_shirt(self.mats["body"], ident.shirt_rgb)
         self._apply_camera(frame)
         self._apply_wall(frame)
         self._apply_lights(frame)
@@ -253,7 +253,8 @@ class BlenderScene:
         with _quiet():
             bpy.ops.render.render(write_still=False)
         stem = f"{frame.index % 10000:04d}."
-        files = {name: out_dir / f"{stem}{name}.{ext}" for name, ext in (("depth", "exr"), ("index", "exr"), ("color", "png"))}
+        files = {name: out_dir / f"{stem}{name}.{ext}"
+                 for name, ext in (("depth", "exr"), ("index", "exr"), ("clothes", "exr"), ("color", "png"))}
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise RuntimeError(f"frame {frame.name}: Blender did not write {missing}")
