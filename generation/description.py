@@ -272,10 +272,7 @@ def _follow_head(frame: Frame) -> Frame:
 
     A pure translation leaves the head pose in the camera frame unchanged.
     """
-    pivot = human.neck_pivot()
-    body = geometry.axis_angle([0, 0, 1], np.radians(frame.body_yaw_deg))
-    head = frame.head_world_rotation() @ body.T
-    centre = head @ (body @ -pivot) + body @ pivot
+    centre = human.pose(np.zeros((1, 3)), frame, human.neck_pivot())[0]  # where the rest-pose eyes move to
     M = np.asarray(frame.camera.world_from_cam)
     M[:3, 3] += centre
     camera = dataclasses.replace(frame.camera, world_from_cam=M.round(12).tolist())
