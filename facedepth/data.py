@@ -22,6 +22,7 @@ from facedepth.depthnorm import normalize
 
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
 BACKGROUND = 0
+FACE_SKIN = 1
 HEAD_LABELS = (1, 2, 3, 4)
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -61,7 +62,9 @@ def jitter(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarra
 class DepthSplit(Dataset):
     """One prepared split; returns (image, target, mask, index)."""
 
-    def __init__(self, root: Path, split: str, near: float, far: float, augment: Augment | None = None, seed: int = 0):
+    def __init__(self, root: Path, split: str, near: float, far: float, augment: Augment | None = None, seed: int = 0,
+                 rows: list[int] | None = None):
+        """`rows` restricts the split to those rows (a learning curve's smaller training sets)."""
         folder = Path(root) / split
         if not (folder / "manifest.parquet").is_file():
             raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` first")
@@ -69,6 +72,10 @@ class DepthSplit(Dataset):
         self.depth = np.load(folder / "depth.npy", mmap_mode="r")
         self.mask = np.load(folder / "mask.npy", mmap_mode="r")
         self.manifest = pd.read_parquet(folder / "manifest.parquet")
+        if rows is not None:
+            rows = np.asarray(rows, np.int64)
+            self.rgb, self.depth, self.mask = self.rgb[rows], self.depth[rows], self.mask[rows]
+            self.manifest = self.manifest.iloc[rows].reset_index(drop=True)
         self.near, self.far, self.augment, self.seed = near, far, augment, seed
         self.epoch = 0
 

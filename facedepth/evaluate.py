@@ -1,17 +1,24 @@
-"""Test-split evaluation: standard metrics on head pixels, metric and scale-invariant, by yaw bin."""
+"""Test-split evaluation of a model or a baseline, on the network's output grid.
+
+Every prediction is scored the same way: standard metrics on head pixels
+(metric and median-scaled), face relief in mm on face skin, and Spearman
+rank correlation on head pixels, overall and by yaw bin.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from facedepth import baselines
 from facedepth.complexity import count_macs, count_params
-from facedepth.data import HEAD_LABELS, DepthSplit, half
-from facedepth.metrics import depth_metrics, mean_metrics
+from facedepth.data import FACE_SKIN, DepthSplit, half
+from facedepth.metrics import METRICS, SHAPE_METRICS, depth_metrics, relief_mae_mm, spearman
 from facedepth.predict import Predictor
 
 YAW_BINS = (-90, -45, -15, 15, 45, 90)
@@ -41,42 +48,106 @@ def inference_ms(model: torch.nn.Module, h: int, w: int, device, repeats: int = 
     return float(np.median(times) * 1000)
 
 
+def score(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float] | None:
+    """All metrics of one image, or None when it has no valid head pixel."""
+    head = baselines.head_mask(mask, gt)
+    if not head.any():
+        return None
+    face = head & (mask == FACE_SKIN)
+    scaled = pred * (np.median(gt[head]) / np.median(pred[head]))
+    return {**depth_metrics(pred, gt, head),
+            **{f"si_{k}": v for k, v in depth_metrics(pred, gt, head, median_scale=True).items()},
+            "relief_mm": relief_mae_mm(scaled, gt, face) if face.any() else np.nan,
+            "spearman": spearman(pred, gt, head)}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per-image rows -> mean metrics (each image weighs the same), overall and by yaw bin."""
+    mean = lambda key, members=rows: float(np.nanmean([r[key] for r in members]))  # noqa: E731
+    by_yaw = {}
+    for b in sorted({r["bin"] for r in rows}):
+        members = [r for r in rows if r["bin"] == b]
+        by_yaw[b] = {"n": len(members), **{k: mean(k, members) for k in ("abs_rel", "si_abs_rel", *SHAPE_METRICS)}}
+    return {"test_images": len(rows), "metric": {k: mean(k) for k in METRICS},
+            "scale_invariant": {k: mean(f"si_{k}") for k in METRICS},
+            "shape": {k: mean(k) for k in SHAPE_METRICS}, "by_yaw": by_yaw}
+
+
+def test_split(prepared: Path, near: float = 0.15, far: float = 3.0) -> DepthSplit:
+    ds = DepthSplit(prepared, "test", near, far)
+    if len(ds) == 0:
+        raise ValueError(f"{prepared}/test is empty; add identities or raise prepare.splits.test")
+    return ds
+
+
+def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], keep: int = 4):
+    """Score (index, half-resolution metric depth) pairs; returns (rows, first `keep` predictions)."""
+    rows, kept, kept_index = [], [], []
+    for i, d in predictions:
+        meta = ds.manifest.iloc[i]
+        row = score(d, half(np.asarray(ds.depth[i])), half(np.asarray(ds.mask[i])))
+        if row is None:
+            continue
+        rows.append({"name": meta["name"], "yaw": float(meta["yaw"]), "bin": yaw_bin(float(meta["yaw"])), **row})
+        if len(kept) < keep:
+            kept.append(d)
+            kept_index.append(i)
+    if not rows:
+        raise ValueError("no test image has valid head pixels")
+    return rows, {"index": np.array(kept_index), "depth": np.stack(kept).astype(np.float32)}
+
+
 def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tuple[dict, list[dict], dict]:
     """(summary metrics, per-image rows, {"index", "depth"} of the first few test predictions, metres)."""
     pred = Predictor(checkpoint)
     cfg = pred.cfg
-    ds = DepthSplit(prepared, "test", cfg.near_m, cfg.far_m)
-    if len(ds) == 0:
-        raise ValueError(f"{prepared}/test is empty; add identities or raise prepare.splits.test")
-    rows, kept, kept_index = [], [], []
-    for x, _, _, idx in DataLoader(ds, batch_size=8):
-        depth = pred.to_metric(pred.normalized(x)).cpu().numpy()[:, 0]
-        for d, i in zip(depth, idx.tolist()):
-            gt = half(np.asarray(ds.depth[i]))
-            valid = np.isin(half(np.asarray(ds.mask[i])), HEAD_LABELS) & np.isfinite(gt) & (gt > 0)
-            if not valid.any():
-                continue
-            meta = ds.manifest.iloc[i]
-            rows.append({"name": meta["name"], "yaw": float(meta["yaw"]), "bin": yaw_bin(float(meta["yaw"])),
-                         **depth_metrics(d, gt, valid),
-                         **{f"si_{k}": v for k, v in depth_metrics(d, gt, valid, median_scale=True).items()}})
-            if len(kept) < keep_predictions:
-                kept.append(d)
-                kept_index.append(i)
-    metric = mean_metrics(rows)
-    scale_inv = mean_metrics([{k[3:]: v for k, v in r.items() if k.startswith("si_")} for r in rows])
-    by_yaw = {}
-    for b in sorted({r["bin"] for r in rows}):
-        members = [r for r in rows if r["bin"] == b]
-        by_yaw[b] = {"n": len(members), "abs_rel": float(np.mean([r["abs_rel"] for r in members])),
-                     "si_abs_rel": float(np.mean([r["si_abs_rel"] for r in members]))}
+    ds = test_split(prepared, cfg.near_m, cfg.far_m)
     h, w = pred.input_hw
+    if tuple(ds.rgb.shape[1:3]) != (h, w):
+        raise ValueError(f"{prepared}/test holds {ds.rgb.shape[2]}x{ds.rgb.shape[1]} images but {checkpoint} was "
+                         f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
+                         f"(prepare.resolution: [{w}, {h}])")
+
+    def predictions():
+        for x, _, _, idx in DataLoader(ds, batch_size=8):
+            yield from zip(idx.tolist(), pred.to_metric(pred.normalized(x)).cpu().numpy()[:, 0])
+
+    rows, kept = score_all(ds, predictions(), keep_predictions)
     model = pred.model
     summary = {
-        "model": cfg.model, "test_images": len(rows), "metric": metric, "scale_invariant": scale_inv,
-        "by_yaw": by_yaw, "params_M": count_params(model) / 1e6,
+        "model": cfg.model, **summarise(rows), "params_M": count_params(model) / 1e6,
         "gmacs_480x640": count_macs(model.cpu(), 480, 640) / 1e9,
         "ms_per_frame": inference_ms(model.to(pred.device), h, w, pred.device),
         "ms_input": f"{w}x{h} {pred.device.type}",
     }
-    return summary, rows, {"index": np.array(kept_index), "depth": np.stack(kept).astype(np.float32)}
+    return summary, rows, kept
+
+
+def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
+    """What a baseline may know of frame i, on the evaluation grid, and its ground truth there."""
+    meta = ds.manifest.iloc[i]
+    missing = {"eye_u", "eye_v", "fx"} - set(ds.manifest.columns)
+    if missing:
+        raise ValueError(f"prepared manifest lacks {sorted(missing)}; rerun `facedepth prepare` with this version")
+    gt = half(np.asarray(ds.depth[i]))
+    # evaluation pixel j is prepared pixel 2j, whose centre is at 2j + 0.5 in K's convention
+    frame = baselines.Frame(baselines.head_mask(half(np.asarray(ds.mask[i])), gt),
+                            ((meta["eye_u"] - 0.5) / 2, (meta["eye_v"] - 0.5) / 2), float(meta["fx"]) / 2)
+    return frame, gt
+
+
+def evaluate_baselines(prepared: Path, keep_predictions: int = 4) -> dict[str, tuple[dict, list[dict], dict]]:
+    """{baseline name: (summary, rows, kept predictions)}, fitted on the train split, scored on test."""
+    train = DepthSplit(prepared, "train", 0.15, 3.0)
+    fitted = [eval_frame(train, i) for i in range(len(train))]
+    fitted = [(f, d) for f, d in fitted if f.head.any()]
+    if not fitted:
+        raise ValueError(f"{prepared}/train has no frame with head pixels to fit the baselines on")
+    model = baselines.Baselines.fit(*zip(*fitted))
+    ds = test_split(prepared)
+    frames = [eval_frame(ds, i)[0] for i in range(len(ds))]
+    out = {}
+    for name in baselines.NAMES:
+        rows, kept = score_all(ds, ((i, model.predict(name, f)) for i, f in enumerate(frames)), keep_predictions)
+        out[name] = ({"model": name, "baseline": True, **summarise(rows)}, rows, kept)
+    return out

@@ -1,9 +1,13 @@
 """The paper's hybrid loss, computed only on valid (person) pixels.
 
     L = w_ssim * (1 - SSIM) / 2 + w_l1 * L1 + w_grad * |grad diff| + w_normal * (1 - cos(normals))
+        + w_relief * L1 after removing each image's mean error
 
-with default weights 0.28 / 0.22 / 0.30 / 0.20. Inputs are (B, 1, H, W)
-normalised depth and a boolean validity mask of the same shape.
+with the paper's weights 0.28 / 0.22 / 0.30 / 0.20 / 0. Inputs are (B, 1, H, W)
+normalised (log) depth and a boolean validity mask of the same shape. The
+relief term is L1 in log depth up to one scale factor per image: it asks for
+the face's shape without asking for its absolute distance, which a single
+image barely shows (focal length and distance co-vary to frame the head).
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def l1(pred, target, mask):
     return _masked_mean((pred - target).abs(), mask)
+
+
+def relief(pred, target, mask):
+    """L1 of the error left after subtracting its own masked mean per image (scale-free in log depth)."""
+    m = mask.to(pred.dtype)
+    err = pred - target
+    offset = (err * m).sum((1, 2, 3), keepdim=True) / m.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
+    return _masked_mean((err - offset).abs(), mask)
 
 
 def ssim_map(pred, target, window: int = 7, c1: float = 0.01**2, c2: float = 0.03**2):
@@ -74,12 +86,23 @@ class HybridLoss:
     w_l1: float = 0.22
     w_grad: float = 0.30
     w_normal: float = 0.20
+    w_relief: float = 0.0
+    gain: float = 1.0  # depth multiplier before every term, see below
 
     def terms(self, pred, target, mask) -> dict[str, torch.Tensor]:
+        """Each term on depth times `gain`.
+
+        A face's relief spans about 0.01 of the [0, 1] log range and changes
+        by ~0.002 per pixel, so at gain 1 SSIM's constants swamp its variance
+        and every normal is (0, 0, 1): both terms are blind to face shape.
+        A gain near focal length (px) x log(far/near) makes normals geometric.
+        """
         mask = mask.bool()
+        pred, target = pred * self.gain, target * self.gain
         return {"ssim": ssim_term(pred, target, mask), "l1": l1(pred, target, mask),
-                "grad": gradient(pred, target, mask), "normal": normal(pred, target, mask)}
+                "grad": gradient(pred, target, mask), "normal": normal(pred, target, mask),
+                "relief": relief(pred, target, mask)}
 
     def __call__(self, pred, target, mask) -> torch.Tensor:
         t = self.terms(pred, target, mask)
-        return self.w_ssim * t["ssim"] + self.w_l1 * t["l1"] + self.w_grad * t["grad"] + self.w_normal * t["normal"]
+        return sum(getattr(self, f"w_{k}") * v for k, v in t.items())

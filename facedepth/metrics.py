@@ -1,8 +1,11 @@
-"""Standard monocular depth metrics (Eigen et al. 2014), on valid pixels only.
+"""Depth metrics on valid pixels only.
 
-`depth_metrics` works in metric depth; with `median_scale=True` the
-prediction is first scaled by median(gt)/median(pred) per image, giving the
-scale-invariant form used when absolute scale is not observable.
+`depth_metrics` gives the standard set (Eigen et al. 2014) in metric depth;
+with `median_scale=True` the prediction is first scaled by
+median(gt)/median(pred) per image, the scale-invariant form used when
+absolute scale is not observable. On a head those are dominated by the
+silhouette (any smooth blob at the right distance scores well), so
+`relief_mae_mm` and `spearman` measure the face's shape itself.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 METRICS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
+SHAPE_METRICS = ("relief_mm", "spearman")
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, median_scale: bool = False) -> dict[str, float]:
@@ -34,6 +38,36 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, median_sc
     }
 
 
-def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+def relief_mae_mm(pred: np.ndarray, gt: np.ndarray, face: np.ndarray) -> float:
+    """Mean |relief error| in mm on `face` pixels, each depth minus its own median there.
+
+    Removing the medians leaves only the shape (nose out, eyes in), so a flat
+    or constant prediction scores the face's mean relief, never zero.
+    """
+    p = np.asarray(pred, np.float64)[face]
+    g = np.asarray(gt, np.float64)[face]
+    if p.size == 0:
+        raise ValueError("no face pixels to measure relief on")
+    return float(np.mean(np.abs((p - np.median(p)) - (g - np.median(g)))) * 1000)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1, ties sharing their average rank (as in Spearman's definition)."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = np.arange(len(x))
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(inverse, ranks) / counts)[inverse]
+
+
+def spearman(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> float:
+    """Spearman rank correlation on `valid` pixels; 0 when either side is constant."""
+    p, g = _ranks(np.asarray(pred)[valid].ravel()), _ranks(np.asarray(gt)[valid].ravel())
+    p, g = p - p.mean(), g - g.mean()
+    denom = np.sqrt((p * p).sum() * (g * g).sum())
+    return float((p * g).sum() / denom) if denom > 0 else 0.0
+
+
+def mean_metrics(rows: list[dict[str, float]], keys=METRICS) -> dict[str, float]:
     """Average of per-image metrics (each image weighs the same)."""
-    return {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}

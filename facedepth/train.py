@@ -8,8 +8,10 @@ bit-reproducible, and `resume` continues exactly where the last epoch ended.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from facedepth.data import Augment, DepthSplit
+from facedepth.data import BACKGROUND, Augment, DepthSplit
 from facedepth.depthnorm import denormalize
 from facedepth.losses import HybridLoss
 from facedepth.models import build
@@ -28,11 +30,13 @@ from facedepth.models import build
 @dataclass(frozen=True)
 class TrainConfig:
     model: str
-    epochs: int = 5
+    steps: int = 1000  # optimiser steps; model_cfg.MODEL.steps overrides it for one model
+    warmup_steps: int = 50  # linear LR warm-up from lr/100
+    val_every: int = 100  # steps between validations (and checkpoints); also at the last step
     batch_size: int = 8
     lr: float = 1e-4
-    lr_schedule: str = "cosine"  # cosine | step | constant
-    lr_step: int = 10
+    lr_schedule: str = "cosine"  # cosine | step | constant, after warm-up
+    lr_step: int = 500  # steps between decays of the step schedule
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
     near_m: float = 0.15
@@ -53,7 +57,29 @@ class TrainConfig:
         unknown = set(section) - known
         if unknown:
             raise ValueError(f"train: unknown key(s) {sorted(unknown)}; allowed: {sorted(known - {'model'})}")
+        model_cfg = dict(section.get("model_cfg") or {})
+        mine = dict(model_cfg.get(model) or {})
+        if "steps" in mine:  # a per-model schedule length, not a model argument
+            section["steps"] = mine.pop("steps")
+            model_cfg[model] = mine
+            section["model_cfg"] = model_cfg
         cfg = cls(model=model, seed=int(data.get("seed", 0)), **section)
+        for key in ("steps", "val_every", "batch_size", "lr_step"):
+            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
+                raise ValueError(f"train.{key}: need a whole number >= 1, got {getattr(cfg, key)!r}")
+        if not isinstance(cfg.warmup_steps, int) or cfg.warmup_steps < 0:
+            raise ValueError(f"train.warmup_steps: need a whole number >= 0, got {cfg.warmup_steps!r}")
+        if not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
+            raise ValueError(f"train.lr: need a number > 0, got {cfg.lr!r} (write 3.0e-4, not 3e-4: YAML reads that as text)")
+        for key, kind in (("loss", HybridLoss), ("augment", Augment)):
+            allowed = {f.name for f in dataclasses.fields(kind)}
+            given = getattr(cfg, key)
+            if not isinstance(given, dict) or set(given) - allowed:
+                bad = sorted(set(given) - allowed) if isinstance(given, dict) else given
+                raise ValueError(f"train.{key}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
+            for name, value in given.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                    raise ValueError(f"train.{key}.{name}: need a number >= 0, got {value!r}")
         if cfg.lr_schedule not in ("cosine", "step", "constant"):
             raise ValueError(f"train.lr_schedule: {cfg.lr_schedule!r} is not one of cosine, step, constant")
         if not 0 < cfg.near_m < cfg.far_m:
@@ -64,12 +90,34 @@ class TrainConfig:
         return build(self.model, pretrained=self.pretrained, **self.model_cfg.get(self.model, {}))
 
 
-def _scheduler(opt, cfg: TrainConfig):
+def warn_out_of_range(ds: DepthSplit, cfg: TrainConfig, sample: int = 500) -> float:
+    """Warn (with counts) when person pixels lie outside [near_m, far_m]: training cannot see them."""
+    rows = np.linspace(0, len(ds) - 1, min(sample, len(ds))).astype(int)
+    depth, mask = np.asarray(ds.depth[rows]), np.asarray(ds.mask[rows])
+    person = mask != BACKGROUND
+    outside = person & ~((depth > cfg.near_m) & (depth < cfg.far_m))
+    share = float(outside.sum() / max(person.sum(), 1))
+    if outside.any():
+        warnings.warn(f"{outside.sum()} of {person.sum()} person pixels ({share:.2%}) in {len(rows)} training frames lie "
+                      f"outside train.near_m..far_m = {cfg.near_m}..{cfg.far_m} m and are left out of the loss; "
+                      f"widen the range or narrow render.camera", stacklevel=2)
+    return share
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """LR multiplier at `step`: linear warm-up from 1/100, then the schedule over the remaining steps."""
+    if step < cfg.warmup_steps:
+        return 0.01 + 0.99 * step / cfg.warmup_steps
+    t = step - cfg.warmup_steps
     if cfg.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+        return 0.5 * (1 + math.cos(math.pi * min(t / max(cfg.steps - cfg.warmup_steps, 1), 1.0)))
     if cfg.lr_schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _e: 1.0)
+        return cfg.lr_gamma ** (t // cfg.lr_step)
+    return 1.0
+
+
+def _scheduler(opt, cfg: TrainConfig):
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
 
 
 def _save(path: Path, state: dict) -> None:
@@ -78,15 +126,32 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainConfig, dict]:
-    """Rebuild the model a checkpoint was trained with, weights loaded, in eval mode."""
+def read_state(path: Path, device="cpu") -> dict:
+    """A checkpoint written by `train`, or a ValueError that names the file and what to pass instead."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found; train first (`facedepth train --model NAME`)")
-    state = torch.load(path, map_location=device, weights_only=False)
-    cfg = TrainConfig(**{**state["config"], "pretrained": False})
-    model = cfg.build_model().to(device)
-    model.load_state_dict(state["model"])
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # truncated, zero bytes, not a torch file: torch raises many kinds
+        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); pass a models/NAME/best.pt "
+                         f"written by `facedepth train`, or retrain") from None
+    if not isinstance(state, dict) or not {"config", "model", "step"} <= set(state):
+        raise ValueError(f"{path}: not a facedepth checkpoint (no config/model/step); pass a models/NAME/best.pt "
+                         f"written by `facedepth train`")
+    return state
+
+
+def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainConfig, dict]:
+    """Rebuild the model a checkpoint was trained with, weights loaded, in eval mode."""
+    state = read_state(path, device)
+    try:
+        cfg = TrainConfig(**{**state["config"], "pretrained": False})
+        model = cfg.build_model().to(device)
+        model.load_state_dict(state["model"])
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
+                         f"{str(exc)[:200]}); retrain it with `facedepth train`") from None
     return model.eval(), cfg, state
 
 
@@ -119,20 +184,30 @@ class Distributed:
 @torch.no_grad()
 def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, float]:
     model.eval()
-    losses, abs_rel = [], []
+    losses, abs_rel, si_abs_rel = [], [], []
     for x, y, m, _ in loader:
         x, y, m = x.to(device), y.to(device), m.to(device)
         pred = model(x).float()
         losses.append(loss_fn(pred, y, m).item())
-        p = denormalize(pred, cfg.near_m, cfg.far_m)[m]
-        g = denormalize(y, cfg.near_m, cfg.far_m)[m]
-        abs_rel.append(((p - g).abs() / g).mean().item())
-    return {"val_loss": float(np.mean(losses)), "val_abs_rel": float(np.mean(abs_rel))}
+        for p, g, valid in zip(denormalize(pred, cfg.near_m, cfg.far_m), denormalize(y, cfg.near_m, cfg.far_m), m):
+            p, g = p[valid], g[valid]
+            if g.numel():
+                abs_rel.append(((p - g).abs() / g).mean().item())
+                p = p * (g.median() / p.median())
+                si_abs_rel.append(((p - g).abs() / g).mean().item())
+    return {"val_loss": float(np.mean(losses)), "val_abs_rel": float(np.mean(abs_rel)),
+            "val_si_abs_rel": float(np.mean(si_abs_rel))}
 
 
 def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resume: bool = False,
-          progress: Callable[[int, int], Callable[[int], None]] | None = None) -> dict:
-    """Train `cfg.model`; writes out_dir/{last,best}.pt and dvclive logs; returns the final metrics."""
+          progress: Callable[[int, int], Callable[[int], None]] | None = None,
+          train_rows: list[int] | None = None) -> dict:
+    """Train `cfg.model` for cfg.steps optimiser steps; writes out_dir/{last,best}.pt and dvclive logs.
+
+    `progress(done, total)` is called once with the step counts and returns advance(steps);
+    `train_rows` trains on those rows of the train split only.
+    Returns the metrics of the last validation.
+    """
     env = Distributed()
     device = env.device
     torch.manual_seed(cfg.seed)
@@ -143,22 +218,27 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start_epoch, step, best = 0, 0, math.inf
+    step, best = 0, math.inf
     last = out_dir / "last.pt"
     if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = read_state(last, device)
+        if state["config"].get("model") != cfg.model:
+            raise ValueError(f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
+                             f"pass --out of a {cfg.model} run or drop --resume")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        start_epoch, step, best = state["epoch"] + 1, state["step"], state["best_abs_rel"]
+        step, best = state["step"], state["best_si_abs_rel"]
     elif resume:
         raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if env.world > 1 else model
-    train_ds = DepthSplit(prepared, "train", cfg.near_m, cfg.far_m, Augment(**cfg.augment), cfg.seed)
+    train_ds = DepthSplit(prepared, "train", cfg.near_m, cfg.far_m, Augment(**cfg.augment), cfg.seed, train_rows)
     val_ds = DepthSplit(prepared, "val", cfg.near_m, cfg.far_m)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})")
+    if env.main:
+        warn_out_of_range(train_ds, cfg)
     val_loader = DataLoader(val_ds, cfg.batch_size, num_workers=cfg.num_workers)
     loss_fn = HybridLoss(**cfg.loss)
     live = None
@@ -168,7 +248,13 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
         live = Live(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False)
         live.log_params({k: v for k, v in dataclasses.asdict(cfg).items() if not isinstance(v, dict)})
     metrics = {}
-    for epoch in range(start_epoch, cfg.epochs):
+    samples = len(DistributedSampler(train_ds, env.world, env.rank)) if env.world > 1 else len(train_ds)
+    drop_last = samples > cfg.batch_size  # a split smaller than one batch still trains
+    per_epoch = samples // cfg.batch_size if drop_last else 1
+    advance = progress(step, cfg.steps) if progress and env.main else (lambda n: None)
+    losses = []
+    while step < cfg.steps:
+        epoch, skip = divmod(step, per_epoch)  # resume mid-epoch exactly: same order, batches already seen skipped
         train_ds.set_epoch(epoch)
         if env.world > 1:
             sampler = DistributedSampler(train_ds, seed=cfg.seed, shuffle=True)
@@ -176,11 +262,9 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
         else:
             sampler = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
         loader = DataLoader(train_ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                            drop_last=len(train_ds) > cfg.batch_size, pin_memory=device.type == "cuda")
-        advance = progress(epoch, len(loader) * cfg.batch_size) if progress and env.main else (lambda n: None)
+                            drop_last=drop_last, pin_memory=device.type == "cuda")
         ddp.train()
-        losses = []
-        for x, y, m, _ in loader:
+        for x, y, m, _ in itertools.islice(loader, skip, per_epoch):
             x, y, m = x.to(device, non_blocking=True), y.to(device, non_blocking=True), m.to(device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=use_amp):
@@ -189,25 +273,31 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            sched.step()
             step += 1
             losses.append(loss.item())
-            advance(len(x))
-        sched.step()
-        metrics = {"train_loss": env.mean(float(np.mean(losses))), **validate(model, val_loader, loss_fn, cfg, device),
-                   "lr": opt.param_groups[0]["lr"], "epoch": epoch, "step": step}
-        if env.main:
-            improved = metrics["val_abs_rel"] < best
-            best = min(best, metrics["val_abs_rel"])
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_abs_rel": best,
-                     "config": dataclasses.asdict(cfg), "input_size": list(train_ds.rgb.shape[1:3])}
-            _save(last, state)
-            if improved:
-                _save(out_dir / "best.pt", state)
-            live.step = epoch  # explicit: one dvclive step per epoch, also after --resume
-            for k in ("train_loss", "val_loss", "val_abs_rel", "lr"):
-                live.log_metric(k, metrics[k])
-            live.make_summary()
+            advance(1)
+            if step % cfg.val_every and step < cfg.steps:
+                continue
+            metrics = {"train_loss": env.mean(float(np.mean(losses))), **validate(model, val_loader, loss_fn, cfg, device),
+                       "lr": opt.param_groups[0]["lr"], "epoch": epoch, "step": step}
+            losses = []
+            ddp.train()
+            if env.main:
+                improved = metrics["val_si_abs_rel"] < best  # shape, not the weakly observable scale
+                best = min(best, metrics["val_si_abs_rel"])
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_si_abs_rel": best,
+                         "config": dataclasses.asdict(cfg), "input_size": list(train_ds.rgb.shape[1:3])}
+                _save(last, state)
+                if improved:
+                    _save(out_dir / "best.pt", state)
+                live.step = step  # one dvclive point per validation, also after --resume
+                for k in ("train_loss", "val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
+                    live.log_metric(k, metrics[k])
+                live.make_summary()
+            if step >= cfg.steps:
+                break
     if live:
         live.end()
     return metrics

@@ -7,6 +7,7 @@ milliseconds with the offending key named, not after an hour of rendering.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ HAIR_STYLES = ("none", "buzz", "short", "medium", "long")
 LIGHT_TYPES = ("POINT", "AREA", "SPOT", "SUN")
 BACKGROUND_KINDS = ("plain", "noise", "checker", "waves")
 DENOISERS = ("OPENIMAGEDENOISE", "NONE")
+TOP_LEVEL = {"seed", "render", "prepare", "train"}
 
 
 class ParamsError(ValueError):
@@ -92,7 +94,7 @@ class RenderParams:
     identities: int = 12
     frames_per_identity: int = 6
     shard_size: int = 24
-    workers: int = 1
+    workers: int = 0  # local Blender processes; 0 = one per 4 cores
     assets_dir: str = ""  # optional user assets, see README
     settings: RenderSettings = field(default_factory=RenderSettings)
     human: HumanParams = field(default_factory=HumanParams)
@@ -143,6 +145,8 @@ def _coerce(hint, value, path: str):
             raise ParamsError(f"{path}: expected {len(args)} values, got {list(value)}")
         return tuple(_coerce(a, v, path) for a, v in zip(args, value))
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ParamsError(f"{path}: must be a finite number, got {value!r}")
         return float(value)
     if hint in (int, str) and isinstance(value, hint) and not isinstance(value, bool):
         return value
@@ -170,9 +174,12 @@ def validate(p: RenderParams) -> RenderParams:
     from generation.expressions import PRESETS
 
     for name, n in (("identities", p.identities), ("frames_per_identity", p.frames_per_identity),
-                    ("shard_size", p.shard_size), ("workers", p.workers), ("settings.samples", p.settings.samples)):
+                    ("shard_size", p.shard_size), ("settings.samples", p.settings.samples)):
         if n < 1:
             raise ParamsError(f"render.{name}: must be >= 1, got {n}")
+    if p.workers < 0 or p.settings.threads < 0:
+        raise ParamsError(f"render.workers and settings.threads: need >= 0 (0 = automatic), got {p.workers}, "
+                          f"{p.settings.threads}")
     w, h = p.settings.resolution
     if w < 8 or h < 8:
         raise ParamsError(f"render.settings.resolution: {w}x{h} is too small; use at least 8x8 (e.g. [256, 256])")
@@ -190,6 +197,10 @@ def validate(p: RenderParams) -> RenderParams:
     _check_range("render.pose.pitch", p.pose.pitch, -60, 60)
     _check_range("render.pose.roll", p.pose.roll, -60, 60)
     _check_range("render.pose.body_yaw", p.pose.body_yaw, -45, 45)
+    if not 1 <= p.camera.sensor_mm <= 100:
+        raise ParamsError(f"render.camera.sensor_mm: {p.camera.sensor_mm} is not a sensor width in mm; use 1..100 (36 = full frame)")
+    if not 0 <= p.camera.shift_m <= 1:
+        raise ParamsError(f"render.camera.shift_m: {p.camera.shift_m} must lie within [0, 1] m")
     _check_range("render.camera.focal_mm", p.camera.focal_mm, 5, 500)
     _check_range("render.camera.field_m", p.camera.field_m, 0.1, 5)
     _check_range("render.camera.roll_deg", p.camera.roll_deg, -45, 45)
@@ -221,6 +232,9 @@ def parse(data: dict) -> RenderParams:
     """Validated RenderParams from the top-level params mapping (`seed` + `render`)."""
     if not isinstance(data, dict) or "render" not in data:
         raise ParamsError("params: missing the `render` section")
+    unknown = sorted(set(data) - TOP_LEVEL)
+    if unknown:
+        raise ParamsError(f"params: unknown top-level key(s) {unknown}; allowed: {sorted(TOP_LEVEL)}")
     section = dict(data["render"] or {})
     if "seed" in data:
         section.setdefault("seed", data["seed"])
@@ -233,6 +247,8 @@ def load(path: str | Path) -> RenderParams:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read the params file ({exc.strerror}); pass a params.yaml file") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     try:

@@ -8,6 +8,7 @@ a rerun renders only the frames whose JSON is missing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,48 @@ from generation.description import Frame, sample_frame
 
 FORMAT_VERSION = 1
 SUFFIXES = {"rgb": ".rgb.png", "depth": ".depth.exr", "mask": ".mask.png", "meta": ".json"}
+
+
+ROOT_FILE = "render.json"  # which params the frames under a render root were made with
+
+
+class StaleRenders(RuntimeError):
+    """A render root that holds frames of other params; mixing them in would corrupt the dataset."""
+
+
+def fingerprint(params: RenderParams) -> str:
+    """Hash of every param that shapes the frames or their layout (not workers or threads)."""
+    d = params.to_dict()
+    d.pop("workers")
+    d["settings"].pop("threads")
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def claim_root(params: RenderParams, root: Path) -> None:
+    """Make sure `root` holds only frames of `params` (writing its render.json), or raise StaleRenders.
+
+    A rerun with the same params resumes; with other params (seed, resolution,
+    shard size...) it stops before touching anything, since keeping old frames
+    would silently mix two datasets.
+    """
+    root = Path(root)
+    path = root / ROOT_FILE
+    want = fingerprint(params)
+    fix = f"render into a new folder, or delete {root} to start over"
+    if path.is_file():
+        try:
+            have = json.loads(path.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            have = None
+        if have != want:
+            raise StaleRenders(f"{root} holds frames rendered with other params (fingerprint {have}, "
+                               f"these params give {want}); {fix}")
+        return
+    if any(root.glob("shard_*")):
+        raise StaleRenders(f"{root} holds shards but no {ROOT_FILE}, so their params are unknown; {fix}")
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"fingerprint": want, "frames": params.frames,
+                                        "shard_size": params.shard_size}, indent=1))
 
 
 def shard_dir(root: Path, frames: range) -> Path:

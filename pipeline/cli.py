@@ -30,9 +30,14 @@ def _load_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        fail(f"{path}: {exc}")
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        fail(f"{path}: cannot read the params file ({exc.strerror}); pass a params.yaml file")
+    except yaml.YAMLError as exc:
+        fail(f"{path}: not valid YAML: {exc}")
+    if not isinstance(data, dict):
+        fail(f"{path}: expected a mapping of sections (seed, render, prepare, train)")
+    return data
 
 
 @app.command()
@@ -40,7 +45,7 @@ def render(
     out: Annotated[Path, typer.Option(help="root folder of the render shards")] = Path("data/renders"),
     params: ParamsOpt = Path("params.yaml"),
     shard: Annotated[Optional[list[int]], typer.Option(help="render only these shard numbers (repeatable)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: render.workers)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: render.workers; 0 = one per 4 cores)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="render on Ray: 'auto', 'local' or a cluster address")] = None,
     preview: Annotated[Optional[Path], typer.Option(help="also save a 16-frame contact sheet PNG here")] = None,
 ):
@@ -54,6 +59,14 @@ def render(
         mpfb_root()
     except (config.ParamsError, AssetError) as exc:
         fail(str(exc))
+    from generation.shard import StaleRenders, claim_root
+
+    try:
+        claim_root(p, out)
+    except StaleRenders as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"--out {out}: cannot write there ({exc.strerror}); choose a writable folder")
     shards = p.shards()
     if shard:
         bad = [s for s in shard if not 0 <= s < len(shards)]
@@ -64,7 +77,7 @@ def render(
     typer.echo(f"{p.frames} frames in {len(p.shards())} shards; {todo} to render into {out}", err=True)
     try:
         with bar("render", todo, "frames") as advance:
-            jobs.run(p, out, shards, workers or p.workers, lambda _i: advance(),
+            jobs.run(p, out, shards, p.workers if workers is None else workers, lambda _i: advance(),
                      ray_address=None if ray is None else ("" if ray == "local" else ray))
     except (AssetError, RuntimeError) as exc:
         fail(f"render stopped: {exc}\nfinished frames are kept; rerun the same command to resume")
@@ -100,7 +113,7 @@ def prepare(
     with bar("validate", total, "frames") as advance:
         try:
             table, rejected = run_prepare(renders, out, p, advance)
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError, PermissionError) as exc:
             fail(str(exc))
     console = Console(stderr=True)
     if len(rejected):
@@ -135,9 +148,9 @@ def train(
     live = live or Path("reports/train") / cfg.model
     bars = contextlib.ExitStack()
 
-    def progress(epoch: int, total: int):
-        bars.close()  # finish the previous epoch's bar
-        return bars.enter_context(bar(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", total, "samples"))
+    def progress(done: int, total: int):
+        advance = bars.enter_context(bar(f"{cfg.model} steps", total - done, "steps"))
+        return advance
 
     with bars:
         try:
@@ -148,18 +161,29 @@ def train(
         typer.echo(f"{cfg.model}: {metrics}", err=True)
 
 
+def _write_eval(out: Path, summary: dict, rows: list[dict], kept: dict) -> None:
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    pd.DataFrame(rows).to_csv(out / "per_image.csv", index=False)
+    np.savez_compressed(out / "predictions.npz", **kept)
+    m, s, f = summary["metric"], summary["scale_invariant"], summary["shape"]
+    typer.echo(f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
+               f"face relief {f['relief_mm']:.2f} mm, Spearman {f['spearman']:.3f} "
+               f"on {summary['test_images']} test images", err=True)
+
+
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option(help="model name (reads models/MODEL/best.pt) or a checkpoint path")],
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/MODEL)")] = None,
 ):
-    """Standard depth metrics on the test split's head pixels, metric and scale-invariant, by yaw bin."""
-    import json
-
-    import numpy as np
-    import pandas as pd
-
+    """Depth metrics on the test split's head pixels (metric, scale-invariant), face relief, by yaw bin."""
     from facedepth.evaluate import evaluate as run_evaluate
 
     ckpt = Path(model) if model.endswith(".pt") else Path("models") / model / "best.pt"
@@ -167,20 +191,30 @@ def evaluate(
         summary, rows, kept = run_evaluate(ckpt, prepared)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    out = out or Path("reports/eval") / summary["model"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
-    pd.DataFrame(rows).to_csv(out / "per_image.csv", index=False)
-    np.savez_compressed(out / "predictions.npz", **kept)
-    m, s = summary["metric"], summary["scale_invariant"]
-    typer.echo(f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
-               f"delta1 {m['delta1']:.3f} ({s['delta1']:.3f}) on {summary['test_images']} test images", err=True)
+    _write_eval(out or Path("reports/eval") / summary["model"], summary, rows, kept)
+
+
+@app.command()
+def baselines(
+    prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
+    out: Annotated[Path, typer.Option(help="folder for one sub-folder per baseline")] = Path("reports/baselines"),
+):
+    """Score the trivial baselines (constant, silhouette dome, mean training face) on the test split."""
+    from facedepth.evaluate import evaluate_baselines
+
+    try:
+        results = evaluate_baselines(prepared)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    for name, (summary, rows, kept) in results.items():
+        _write_eval(out / name, summary, rows, kept)
 
 
 @app.command()
 def report(
     models: Annotated[list[str], typer.Option("--model", help="models to compare (repeatable)")],
     eval_root: Annotated[Path, typer.Option(help="folder of evaluate outputs")] = Path("reports/eval"),
+    baselines_root: Annotated[Path, typer.Option("--baselines", help="folder of `facedepth baselines` outputs")] = Path("reports/baselines"),
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="markdown table")] = Path("reports/comparison.md"),
     figure: Annotated[Path, typer.Option(help="qualitative figure")] = Path("reports/comparison.png"),
@@ -189,9 +223,42 @@ def report(
     from pipeline.report import build_report
 
     try:
-        typer.echo(build_report(eval_root, prepared, models, out, figure))
+        typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure))
     except FileNotFoundError as exc:
         fail(str(exc))
+
+
+@app.command("learning-curve")
+def learning_curve(
+    prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
+    baselines_root: Annotated[Path, typer.Option("--baselines", help="`facedepth baselines` outputs")] = Path("reports/baselines"),
+    out: Annotated[Path, typer.Option(help="folder for models, results.json, curve.md, curve.png")] = Path("reports/learning_curve"),
+    fraction: Annotated[Optional[list[float]], typer.Option(help="fractions of the train identities (repeatable)")] = None,
+    model: Annotated[str, typer.Option(help="model to train")] = "facedepth",
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Train one model on growing subsets of the train split and plot test accuracy against training frames."""
+    import json
+
+    from facedepth.baselines import NAMES
+    from facedepth.train import TrainConfig
+    from pipeline.curve import run
+
+    try:
+        cfg = TrainConfig.from_params(_load_yaml(params), model)
+        base = {n: json.loads((baselines_root / n / "metrics.json").read_text()) for n in NAMES}
+    except (ValueError, OSError) as exc:
+        fail(f"{exc}; run `facedepth baselines` first" if isinstance(exc, OSError) else str(exc))
+    fractions = sorted(fraction or [0.25, 0.5, 1.0])
+    if not all(0 < f <= 1 for f in fractions):
+        fail(f"--fraction {fractions}: each must lie in (0, 1]")
+    try:
+        for r in run(cfg, prepared, out, fractions, base):
+            typer.echo(f"{r['frames']} frames: SI AbsRel {r['scale_invariant.abs_rel']:.4f}, relief "
+                       f"{r['shape.relief_mm']:.2f} mm, Spearman {r['shape.spearman']:.3f}", err=True)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {out}/curve.md and curve.png", err=True)
 
 
 @app.command()
@@ -214,9 +281,11 @@ def predict(
 
     try:
         written = predict_paths(model, images, out, ply, fov, fx, on_error)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError, PermissionError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(written)} files to {out}; skipped {len(skipped)} unreadable image(s)", err=True)
+    if skipped:  # the job did not do all that was asked
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -233,7 +302,7 @@ def demo(
 
     try:
         stats = run(Predictor(model), video, camera, out, max_frames)
-    except (NoSource, FileNotFoundError) as exc:
+    except (NoSource, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"{stats['frames']} frames at {stats['fps']:.1f} FPS" + (f"; wrote {out}" if out else ""), err=True)
 
@@ -251,6 +320,6 @@ def export(
         fail(f"--format {format}: only 'onnx' is supported")
     try:
         diff = export_onnx(model, out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {out}; max |onnxruntime - torch| = {diff:.2e}", err=True)

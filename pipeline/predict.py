@@ -5,25 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from generation import exr
 from pipeline.preview import colourise
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+OUTPUT_SUFFIXES = (".depth.exr", ".depth16.png", ".depth.color.png", ".ply")  # what predict writes per image
 
 
 def find_images(target: Path) -> list[Path]:
+    """Images under `target`, leaving out predict's own outputs (so --out may be the input folder)."""
     if target.is_dir():
-        return sorted(p for p in target.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(p for p in target.iterdir()
+                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES))
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such image or folder; check the path")
     return [target]
 
 
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """`photo` for photo.jpg, or `photo.jpg` when another input shares the stem, so no result overwrites another."""
+    stems = [p.stem for p in paths]
+    return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in paths}
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """Any PIL-readable image as (H, W, 3) uint8; greyscale and palette images become RGB."""
+    """Any PIL-readable image as (H, W, 3) uint8, upright by its EXIF orientation.
+
+    Greyscale, palette and 16-bit images become 8-bit RGB by their full range.
+    """
     with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit greyscale: 0..65535 -> 0..255
+            grey = np.asarray(im, np.float64) / 257.0
+            return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
         return np.asarray(im.convert("RGB"))
 
 
@@ -48,11 +64,15 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
 
     predictor = Predictor(checkpoint)
     written = []
-    for path in find_images(target):
+    paths = find_images(target)
+    for path, stem in output_stems(paths).items():
         try:
             rgb = read_rgb(path)
         except (UnidentifiedImageError, OSError) as exc:
             on_error(path, f"unreadable image ({exc.__class__.__name__})")
+            continue
+        except Image.DecompressionBombError as exc:
+            on_error(path, f"image too large to decode safely ({exc})")
             continue
         h, w = rgb.shape[:2]
         K = None
@@ -60,5 +80,5 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
             K = default_intrinsics(w, h, fov_deg)
             if fx:
                 K[0, 0] = K[1, 1] = fx
-        written += write_outputs(out_dir, path.stem, rgb, predictor(rgb), K)
+        written += write_outputs(out_dir, stem, rgb, predictor(rgb), K)
     return written

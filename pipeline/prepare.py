@@ -41,13 +41,24 @@ class PrepareParams:
         unknown = set(p) - {"resolution", "splits", "min_head_pixels"}
         if unknown:
             raise ValueError(f"prepare: unknown key(s) {sorted(unknown)}")
-        splits = {k: float(v) for k, v in p.get("splits", {"train": 0.7, "val": 0.15, "test": 0.15}).items()}
-        if set(splits) != set(SPLITS) or min(splits.values()) < 0 or abs(sum(splits.values()) - 1) > 1e-6:
-            raise ValueError(f"prepare.splits: need train/val/test ratios >= 0 summing to 1, got {splits}")
-        w, h = p.get("resolution", [128, 128])
-        if w < 8 or h < 8:
-            raise ValueError(f"prepare.resolution: {w}x{h} is too small")
-        return cls(size=(int(w), int(h)), splits=splits, min_head_pixels=int(p.get("min_head_pixels", 50)),
+        raw = p.get("splits", {"train": 0.6, "val": 0.2, "test": 0.2})
+        try:
+            splits = {k: float(v) for k, v in raw.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"prepare.splits: need a mapping of train/val/test ratios, got {raw!r}") from None
+        if set(splits) != set(SPLITS) or min(splits.values()) <= 0 or abs(sum(splits.values()) - 1) > 1e-6:
+            raise ValueError(f"prepare.splits: need train/val/test ratios > 0 summing to 1 (every split is used: "
+                             f"train to fit, val to pick the checkpoint, test to report), got {splits}")
+        res = p.get("resolution", [128, 128])
+        if not (isinstance(res, (list, tuple)) and len(res) == 2 and all(type(v) is int for v in res)):
+            raise ValueError(f"prepare.resolution: need [width, height] in whole pixels, e.g. [128, 128], got {res!r}")
+        w, h = res
+        if w < 8 or h < 8 or w % 2 or h % 2:
+            raise ValueError(f"prepare.resolution: {w}x{h}; need even sizes of at least 8 (networks predict at half size)")
+        heads = p.get("min_head_pixels", 50)
+        if type(heads) is not int or heads < 1:
+            raise ValueError(f"prepare.min_head_pixels: need a whole number >= 1, got {heads!r}")
+        return cls(size=(w, h), splits=splits, min_head_pixels=heads,
                    seed=int(data.get("seed", 0)))
 
 
@@ -60,8 +71,12 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     stem = str(meta_path)[:-len(".json")]
     try:
         meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
         raise BadFrame(f"unreadable JSON ({exc.__class__.__name__})") from None
+    try:
+        manifest_row(meta, (1, 1), "")
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise BadFrame(f"JSON lacks frame metadata ({exc.__class__.__name__}: {exc}); re-render the frame") from None
     files = {k: Path(stem + s) for k, s in (("rgb", ".rgb.png"), ("depth", ".depth.exr"), ("mask", ".mask.png"))}
     missing = [p.name for p in files.values() if not p.is_file()]
     if missing:
@@ -92,25 +107,25 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
 
 
 def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tuple[int, int]):
-    """Area-resize RGB; nearest for labels; depth averaged only within its own side of the person edge.
+    """Area-resize RGB; each output label is the label covering most of its area; depth averaged within it.
 
-    Each output depth pixel averages the input depths of the same class
-    (person or background) as its output label, so no depth is ever an
-    interpolation between a face and the wall behind it.
+    All three use the same area footprint per output pixel, so mask, depth and
+    RGB stay aligned (no nearest-neighbour shift toward the top-left), and an
+    output depth averages only input pixels of its own label: never a face
+    pixel mixed with the neck or the wall, so no depth that exists nowhere.
     """
     w, h = size
-    rgb_out = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-    mask_out = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-    nearest = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
-    person = mask != human.BACKGROUND
-    out = nearest.copy()
-    for member, target in ((person, mask_out != human.BACKGROUND), (~person, mask_out == human.BACKGROUND)):
-        valid = (member & np.isfinite(depth)).astype(np.float64)
-        total = cv2.resize(np.where(valid > 0, depth, 0).astype(np.float64), (w, h), interpolation=cv2.INTER_AREA)
-        cover = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA)
-        use = target & (cover > 1e-9)
-        out[use] = (total[use] / cover[use]).astype(np.float32)
-    return rgb_out, out, mask_out
+    area = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
+    labels = np.unique(mask)
+    cover = np.stack([area((mask == label).astype(np.float32)) for label in labels])
+    mask_out = labels[np.argmax(cover, axis=0)].astype(np.uint8)
+    out = np.full((h, w), np.inf, np.float32)  # a label with no finite depth (a background miss) stays +inf
+    for label in labels:
+        member = (mask == label) & np.isfinite(depth)
+        total, count = area(np.where(member, depth, 0).astype(np.float64)), area(member.astype(np.float64))
+        use = (mask_out == label) & (count > 1e-9)
+        out[use] = (total[use] / count[use]).astype(np.float32)
+    return area(rgb), out, mask_out
 
 
 def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]:
@@ -123,6 +138,9 @@ def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]
         if ratios[s] > 0 and counts[s] == 0 and n >= 3:
             counts[s] = 1
     counts["train"] = n - counts["val"] - counts["test"]
+    if min(counts.values()) < 1:
+        raise ValueError(f"{n} identities cannot fill the train/val/test splits {counts} (ratios {ratios}); "
+                         f"render more identities (render.identities) or change prepare.splits")
     out, start = {}, 0
     for s in SPLITS:
         for i in order[start:start + counts[s]]:
@@ -137,6 +155,7 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
     sx, sy = size[0] / d["camera"]["width"], size[1] / d["camera"]["height"]
     ident = d["identity"]
     lights = d["lights"]
+    eye = K @ np.asarray(meta["head_pose"]["eyes_cam"], np.float64)  # eye centre, K's pixel-centre convention
     return {
         "name": meta["name"], "shard": shard, "identity_id": meta["identity_id"],
         "yaw": meta["head_pose"]["yaw"], "pitch": meta["head_pose"]["pitch"], "roll": meta["head_pose"]["roll"],
@@ -144,14 +163,15 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
         "skin_tone": ident["skin_tone"], "gender": ident["gender"], "age": ident["age"],
         "focal_mm": d["camera"]["focal_mm"], "distance_m": d["camera"]["distance_m"],
         "fx": K[0, 0] * sx, "fy": K[1, 1] * sy, "cx": K[0, 2] * sx, "cy": K[1, 2] * sy,
+        "eye_u": eye[0] / eye[2] * sx, "eye_v": eye[1] / eye[2] * sy,
         "n_lights": len(lights), "kelvin": float(np.mean([light["kelvin"] for light in lights])) if lights else np.nan,
         "environment": d["environment"], "background": d["background"]["kind"],
         "cam_from_world": json.dumps(meta["cam_from_world"]),
     }
 
 
-def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the splits under `out`; returns (manifest of kept frames, rejected frames with reasons)."""
+def scan(renders: Path, min_head_pixels: int, progress=lambda: None) -> tuple[list[tuple[Path, int]], pd.DataFrame]:
+    """Validate every frame: ([(JSON path, identity id) of good frames], rejected frames with reasons)."""
     metas = sorted(Path(renders).glob("shard_*/f*.json"))
     files = Path(renders).glob("shard_*/f*.*.*")  # <name>.rgb.png, <name>.depth.exr, ...
     orphans = sorted({f.with_name(f.name.split(".")[0] + ".json") for f in files} - set(metas))
@@ -160,13 +180,38 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
     kept = []
     for meta_path in metas:
         try:
-            frame = load_frame(meta_path, p.min_head_pixels)
+            frame = load_frame(meta_path, min_head_pixels)
         except BadFrame as exc:
             rejected.append({"frame": meta_path.stem, "shard": meta_path.parent.name, "reason": str(exc)})
         else:
             kept.append((meta_path, frame["meta"]["identity_id"]))
         progress()
-    rejected = pd.DataFrame(rejected, columns=["frame", "shard", "reason"])
+    return kept, pd.DataFrame(rejected, columns=["frame", "shard", "reason"])
+
+
+MARKER = ".facedepth-prepared"  # what makes a folder ours to replace
+
+
+def check_output(renders: Path, out: Path) -> None:
+    """Refuse an --out that would destroy input or a folder this stage did not write."""
+    r, o = Path(renders).resolve(), Path(out).resolve()
+    if o == r or o in r.parents or r in o.parents:
+        raise ValueError(f"--out {out} overlaps --renders {renders}; prepared data must go to its own folder "
+                         f"(e.g. data/prepared), never into or above the renders")
+    if o.exists() and (not o.is_dir() or (any(o.iterdir()) and not (o / MARKER).is_file())):
+        raise ValueError(f"--out {out} exists and was not written by `facedepth prepare` (no {MARKER}); "
+                         f"nothing was deleted: choose a new or empty folder")
+
+
+def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the splits under `out`; returns (manifest of kept frames, rejected frames with reasons).
+
+    `out` is replaced only if it is empty or a previous prepare output; the
+    new folder is complete before the old one is moved aside and removed.
+    """
+    out = Path(out)
+    check_output(renders, out)
+    kept, rejected = scan(renders, p.min_head_pixels, progress)
     if not kept:
         raise RuntimeError(f"{renders}: no usable frames ({len(rejected)} rejected); see the table above")
     assignment = split_identities([i for _, i in kept], p.splits, p.seed)
@@ -195,8 +240,13 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
         table.to_parquet(folder / "manifest.parquet", index=False)
         manifests.append(table)
     rejected.to_csv(tmp / "rejected.csv", index=False)
-    shutil.rmtree(out, ignore_errors=True)
+    (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.size)}) + "\n")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
     tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return pd.concat(manifests, ignore_index=True), rejected
 
 

@@ -11,10 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from facedepth.baselines import NAMES  # noqa: E402
 from facedepth.data import HEAD_LABELS, half  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from pipeline.prepare import load_split  # noqa: E402
-
 
 
 def _row(name: str, s: dict, kind: str) -> str:
@@ -25,19 +25,39 @@ def _header(columns: list[str]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
-def markdown_table(summaries: dict[str, dict]) -> str:
-    head = _header(["model", *METRICS])
-    lines = ["# Model comparison (test split, head pixels)", "",
-             "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
-    for kind, title in (("metric", "Metric depth"), ("scale_invariant", "Scale-invariant (median-scaled)")):
-        lines += [f"## {title}", "", *head] + [_row(n, s, kind) for n, s in summaries.items()] + [""]
+def verdict(s: dict, baselines: dict[str, dict]) -> str:
+    """Whether a model beats every baseline on scale-invariant AbsRel and on face relief."""
+    lost = [f"{b} on {label}" for b, bs in baselines.items()
+            for label, kind, key in (("SI AbsRel", "scale_invariant", "abs_rel"), ("relief", "shape", "relief_mm"))
+            if not s[kind][key] < bs[kind][key]]
+    return "**yes**" if not lost else "**no**: not better than " + ", ".join(lost)
+
+
+def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> str:
+    everyone = {**summaries, **{f"{n} (baseline)": b for n, b in baselines.items()}}
+    lines = ["# Model comparison (test split)", "",
+             "Baselines know no pixel of the image: `constant` is the training split's median head depth, "
+             "`dome` a spherical cap on the head silhouette, `mean_face` the training faces' average relief "
+             "aligned by the eye centre and head size. A model that does not beat them has learned no face shape.",
+             "", "## Face shape against the baselines", "",
+             "Scale-invariant AbsRel and delta1 on head pixels (face, hair, eyes, mouth; prediction median-scaled "
+             "per image); relief: mean |error| in mm on face skin after removing each map's median there "
+             "(lower is better); Spearman rank correlation on head pixels (higher is better).", "",
+             *_header(["model", "SI abs_rel", "SI delta1", "relief (mm)", "Spearman", "beats every baseline"])]
+    for n, s in everyone.items():
+        v = verdict(s, baselines) if n in summaries else "-"
+        lines.append(f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | {s['scale_invariant']['delta1']:.3f} | "
+                     f"{s['shape']['relief_mm']:.2f} | {s['shape']['spearman']:.3f} | {v} |")
+    lines += ["", "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
+    for kind, title in (("metric", "Metric depth, head pixels"), ("scale_invariant", "Scale-invariant (median-scaled), head pixels")):
+        lines += [f"## {title}", "", *_header(["model", *METRICS])] + [_row(n, s, kind) for n, s in everyone.items()] + [""]
     lines += ["## Cost", "", *_header(["model", "params (M)", "GMACs @480x640", "inference ms/frame", "measured at"])]
     lines += [f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
               for n, s in summaries.items()]
-    bins = sorted({b for s in summaries.values() for b in s["by_yaw"]}, key=lambda b: int(b.split("_")[1]))
-    lines += ["", "## AbsRel by head yaw (scale-invariant in brackets)", "", *_header(["model", *bins])]
-    for n, s in summaries.items():
-        cells = [f"{s['by_yaw'][b]['abs_rel']:.3f} ({s['by_yaw'][b]['si_abs_rel']:.3f})" if b in s["by_yaw"] else "-"
+    bins = sorted({b for s in everyone.values() for b in s["by_yaw"]}, key=lambda b: int(b.split("_")[1]))
+    lines += ["", "## By head yaw: scale-invariant AbsRel (face relief, mm)", "", *_header(["model", *bins])]
+    for n, s in everyone.items():
+        cells = [f"{s['by_yaw'][b]['si_abs_rel']:.4f} ({s['by_yaw'][b]['relief_mm']:.1f})" if b in s["by_yaw"] else "-"
                  for b in bins]
         lines.append("| " + " | ".join([n] + cells) + " |")
     return "\n".join(lines) + "\n"
@@ -77,16 +97,23 @@ def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
     plt.close(fig)
 
 
-def build_report(eval_root: Path, prepared: Path, models: list[str], out_md: Path, out_png: Path) -> str:
-    summaries, predictions = {}, {}
+def _load(folder: Path, hint: str) -> tuple[dict, dict]:
+    if not (folder / "metrics.json").is_file():
+        raise FileNotFoundError(f"{folder}/metrics.json missing; run `{hint}`")
+    with np.load(folder / "predictions.npz") as z:
+        return json.loads((folder / "metrics.json").read_text()), {"index": z["index"], "depth": z["depth"]}
+
+
+def build_report(eval_root: Path, baselines_root: Path, prepared: Path, models: list[str],
+                 out_md: Path, out_png: Path) -> str:
+    summaries, predictions, baselines = {}, {}, {}
     for name in models:
-        folder = Path(eval_root) / name
-        if not (folder / "metrics.json").is_file():
-            raise FileNotFoundError(f"{folder}/metrics.json missing; run `facedepth evaluate --model {name}`")
-        summaries[name] = json.loads((folder / "metrics.json").read_text())
-        with np.load(folder / "predictions.npz") as z:
-            predictions[name] = {"index": z["index"], "depth": z["depth"]}
-    text = markdown_table(summaries)
+        summaries[name], predictions[name] = _load(Path(eval_root) / name, f"facedepth evaluate --model {name}")
+    for name in NAMES:
+        baselines[name], kept = _load(Path(baselines_root) / name, "facedepth baselines")
+        if name != "constant":  # a flat panel shows nothing
+            predictions[f"{name} (baseline)"] = kept
+    text = markdown_table(summaries, baselines)
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text(text + f"\n![qualitative comparison]({out_png.name})\n")
     figure(prepared, predictions, out_png)

@@ -55,3 +55,27 @@ def test_paper_profile_is_valid():
     assert PrepareParams.from_params(data).size == (640, 480)
     for model in data["train"]["models"]:
         assert TrainConfig.from_params(data, model).model == model
+
+
+@pytest.mark.parametrize("section,key,value,words", [
+    ("camera", "sensor_mm", -36, "render.camera.sensor_mm"),
+    ("camera", "sensor_mm", 0, "render.camera.sensor_mm"),
+    ("pose", "yaw", [float("nan"), float("nan")], "render.pose.yaw: must be a finite number"),
+    ("camera", "shift_m", float("inf"), "render.camera.shift_m: must be a finite number"),
+])
+def test_signs_and_finiteness_are_checked(section, key, value, words):
+    data = tiny_params()
+    data["render"][section][key] = value
+    with pytest.raises(config.ParamsError, match=words.replace(".", r"\.")):
+        config.parse(data)
+
+
+def test_unknown_top_level_key_and_directory_params_are_named(tmp_path):
+    data = tiny_params()
+    data["sead"] = 5
+    with pytest.raises(config.ParamsError, match=r"unknown top-level key\(s\) \['sead'\]"):
+        config.parse(data)
+    with pytest.raises(config.ParamsError, match="pass a params.yaml file"):
+        config.load(tmp_path)
+    proc = facedepth("prepare", "--params", str(tmp_path), "--renders", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "pass a params.yaml file" in proc.stderr

@@ -61,3 +61,25 @@ def test_weights_combine_terms():
     mask = torch.ones_like(pred, dtype=torch.bool)
     loss = HybridLoss(1.0, 0.0, 0.0, 0.0)
     assert loss(pred, target, mask).item() == pytest.approx(loss.terms(pred, target, mask)["ssim"].item())
+
+
+def test_relief_ignores_a_per_image_offset_but_not_a_shape_error():
+    target = torch.cat([_ramp(0.01, offset=0.5), _ramp(-0.01, offset=0.3)])
+    mask = torch.ones_like(target, dtype=torch.bool)
+    shifted = target + torch.tensor([0.1, -0.2], dtype=target.dtype).view(2, 1, 1, 1)  # log depth: a scale per image
+    assert losses.relief(shifted, target, mask).item() == pytest.approx(0, abs=1e-12)
+    assert losses.l1(shifted, target, mask).item() == pytest.approx(0.15)
+    tilted = target + _ramp(0.02, offset=0.0)  # 0.02/px in x on 16 columns: mean |x - 7.5| * 0.02 = 0.08
+    assert losses.relief(tilted, target, mask).item() == pytest.approx(0.08)
+
+
+def test_gain_lets_normals_and_ssim_see_a_small_relief():
+    # a bump of 0.01 in normalised depth: about a nose on a face at typical range
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    bump = (0.5 + 0.01 * torch.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 30)).view(1, 1, 32, 32).double()
+    flat = torch.full_like(bump, 0.5)
+    mask = torch.ones_like(bump, dtype=torch.bool)
+    blind, seeing = HybridLoss().terms(flat, bump, mask), HybridLoss(gain=300).terms(flat, bump, mask)
+    assert blind["normal"] < 1e-6 and seeing["normal"] > 1e4 * blind["normal"] and seeing["normal"] > 0.01
+    assert blind["ssim"] < 0.01 and seeing["ssim"] > 0.2
+    assert seeing["l1"] == pytest.approx(300 * blind["l1"].item())

@@ -9,7 +9,7 @@ from PIL import Image
 
 from facedepth.depthnorm import denormalize, normalize
 from generation import exr, human
-from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, split_identities
+from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, scan, split_identities
 
 PARAMS = PrepareParams(size=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
 
@@ -68,14 +68,43 @@ def _break(root, name, how):
 
 
 def test_every_kind_of_bad_frame_is_reported(renders, tmp_path):
-    kinds = {"f0000000": ("missing", "missing file"), "f0000001": ("corrupt_exr", "unreadable EXR"),
+    kinds = {"f0000000": ("missing", "missing file(s): f0000000.mask.png"),
+             "f0000001": ("corrupt_exr", "unreadable EXR depth"),
              "f0000002": ("nan", "NaN depth"), "f0000003": ("empty_head", "empty head mask"),
-             "f0000004": ("out_of_frame", "head out of frame"), "f0000005": ("no_json", "no JSON")}
+             "f0000004": ("out_of_frame", "head out of frame"), "f0000005": ("no_json", "incomplete: no JSON")}
     for name, (how, _) in kinds.items():
         _break(renders, name, how)
+    kept, rejected = scan(renders, PARAMS.min_head_pixels)
+    assert kept == [] and dict(zip(rejected.frame, rejected.reason)).keys() == kinds.keys()
+    for frame, reason in zip(rejected.frame, rejected.reason):
+        assert reason.startswith(kinds[frame][1]), (frame, reason)
     with pytest.raises(RuntimeError, match="no usable frames"):
         prepare(renders, tmp_path / "prepared", PARAMS)
     assert not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"{}", b"null", b'{"name": "f0000001", "identity_id": 0}'])
+def test_a_frame_json_without_metadata_is_rejected_not_fatal(renders, tmp_path, content):
+    next(renders.glob("shard_*/f0000001.json")).write_bytes(content)
+    kept, rejected = scan(renders, PARAMS.min_head_pixels)
+    assert len(kept) == 5 and rejected.frame.tolist() == ["f0000001"]
+    assert "JSON" in rejected.reason[0] and ("unreadable" in rejected.reason[0] or "re-render" in rejected.reason[0])
+
+
+def test_out_that_holds_the_renders_or_foreign_files_is_refused(renders, tmp_path):
+    before = sorted(p.name for p in renders.rglob("*"))
+    for out in (renders.parent, renders, renders / "prepared"):
+        with pytest.raises(ValueError, match="overlaps --renders"):
+            prepare(renders, out, PARAMS)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="nothing was deleted"):
+        prepare(renders, mine, PARAMS)
+    assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in renders.rglob("*")) == before
+    prepare(renders, tmp_path / "prepared", PARAMS)
+    prepare(renders, tmp_path / "prepared", PARAMS)  # its own output is replaced
+    assert (tmp_path / "prepared" / "train" / "rgb.npy").is_file()
 
 
 def test_bad_frames_are_listed_with_reasons_and_good_ones_kept(renders, tmp_path):
@@ -114,6 +143,32 @@ def test_resize_keeps_background_misses_out_of_head_depth():
     assert np.all(d[m > 0] == np.float32(0.7)) and np.all(np.isinf(d[m == 0]))
 
 
+def test_resize_averages_depth_only_within_each_label():
+    # face (0.50 m) beside the neck (0.58 m) beside the wall (2 m): every output is one of the three
+    mask = np.zeros((50, 70), np.uint8)
+    mask[:, 20:40], mask[:, 40:55] = human.FACE, human.BODY
+    depth = np.select([mask == human.FACE, mask == human.BODY], [0.50, 0.58], 2.0).astype(np.float32)
+    for size in ((28, 20), (27, 19), (13, 9)):
+        _, d, m = resize_frame(np.zeros((50, 70, 3), np.uint8), depth, mask, size)
+        expected = np.select([m == human.FACE, m == human.BODY], [0.50, 0.58], 2.0).astype(np.float32)
+        assert np.array_equal(d, expected), size
+
+
+def test_resized_mask_stays_centred_on_the_rgb():
+    yy, xx = np.mgrid[:256, :256]
+    disc = (yy + 0.5 - 101.3) ** 2 + (xx + 0.5 - 131.7) ** 2 < 40**2  # centre in continuous pixel coordinates
+    mask = np.where(disc, human.FACE, 0).astype(np.uint8)
+    rgb = np.repeat(disc[..., None] * 255, 3, axis=2).astype(np.uint8)
+    for out in (128, 100):  # 2x and 2.56x
+        rgb_out, _, m = resize_frame(rgb, np.ones((256, 256), np.float32), mask, (out, out))
+        scale = 256 / out
+        vy, vx = np.nonzero(m == human.FACE)
+        weights = rgb_out[..., 0].astype(float)
+        ry = (weights * (np.mgrid[:out, :out][0] + 0.5)).sum() / weights.sum() * scale
+        assert abs((vx.mean() + 0.5) * scale - 131.7) < 0.25 and abs((vy.mean() + 0.5) * scale - 101.3) < 0.25
+        assert abs(ry - 101.3) < 0.25
+
+
 def test_normalization_round_trips_numpy_and_torch():
     import torch
 
@@ -130,3 +185,10 @@ def test_prepare_params_validation():
         PrepareParams.from_params({"prepare": {"splits": {"train": 0.9, "val": 0.2, "test": 0.1}}})
     with pytest.raises(ValueError, match="unknown key"):
         PrepareParams.from_params({"prepare": {"size": [64, 64]}})
+    for bad, words in (({"resolution": "64"}, "prepare.resolution"), ({"resolution": [64.5, 64]}, "prepare.resolution"),
+                       ({"splits": {"train": 0, "val": 0.5, "test": 0.5}}, "ratios > 0"),
+                       ({"splits": {"train": 0, "val": 0, "test": 1}}, "ratios > 0")):
+        with pytest.raises(ValueError, match=words):
+            PrepareParams.from_params({"prepare": bad})
+    with pytest.raises(ValueError, match="cannot fill the train/val/test splits"):
+        split_identities([1, 2], {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,3 +168,53 @@ def test_ray_renders_the_same_frames(rendered, tmp_path):
         assert np.array_equal(exr.read_depth(str(first)[:-5] + ".depth.exr"), exr.read_depth(str(meta)[:-5] + ".depth.exr"))
         assert np.array_equal(np.asarray(Image.open(str(first)[:-5] + ".rgb.png")),
                               np.asarray(Image.open(str(meta)[:-5] + ".rgb.png")))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def test_killing_the_render_command_kills_its_workers(tmp_path):
+    data = tiny_params(identities=4, frames_per_identity=3, shard_size=3)
+    params = write_params(tmp_path, data)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline", "render", "--params", str(params), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not _frames(out) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    children = [int(c) for t in Path(f"/proc/{proc.pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    assert children and proc.poll() is None, "the render should still be running with its workers"
+    proc.kill()  # the parent only, as a user's `kill -9 PID` or an OOM killer would
+    proc.wait()
+    deadline = time.time() + 20
+    while any(_alive(c) for c in children) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(c) for c in children), "worker processes outlived the killed render command"
+    frames = len(_frames(out))
+    time.sleep(2)
+    assert len(_frames(out)) == frames < 12
+
+
+def test_rerun_with_other_params_stops_instead_of_mixing(rendered, tmp_path):
+    params, root = rendered
+    out = tmp_path / "renders"
+    shutil.copytree(root, out)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    for key, value in (("seed", 5), ("shard_size", 2), ("settings", {"resolution": [64, 64], "samples": 2})):
+        data = tiny_params()
+        if key == "seed":
+            data["seed"] = value
+        else:
+            data["render"][key] = value
+        (tmp_path / key).mkdir()
+        other = write_params(tmp_path / key, data)
+        proc = facedepth("render", "--params", str(other), "--out", str(out), check=False)
+        assert proc.returncode == 2 and "rendered with other params" in proc.stderr and "new folder" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    proc = facedepth("render", "--params", str(params), "--out", str(out))  # the same params resume: nothing to do
+    assert "0 to render" in proc.stderr
