@@ -69,7 +69,7 @@ def test_rendered_frames_follow_the_contract(rendered):
     metas = _frames(root)
     assert len(metas) == 6
     seen = set()
-    assert sorted(p.name for p in root.iterdir()) == ["shard_0000000-0000003", "shard_0000003-0000006"]
+    assert sorted(p.name for p in root.iterdir()) == ["render.json", "shard_0000000-0000003", "shard_0000003-0000006"]
     for meta_path in metas:
         stem = str(meta_path)[:-5]
         meta = json.loads(meta_path.read_text())

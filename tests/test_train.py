@@ -46,7 +46,7 @@ def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_pat
     assert first["step"] == 1 and first["epoch"] == 0
     resumed = train(cfg, prepared, tmp_path / "resumed", tmp_path / "live_resumed", resume=True)
     assert resumed["step"] == full["step"] == 3 and resumed["epoch"] == 1 and resumed["lr"] == full["lr"]
-    assert full["lr"] == pytest.approx(cfg.lr * 0.5**2)  # decayed after steps 1 and 2
+    assert full["lr"] == pytest.approx(cfg.lr * 0.5**3)  # the LR for step 4: decayed after steps 1, 2 and 3
     a = torch.load(tmp_path / "full/last.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "resumed/last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -88,7 +88,7 @@ def test_cli_train_and_resume_errors(prepared, tmp_path):
     params = write_params(tmp_path, tiny_train_params(steps=1))
     proc = facedepth("train", "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live"))
-    assert "samples/s" in proc.stderr and (tmp_path / "m/last.pt").is_file()
+    assert "steps/s" in proc.stderr and (tmp_path / "m/last.pt").is_file()
     proc = facedepth("train", "--model", "unet_simple", "--resume", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "none"), check=False)
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
