@@ -157,6 +157,8 @@ def train(
             metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
+        except OSError as exc:  # unwritable, or a file where a folder should be
+            fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out / --live")
     if os.environ.get("RANK", "0") == "0":
         typer.echo(f"{cfg.model}: {metrics}", err=True)
 

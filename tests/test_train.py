@@ -133,3 +133,11 @@ def test_person_pixels_beyond_far_are_reported(prepared):
     with pytest.warns(UserWarning, match=r"person pixels \(\d+\.\d+%\).*outside train.near_m..far_m"):
         share = warn_out_of_range(ds, TrainConfig(model="facedepth", near_m=0.15, far_m=median))
     assert 0.3 < share < 0.7
+
+
+def test_unwritable_out_is_a_clear_error(prepared, tmp_path):
+    (tmp_path / "file").write_text("a file where the checkpoint folder should go")
+    params = write_params(tmp_path, tiny_train_params(steps=1))
+    proc = facedepth("train", "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
+                     "--out", str(tmp_path / "file" / "m"), check=False)
+    assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
