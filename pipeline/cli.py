@@ -113,8 +113,10 @@ def prepare(
     with bar("validate", total, "frames") as advance:
         try:
             table, rejected = run_prepare(renders, out, p, advance)
-        except (RuntimeError, ValueError, PermissionError) as exc:
+        except (RuntimeError, ValueError) as exc:
             fail(str(exc))
+        except OSError as exc:  # unwritable, or a file where the output folder should go
+            fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out")
     console = Console(stderr=True)
     if len(rejected):
         t = Table("frame", "shard", "reason", title=f"{len(rejected)} rejected frames (also in {out}/rejected.csv)")
@@ -283,8 +285,10 @@ def predict(
 
     try:
         written = predict_paths(model, images, out, ply, fov, fx, on_error)
-    except (FileNotFoundError, ValueError, PermissionError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    except OSError as exc:  # unwritable, or a file where the output folder should go
+        fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out")
     typer.echo(f"wrote {len(written)} files to {out}; skipped {len(skipped)} unreadable image(s)", err=True)
     if skipped:  # the job did not do all that was asked
         raise typer.Exit(1)

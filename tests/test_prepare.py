@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import facedepth
 from facedepth.depthnorm import denormalize, normalize
 from generation import exr, human
 from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, scan, split_identities
@@ -192,3 +193,10 @@ def test_prepare_params_validation():
             PrepareParams.from_params({"prepare": bad})
     with pytest.raises(ValueError, match="cannot fill the train/val/test splits"):
         split_identities([1, 2], {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+
+
+def test_unwritable_out_is_named_without_a_traceback(renders, tmp_path, rendered):
+    (tmp_path / "file").write_text("a file where a folder should go")
+    proc = facedepth("prepare", "--params", str(rendered[0]), "--renders", str(renders),
+                     "--out", str(tmp_path / "file" / "prepared"), check=False)
+    assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
