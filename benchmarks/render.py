@@ -1,48 +1,88 @@
-"""Render speed: start-up overhead and s/frame at 256x256 and 640x480 (default quality).
+"""Render speed by phase: start-up, then per frame describe / geometry+hair+materials / path tracing /
+denoising / checking and writing, at the default and paper resolutions.
 
-    python benchmarks/render.py [--frames 4]
+    python benchmarks/render.py [--frames 4] [--sizes 128x128 256x256 640x480]
+
+Denoising time is the difference between one render with OIDN and the same
+frame without it. The CPU model and its vector extensions are printed
+first: Cycles' speed differs ~3.6x between 2-core machines with and without
+AVX2/AVX-512, so compare figures only within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from generation import config
 from generation.description import sample_frame
+
+
+def cpu() -> str:
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    simd = [f for f in ("avx", "avx2", "avx512f") if f in flags]
+    return f"{model}, {os.cpu_count()} cores, {'/'.join(simd) or 'no AVX'}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--sizes", nargs="+", default=["128x128", "256x256", "640x480"])
     args = ap.parse_args()
+    print(f"CPU: {cpu()}")
     p = config.load(args.params)
     t0 = time.perf_counter()
-    import bpy  # noqa: F401
+    import bpy
 
     from generation import human
-    from generation.blender.scene import BlenderScene
+    from generation.blender.scene import BlenderScene, _quiet
+    from generation.shard import finalize
 
     human.topology()
     sample_frame(p, 0)
-    scene = BlenderScene(256, 256)
-    startup = time.perf_counter() - t0
-    print(f"start-up (import bpy, load assets, build scene): {startup:.2f} s")
-    for w, h in ((256, 256), (640, 480)):
+    scene = BlenderScene(*p.settings.resolution)
+    print(f"start-up (import bpy, load assets, build scene): {time.perf_counter() - t0:.2f} s")
+    print("| size | describe | geometry+hair+materials | path tracing | denoising | check+write | total s/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        w, h = map(int, size.split("x"))
         q = replace(p, settings=replace(p.settings, resolution=(w, h)))
         scene.scene.render.resolution_x, scene.scene.render.resolution_y = w, h
+        phases = []
         with tempfile.TemporaryDirectory() as tmp:
-            scene.render(sample_frame(q, 0), Path(tmp))  # warm-up: shader compilation, first BVH
-            t = time.perf_counter()
+            tmp = Path(tmp)
+            scene.render(sample_frame(q, 0), tmp / "warm")  # shader compilation, first BVH
             for i in range(1, args.frames + 1):
-                scene.render(sample_frame(q, i), Path(tmp))
-            dt = (time.perf_counter() - t) / args.frames
-        print(f"{w}x{h}: {dt:.2f} s/frame ({p.settings.samples} spp, denoiser {p.settings.denoiser}, "
-              f"{args.frames} frames, varied identities/hair)")
+                t = [time.perf_counter()]
+                frame = sample_frame(q, i)
+                t.append(time.perf_counter())
+                scene.apply(frame)
+                t.append(time.perf_counter())
+                scene.scene.cycles.use_denoising = False
+                with _quiet():
+                    bpy.ops.render.render(write_still=False)
+                t.append(time.perf_counter())
+                files = scene.render(frame, tmp / f"f{i}")  # the real thing: with the denoiser
+                t.append(time.perf_counter())
+                finalize(frame, files, tmp, bpy.app.version_string, scene.eyes_world)
+                t.append(time.perf_counter())
+                d = np.diff(t)
+                # phase 4 re-applies the scene and path-traces again: subtract both to leave the denoiser
+                phases.append([d[0], d[1], d[2], max(d[3] - d[1] - d[2], 0.0), d[4]])
+        m = np.mean(phases, axis=0)
+        print(f"| {w}x{h} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} | {m[3]:.3f} | {m[4]:.3f} | {m.sum():.2f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from generation.shard import atomic_write_text  # noqa: E402
 from pipeline.prepare import load_split  # noqa: E402
 
 PANELS = (("scale_invariant", "abs_rel", "SI AbsRel (head)"), ("shape", "relief_mm", "face relief error (mm)"),
@@ -45,8 +46,8 @@ def run(cfg, prepared: Path, out: Path, fractions: list[float], baselines: dict[
         summary, _, _ = evaluate(folder / "model" / "best.pt", prepared)
         results.append({"fraction": f, "frames": len(rows), "identities": int(manifest.loc[rows, "identity_id"].nunique()),
                         "steps": cfg.steps, **{f"{kind}.{key}": summary[kind][key] for kind, key, _ in PANELS}})
-        (out / "results.json").write_text(json.dumps({"model": cfg.model, "results": results,
-                                                      "baselines": baselines}, indent=1))
+        atomic_write_text(out / "results.json", json.dumps({"model": cfg.model, "results": results,
+                                                              "baselines": baselines}, indent=1))
     write_report(results, baselines, out)
     return results
 
@@ -59,6 +60,8 @@ def write_report(results: list[dict], baselines: dict[str, dict], out: Path) -> 
         for (name, b), style in zip(baselines.items(), (":", "--", "-.")):
             ax.axhline(b[kind][key], ls=style, color="grey", label=f"{name} (baseline)")
         ax.set_xscale("log")
+        ax.set_xticks(frames, [str(f) for f in frames])
+        ax.minorticks_off()
         ax.set_xlabel("training frames")
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=7)

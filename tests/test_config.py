@@ -79,3 +79,24 @@ def test_unknown_top_level_key_and_directory_params_are_named(tmp_path):
         config.load(tmp_path)
     proc = facedepth("prepare", "--params", str(tmp_path), "--renders", str(tmp_path), check=False)
     assert proc.returncode == 2 and "pass a params.yaml file" in proc.stderr
+
+
+def test_render_into_an_unwritable_out_is_named_before_blender_starts(tmp_path):
+    (tmp_path / "file").write_text("a file where the render folder should go")
+    params = write_params(tmp_path, tiny_params())
+    proc = facedepth("render", "--params", str(params), "--out", str(tmp_path / "file" / "renders"), check=False)
+    assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_learning_curve_profile_is_the_default_distribution_larger():
+    import yaml
+
+    from conftest import ROOT
+    from facedepth.train import TrainConfig
+
+    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    curve = yaml.safe_load((ROOT / "params-curve.yaml").read_text())
+    a, b = config.parse(default).to_dict(), config.parse(curve).to_dict()
+    assert b["identities"] > a["identities"]
+    assert {k: v for k, v in a.items() if k != "identities"} == {k: v for k, v in b.items() if k != "identities"}
+    assert curve["prepare"] == default["prepare"] and TrainConfig.from_params(curve, "facedepth").steps >= 1000

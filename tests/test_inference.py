@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import facedepth, tiny_train_params
+from conftest import facedepth, tiny_train_params, write_params
 from facedepth.data import half
 from facedepth.evaluate import evaluate, score, test_split
 from facedepth.train import TrainConfig, train
@@ -155,6 +155,8 @@ def test_bad_checkpoints_and_huge_images_get_clear_errors(checkpoint, tmp_path):
     (big / "bomb.png").write_bytes(bytes(header))
     proc = facedepth("predict", str(big), "--model", str(checkpoint), "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode == 1 and "bomb.png" in proc.stderr and (tmp_path / "o/fine.depth.exr").is_file()
+    proc = facedepth("predict", str(photo), "--model", str(checkpoint), "--out", str(tmp_path / "p.png" / "o"), check=False)
+    assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_demo_on_a_generated_video(checkpoint, tmp_path):
@@ -180,3 +182,27 @@ def test_onnx_export_matches_pytorch(checkpoint, tmp_path):
     assert diff < 1e-4
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [1, 3, 40, 48]
+
+
+def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
+    import pandas as pd
+
+    from pipeline.curve import subsets
+    from pipeline.prepare import load_split
+
+    ids = pd.DataFrame({"identity_id": np.repeat(np.arange(10), 3)})
+    tenth, half_, full = subsets(ids, [0.1, 0.5, 1.0], seed=0)
+    assert set(tenth) < set(half_) < set(full) == set(range(30)) and (len(tenth), len(half_)) == (3, 15)
+    manifest = load_split(prepared, "train")["manifest"]
+    small, full = subsets(manifest, [0.5, 1.0], seed=0)
+    facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
+    params = write_params(tmp_path, tiny_train_params(steps=1))
+    facedepth("learning-curve", "--params", str(params), "--prepared", str(prepared), "--baselines",
+              str(tmp_path / "base"), "--out", str(tmp_path / "curve"), "--fraction", "0.5", "--fraction", "1")
+    results = json.loads((tmp_path / "curve/results.json").read_text())["results"]
+    assert [r["frames"] for r in results] == [len(small), len(full)]
+    assert "| mean_face (baseline) |" in (tmp_path / "curve/curve.md").read_text()
+    assert Image.open(tmp_path / "curve/curve.png").size[0] > 300
+    proc = facedepth("learning-curve", "--params", str(params), "--prepared", str(prepared), "--baselines",
+                     str(tmp_path / "none"), check=False)
+    assert proc.returncode == 2 and "facedepth baselines" in proc.stderr
