@@ -26,6 +26,11 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def fail_unwritable(exc: OSError, option: str) -> None:
+    """An output that cannot be created: unwritable, or a file where a folder should go."""
+    fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable {option}")
+
+
 def _load_yaml(path: Path) -> dict:
     import yaml
 
@@ -66,7 +71,7 @@ def render(
     except StaleRenders as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"--out {out}: cannot write there ({exc.strerror}); choose a writable folder")
+        fail_unwritable(exc, "--out")
     shards = p.shards()
     if shard:
         bad = [s for s in shard if not 0 <= s < len(shards)]
@@ -115,8 +120,8 @@ def prepare(
             table, rejected = run_prepare(renders, out, p, advance)
         except (RuntimeError, ValueError) as exc:
             fail(str(exc))
-        except OSError as exc:  # unwritable, or a file where the output folder should go
-            fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out")
+        except OSError as exc:
+            fail_unwritable(exc, "--out")
     console = Console(stderr=True)
     if len(rejected):
         t = Table("frame", "shard", "reason", title=f"{len(rejected)} rejected frames (also in {out}/rejected.csv)")
@@ -151,16 +156,15 @@ def train(
     bars = contextlib.ExitStack()
 
     def progress(done: int, total: int):
-        advance = bars.enter_context(bar(f"{cfg.model} steps", total - done, "steps"))
-        return advance
+        return bars.enter_context(bar(f"{cfg.model} steps", total - done, "steps"))
 
     with bars:
         try:
             metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
-        except OSError as exc:  # unwritable, or a file where a folder should be
-            fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out / --live")
+        except OSError as exc:
+            fail_unwritable(exc, "--out / --live")
     if os.environ.get("RANK", "0") == "0":
         typer.echo(f"{cfg.model}: {metrics}", err=True)
 
@@ -287,8 +291,8 @@ def predict(
         written = predict_paths(model, images, out, ply, fov, fx, on_error)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    except OSError as exc:  # unwritable, or a file where the output folder should go
-        fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable --out")
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
     typer.echo(f"wrote {len(written)} files to {out}; skipped {len(skipped)} unreadable image(s)", err=True)
     if skipped:  # the job did not do all that was asked
         raise typer.Exit(1)
