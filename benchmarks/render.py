@@ -51,8 +51,9 @@ def main() -> None:
 
     human.topology()
     sample_frame(p, 0)
-    scene = BlenderScene(*p.settings.resolution)
-    print(f"start-up (import bpy, load assets, build scene): {time.perf_counter() - t0:.2f} s")
+    scene = BlenderScene(*p.settings.resolution, p.settings.device)
+    print(f"start-up (import bpy, load assets, build scene): {time.perf_counter() - t0:.2f} s; "
+          f"Cycles device: {scene.device} (render.settings.device: {p.settings.device})")
     print("| size | describe | geometry+hair+materials | path tracing | denoising | check+write | total s/frame |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:

@@ -21,6 +21,7 @@ HAIR_STYLES = ("none", "buzz", "short", "medium", "long")
 LIGHT_TYPES = ("POINT", "AREA", "SPOT", "SUN")
 BACKGROUND_KINDS = ("plain", "noise", "checker", "waves")
 DENOISERS = ("OPENIMAGEDENOISE", "NONE")
+DEVICES = ("auto", "cpu", "cuda", "optix")
 TOP_LEVEL = {"seed", "render", "prepare", "train"}
 
 
@@ -86,6 +87,7 @@ class RenderSettings:
     samples: int = 16
     denoiser: str = "OPENIMAGEDENOISE"
     threads: int = 0  # 0 = all cores of the worker
+    device: str = "auto"  # auto (OptiX, else CUDA, else CPU) | cpu | cuda | optix
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def validate(p: RenderParams) -> RenderParams:
     if w < 8 or h < 8:
         raise ParamsError(f"render.settings.resolution: {w}x{h} is too small; use at least 8x8 (e.g. [256, 256])")
     _check_choices("render.settings.denoiser", [p.settings.denoiser], DENOISERS)
+    _check_choices("render.settings.device", [p.settings.device], DEVICES)
     hu = p.human
     for name in ("gender", "age", "skin_tone", "expression_intensity"):
         _check_range(f"render.human.{name}", getattr(hu, name), 0.0, 1.0)

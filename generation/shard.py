@@ -34,10 +34,11 @@ class StaleRenders(RuntimeError):
 
 
 def fingerprint(params: RenderParams) -> str:
-    """Hash of every param that shapes the frames or their layout (not workers or threads)."""
+    """Hash of every param that shapes the frames or their layout (not workers, threads or device)."""
     d = params.to_dict()
     d.pop("workers")
     d["settings"].pop("threads")
+    d["settings"].pop("device")
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -142,7 +143,7 @@ def render_shard(params: RenderParams, frames: range, root: Path,
 
         from generation.blender.scene import BlenderScene
 
-        scene = BlenderScene(*params.settings.resolution)
+        scene = BlenderScene(*params.settings.resolution, params.settings.device)
         for i in todo:
             frame = sample_frame(params, i)
             finalize(frame, scene.render(frame, tmp), folder, bpy.app.version_string, scene.eyes_world)

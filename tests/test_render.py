@@ -218,3 +218,18 @@ def test_rerun_with_other_params_stops_instead_of_mixing(rendered, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     proc = facedepth("render", "--params", str(params), "--out", str(out))  # the same params resume: nothing to do
     assert "0 to render" in proc.stderr
+
+
+def test_a_gpu_device_is_used_or_its_absence_named(tmp_path):
+    data = tiny_params(identities=1, frames_per_identity=1, shard_size=1)
+    data["render"]["settings"]["device"] = "cuda"
+    params = write_params(tmp_path, data)
+    proc = facedepth("render", "--params", str(params), "--out", str(tmp_path / "out"), check=False)
+    if proc.returncode == 0:  # a machine with a CUDA GPU: it rendered there
+        assert len(_frames(tmp_path / "out")) == 1
+    else:
+        assert proc.returncode == 2 and "finds no CUDA device" in proc.stderr and "auto or cpu" in proc.stderr
+        assert not _frames(tmp_path / "out") and "Traceback" not in proc.stderr
+    data["render"]["settings"]["device"] = "vulkan"
+    with pytest.raises(config.ParamsError, match="render.settings.device"):
+        config.parse(data)

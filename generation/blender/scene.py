@@ -24,13 +24,39 @@ from generation.description import Frame
 EYE_UV_RADIUS_MH = 0.15
 
 
+def use_device(scene, device: str) -> str:
+    """Point Cycles at 'cpu', 'cuda', 'optix' or 'auto' (OptiX, else CUDA, else CPU); returns the kind used.
+
+    A GPU kind that Cycles cannot find here is an error that names the fix,
+    never a silent fall-back: the user asked for it.
+    """
+    if device == "cpu":
+        scene.cycles.device = "CPU"
+        return "CPU"
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for kind in ("OPTIX", "CUDA") if device == "auto" else (device.upper(),):
+        gpus = [d for d in prefs.get_devices_for_type(kind) if d.type == kind]
+        if gpus:
+            prefs.compute_device_type = kind
+            for d in prefs.devices:
+                d.use = d.type == kind
+            scene.cycles.device = "GPU"
+            return kind
+    if device != "auto":
+        raise RuntimeError(f"render.settings.device: {device} was asked for but Cycles finds no {device.upper()} "
+                           f"device on this machine; set it to auto or cpu")
+    scene.cycles.device = "CPU"
+    return "CPU"
+
+
 class BlenderScene:
     """Builds the static parts once; `render(frame, out_dir)` updates and renders."""
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, device: str = "cpu"):
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = bpy.context.scene
         self._setup_render(width, height)
+        self.device = use_device(self.scene, device)
         self._setup_compositor()
         self.mats = {
             "face": materials.skin("skin_face", human.FACE),
