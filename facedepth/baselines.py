@@ -44,10 +44,10 @@ def head_mask(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return np.isin(mask, HEAD_LABELS) & np.isfinite(depth) & (depth > 0)
 
 
-def _canonical(frame: Frame, shape: tuple[int, int], mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _canonical(frame: Frame, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Mean-face grid coordinates (float32 maps for cv2.remap) of every pixel of `shape`."""
     y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-    cx = (x - frame.eye_xy[0]) / frame.radius * (-1 if mirror else 1)
+    cx = (x - frame.eye_xy[0]) / frame.radius
     cy = (y - frame.eye_xy[1]) / frame.radius
     to_grid = lambda c: ((c + EXTENT) / (2 * EXTENT) * (GRID - 1)).astype(np.float32)  # noqa: E731
     return to_grid(cx), to_grid(cy)

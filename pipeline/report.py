@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from facedepth.baselines import NAMES  # noqa: E402
-from facedepth.data import HEAD_LABELS, half  # noqa: E402
+from facedepth.baselines import NAMES, head_mask  # noqa: E402
+from facedepth.data import half  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from pipeline.prepare import load_split  # noqa: E402
 
@@ -76,7 +76,7 @@ def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
                              squeeze=False)
     for r, i in enumerate(index):
         gt = half(np.asarray(test["depth"][i]))
-        head = np.isin(half(np.asarray(test["mask"][i])), HEAD_LABELS)
+        head = head_mask(half(np.asarray(test["mask"][i])), gt)
         lo, hi = np.percentile(gt[head], [1, 99])
         axes[r, 0].imshow(test["rgb"][i])
         panels = [("ground truth", gt)]
