@@ -2,11 +2,12 @@
 
     python benchmarks/sweep.py --prepared data/prepared lr            # 150 steps at lr 3e-4, 1e-3, 3e-3
     python benchmarks/sweep.py --prepared data/prepared loss          # 500 steps: paper loss vs relief vs gain
+    python benchmarks/sweep.py --prepared data/prepared depth         # full schedule: log/inverse x canonical focal
 
-Each variant trains FaceDepth from params.yaml's `train` section with the
-variant's overrides, evaluates on the test split and prints one row: train
-seconds, scale-invariant AbsRel, face relief (mm), Spearman. Compare with
-`facedepth baselines` on the same prepared data.
+Each variant trains facedepth_lite from params.yaml's `train` section with
+the variant's overrides, evaluates on the test split and prints one row:
+train seconds, metric and scale-invariant AbsRel, face relief (mm),
+Spearman. Compare with `facedepth baselines` on the same prepared data.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ SWEEPS = {
         "relief": {"lr": 1e-3, "steps": 500, "loss": {"w_l1": 0.05, "w_relief": 0.5, "gain": 1.0}},
         "gain300": {"lr": 1e-3, "steps": 500, "loss": {"w_l1": 0.02, "w_relief": 0.2, "gain": 300.0}},
     },
+    "depth": {
+        "log, canonical focal 1.0": {"depth_norm": "log", "canonical_focal": 1.0},
+        "log, metric depth as rendered": {"depth_norm": "log", "canonical_focal": 0.0},
+        "inverse, canonical focal 1.0": {"depth_norm": "inverse", "canonical_focal": 1.0},
+    },
 }
 
 
@@ -41,19 +47,19 @@ def main() -> None:
     args = ap.parse_args()
     print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
           f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}")
-    print("| variant | train s | SI AbsRel | relief (mm) | Spearman |\n|---|---|---|---|---|")
+    print("| variant | train s | AbsRel (m) | SI AbsRel | relief (mm) | Spearman |\n|---|---|---|---|---|---|")
     for name, over in SWEEPS[args.sweep].items():
         data = yaml.safe_load(args.params.read_text())
         over = dict(over)
         data["train"]["loss"].update(over.pop("loss", {}))
         data["train"].update(over, val_every=over.get("val_every", 100))
-        cfg = TrainConfig.from_params(data, "facedepth")
+        cfg = TrainConfig.from_params(data, "facedepth_lite")
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             train(cfg, args.prepared, Path(tmp), Path(tmp) / "live")
             seconds = time.perf_counter() - start
             s, _, _ = evaluate(Path(tmp) / "best.pt", args.prepared)
-        print(f"| {name} | {seconds:.0f} | {s['scale_invariant']['abs_rel']:.4f} | {s['shape']['relief_mm']:.2f} | "
+        print(f"| {name} | {seconds:.0f} | {s['metric']['abs_rel']:.4f} | {s['scale_invariant']['abs_rel']:.4f} | {s['shape']['relief_mm']:.2f} | "
               f"{s['shape']['spearman']:.3f} |", flush=True)
 
 

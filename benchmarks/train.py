@@ -1,14 +1,18 @@
-"""Training throughput per model: forward+backward samples/s, parameters and GMACs at 480x640.
+"""Size and speed of every registered model, published and lite side by side.
 
     python benchmarks/train.py [--size 256] [--batch 4] [--out reports/complexity.json]
 
-On a CUDA machine it also measures samples/s at 480x640 with AMP.
+Per model: parameters, GMACs and CPU inference ms/frame at 480x640, CPU
+training samples/s at --size. Lite models take their options from
+params.yaml's train.model_cfg. On a CUDA machine it also measures training
+samples/s at 480x640 with AMP (batch 16) and the peak GPU memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
 from pathlib import Path
 
@@ -16,7 +20,9 @@ import torch
 import yaml
 
 from facedepth.complexity import count_macs, count_params
+from facedepth.evaluate import inference_ms
 from facedepth.losses import HybridLoss
+from facedepth.models import MODELS, PUBLISHED
 from facedepth.train import TrainConfig
 
 
@@ -57,16 +63,23 @@ def main() -> None:
     ap.add_argument("--out", default="reports/complexity.json")
     args = ap.parse_args()
     params = yaml.safe_load(Path(args.params).read_text())
+    print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
+          f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}", flush=True)
     results = {}
-    for name in params["train"]["models"]:
+    for name in MODELS:
         model = TrainConfig.from_params(params, name).build_model()
-        row = {"params_M": count_params(model) / 1e6, "gmacs_480x640": count_macs(model, 480, 640) / 1e9}
+        row = {"published": name in PUBLISHED, "params_M": count_params(model) / 1e6,
+               "gmacs_480x640": count_macs(model, 480, 640) / 1e9,
+               "cpu_ms_480x640": inference_ms(model.eval(), 480, 640, torch.device("cpu"), repeats=3)}
         row[f"cpu_train_samples_s_{args.size}"] = samples_per_second(model, torch.device("cpu"), args.batch,
                                                                       args.size, args.size, amp=False)
         if torch.cuda.is_available():
-            row["gpu_amp_train_samples_s_480x640"] = samples_per_second(model, torch.device("cuda"), 16, 480, 640, amp=True)
+            cuda = torch.device("cuda")
+            torch.cuda.reset_peak_memory_stats()
+            row["gpu_amp_train_samples_s_480x640"] = samples_per_second(model, cuda, 16, 480, 640, amp=True)
+            row["gpu_peak_gib_480x640_b16"] = torch.cuda.max_memory_allocated() / 2**30
         results[name] = row
-        print(name, "  ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
+        print(name, "  ".join(f"{k}={float(v):.2f}" for k, v in row.items()), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -3,14 +3,14 @@
 Images are ImageNet-normalised; targets are normalised depth at half the
 input resolution, taken at every other pixel (no interpolation, so no
 mixing of face and background), with a validity mask of person pixels.
-Augmentation is seeded by (seed, epoch, index): the same sample gets the
-same flip and colour jitter whatever the worker count, so CPU training is
-reproducible and `--resume` continues exactly.
+Augmentation (facedepth.augment) is seeded by (seed, epoch, index): the same
+sample gets the same zoom, flip and camera effects whatever the worker count,
+so CPU training is reproducible and `--resume` continues exactly. The
+robustness evaluation uses the same path with a fixed effects preset.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from facedepth.depthnorm import normalize
+from facedepth.augment import Augment, geometric, photometric
+from facedepth.depthnorm import DepthNorm
 
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
 BACKGROUND = 0
@@ -26,14 +27,6 @@ FACE_SKIN = 1
 HEAD_LABELS = (1, 2, 3, 4)
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-@dataclass(frozen=True)
-class Augment:
-    flip: float = 0.5
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
 
 
 def image_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -48,22 +41,11 @@ def half(a: np.ndarray) -> np.ndarray:
     return a[: 2 * (h // 2): 2, : 2 * (w // 2): 2]
 
 
-def jitter(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
-    """Brightness, contrast and saturation jitter on RGB only (depth is untouched)."""
-    x = rgb.astype(np.float32) / 255.0
-    x = x * rng.uniform(1 - aug.brightness, 1 + aug.brightness)
-    mean = x.mean()
-    x = (x - mean) * rng.uniform(1 - aug.contrast, 1 + aug.contrast) + mean
-    grey = x.mean(axis=2, keepdims=True)
-    x = (x - grey) * rng.uniform(1 - aug.saturation, 1 + aug.saturation) + grey
-    return np.clip(x, 0, 1)
-
-
 class DepthSplit(Dataset):
-    """One prepared split; returns (image, target, mask, index)."""
+    """One prepared split; returns (image, target, mask, index); `scales[index]` is metric -> trained depth."""
 
-    def __init__(self, root: Path, split: str, near: float, far: float, augment: Augment | None = None, seed: int = 0,
-                 rows: list[int] | None = None):
+    def __init__(self, root: Path, split: str, norm: DepthNorm = DepthNorm(), augment: Augment | None = None,
+                 seed: int = 0, rows: list[int] | None = None):
         """`rows` restricts the split to those rows (a learning curve's smaller training sets)."""
         folder = Path(root) / split
         if not (folder / "manifest.parquet").is_file():
@@ -76,7 +58,12 @@ class DepthSplit(Dataset):
             rows = np.asarray(rows, np.int64)
             self.rgb, self.depth, self.mask = self.rgb[rows], self.depth[rows], self.mask[rows]
             self.manifest = self.manifest.iloc[rows].reset_index(drop=True)
-        self.near, self.far, self.augment, self.seed = near, far, augment, seed
+        self.norm, self.augment, self.seed = norm, augment, seed
+        if norm.canonical_focal and "fx" not in self.manifest.columns:
+            raise ValueError(f"{folder}/manifest.parquet has no fx for train.canonical_focal; "
+                             f"rerun `facedepth prepare` with this version")
+        fx = self.manifest["fx"].to_numpy(np.float64) if "fx" in self.manifest.columns else np.ones(len(self.rgb))
+        self.scales = norm.scale(fx, self.rgb.shape[2]).reshape(-1)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -86,13 +73,19 @@ class DepthSplit(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, i: int):
-        rgb, d, m = np.asarray(self.rgb[i]), half(np.asarray(self.depth[i])), half(np.asarray(self.mask[i]))
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+        rgb, d, m = np.asarray(self.rgb[i]), np.asarray(self.depth[i]), np.asarray(self.mask[i])
+        scale = self.scales[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.augment else None
+        if rng is not None:
+            rgb, d, m, zoom = geometric(rgb, d, m, rng, self.augment)
+            scale = scale / zoom  # a zoom by s is a focal length s times longer
+        d, m = half(d), half(m)
+        if rng is not None:
             if rng.uniform() < self.augment.flip:  # subsample first, so the flipped target is the target flipped
                 rgb, d, m = rgb[:, ::-1], d[:, ::-1], m[:, ::-1]
-            rgb = jitter(rgb, rng, self.augment)
-        valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.near) & (d < self.far)
-        target = np.where(valid, normalize(np.where(valid, d, 1.0), self.near, self.far), 0).astype(np.float32)
+            rgb = photometric(np.ascontiguousarray(rgb), rng, self.augment)
+        d = d * scale
+        valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.norm.near) & (d < self.norm.far)
+        target = np.where(valid, self.norm.encode(np.where(valid, d, 1.0)), 0).astype(np.float32)
         return (image_tensor(rgb), torch.from_numpy(target[None].copy()), torch.from_numpy(valid[None].copy()),
                 torch.tensor(i))

@@ -16,8 +16,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from facedepth import baselines
+from facedepth.augment import CAMERA_EFFECTS
 from facedepth.complexity import count_macs, count_params
 from facedepth.data import FACE_SKIN, DepthSplit, half
+from facedepth.depthnorm import DepthNorm
 from facedepth.metrics import METRICS, SHAPE_METRICS, depth_metrics, relief_mae_mm, spearman
 from facedepth.predict import Predictor
 
@@ -73,8 +75,8 @@ def summarise(rows: list[dict]) -> dict:
             "shape": {k: mean(k) for k in SHAPE_METRICS}, "by_yaw": by_yaw}
 
 
-def test_split(prepared: Path, near: float = 0.15, far: float = 3.0) -> DepthSplit:
-    ds = DepthSplit(prepared, "test", near, far)
+def test_split(prepared: Path, norm: DepthNorm = DepthNorm()) -> DepthSplit:
+    ds = DepthSplit(prepared, "test", norm)
     if len(ds) == 0:
         raise ValueError(f"{prepared}/test is empty; add identities or raise prepare.splits.test")
     return ds
@@ -94,28 +96,38 @@ def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], kee
             kept_index.append(i)
     if not rows:
         raise ValueError("no test image has valid head pixels")
-    return rows, {"index": np.array(kept_index), "depth": np.stack(kept).astype(np.float32)}
+    depth = np.stack(kept).astype(np.float32) if kept else np.zeros((0, 0, 0), np.float32)
+    return rows, {"index": np.array(kept_index, np.int64), "depth": depth}
+
+
+def _predictions(pred: Predictor, ds: DepthSplit) -> Iterator[tuple[int, np.ndarray]]:
+    for x, _, _, idx in DataLoader(ds, batch_size=8):
+        metric = pred.to_metric(pred.normalized(x).cpu().numpy(), ds.scales[idx.numpy()].reshape(-1, 1, 1, 1))
+        yield from zip(idx.tolist(), metric[:, 0])
 
 
 def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tuple[dict, list[dict], dict]:
-    """(summary metrics, per-image rows, {"index", "depth"} of the first few test predictions, metres)."""
+    """(summary metrics, per-image rows, {"index", "depth"} of the first few test predictions, metres).
+
+    The summary's `camera_effects` scores the same test images through the fixed camera-effects
+    pipeline (facedepth.augment.CAMERA_EFFECTS: exposure, white balance, blur, noise, chromatic shift, JPEG).
+    """
     pred = Predictor(checkpoint)
     cfg = pred.cfg
-    ds = test_split(prepared, cfg.near_m, cfg.far_m)
+    ds = test_split(prepared, cfg.norm)
     h, w = pred.input_hw
     if tuple(ds.rgb.shape[1:3]) != (h, w):
         raise ValueError(f"{prepared}/test holds {ds.rgb.shape[2]}x{ds.rgb.shape[1]} images but {checkpoint} was "
                          f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
                          f"(prepare.resolution: [{w}, {h}])")
-
-    def predictions():
-        for x, _, _, idx in DataLoader(ds, batch_size=8):
-            yield from zip(idx.tolist(), pred.to_metric(pred.normalized(x)).cpu().numpy()[:, 0])
-
-    rows, kept = score_all(ds, predictions(), keep_predictions)
+    rows, kept = score_all(ds, _predictions(pred, ds), keep_predictions)
+    effects = DepthSplit(prepared, "test", cfg.norm, CAMERA_EFFECTS, seed=0)
+    effect_rows, _ = score_all(effects, _predictions(pred, effects), 0)
     model = pred.model
     summary = {
-        "model": cfg.model, **summarise(rows), "params_M": count_params(model) / 1e6,
+        "model": cfg.model, **summarise(rows),
+        "camera_effects": {k: v for k, v in summarise(effect_rows).items() if k != "by_yaw"},
+        "params_M": count_params(model) / 1e6,
         "gmacs_480x640": count_macs(model.cpu(), 480, 640) / 1e9,
         "ms_per_frame": inference_ms(model.to(pred.device), h, w, pred.device),
         "ms_input": f"{w}x{h} {pred.device.type}",
@@ -138,7 +150,7 @@ def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
 
 def evaluate_baselines(prepared: Path, keep_predictions: int = 4) -> dict[str, tuple[dict, list[dict], dict]]:
     """{baseline name: (summary, rows, kept predictions)}, fitted on the train split, scored on test."""
-    train = DepthSplit(prepared, "train", 0.15, 3.0)
+    train = DepthSplit(prepared, "train")
     fitted = [eval_frame(train, i) for i in range(len(train))]
     fitted = [(f, d) for f, d in fitted if f.head.any()]
     if not fitted:

@@ -38,6 +38,15 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, median_sc
     }
 
 
+def scale_shift_align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """pred x a + b with (a, b) the least-squares fit to gt on `valid` pixels: the relative-depth standard."""
+    p, g = np.asarray(pred, np.float64)[valid], np.asarray(gt, np.float64)[valid]
+    if p.size < 2 or np.ptp(p) == 0:
+        return np.asarray(pred, np.float64) * (np.median(g) / np.median(p)) if p.size else np.asarray(pred, np.float64)
+    a, b = np.linalg.lstsq(np.stack([p, np.ones_like(p)], 1), g, rcond=None)[0]
+    return np.asarray(pred, np.float64) * a + b
+
+
 def relief_mae_mm(pred: np.ndarray, gt: np.ndarray, face: np.ndarray) -> float:
     """Mean |relief error| in mm on `face` pixels, each depth minus its own median there.
 

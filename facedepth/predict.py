@@ -1,12 +1,18 @@
-"""Inference on arbitrary photos with a trained checkpoint.
+"""Inference on arbitrary photos with a trained checkpoint, aspect-true and face-centred.
 
-A photo of any size is resized to the network's training input size, the
-half-resolution prediction is upsampled back to the photo's size and
-converted to metric depth with the checkpoint's normalisation range.
+A photo is never squeezed into the network's input shape. Each face found by
+OpenCV's bundled Haar cascade gets a crop framed like the training renders
+(`FRAMING`, measured on the default renders), which is resized to the
+network input, predicted, converted to metres with the checkpoint's depth
+encoding and the photo's focal length, and pasted back into a full-size depth
+map with a validity mask. Without a face (or with `crop=False`) the whole
+photo is letterboxed to the input's aspect ratio, its edges replicated.
+Depth is trained on people only: the background of a crop is not meaningful.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -14,38 +20,134 @@ import numpy as np
 import torch
 
 from facedepth.data import image_tensor
-from facedepth.depthnorm import denormalize
 from facedepth.train import load_checkpoint
+
+# A training render is ~2.37 face-detection boxes wide, its centre 0.16 box widths below the box centre
+# (medians of haarcascade_frontalface_default on the 300 default renders).
+FRAMING = {"width": 2.4, "down": 0.15}
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+@dataclass
+class Prediction:
+    depth: np.ndarray  # (H, W) float32 metres, NaN where nothing was predicted
+    valid: np.ndarray  # (H, W) bool: pixels inside a predicted region
+    regions: list[tuple[int, int, int, int]] = field(default_factory=list)  # (x, y, w, h) in photo pixels
+    faces: int = 0  # faces found (0 with crop=False, or when none was found and the whole photo was used)
+
+
+class FaceFinder:
+    """Frontal faces by OpenCV's bundled Haar cascade (no download), largest first."""
+
+    def __init__(self, min_size: int = 24):
+        path = Path(cv2.data.haarcascades) / CASCADE
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise FileNotFoundError(f"{path}: face detector not readable; reinstall opencv-python-headless "
+                                    f"or predict with --no-crop")
+        self.min_size = min_size
+
+    def __call__(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        faces = self.cascade.detectMultiScale(grey, 1.1, 5, minSize=(self.min_size, self.min_size))
+        return sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2] * f[3])
+
+
+def face_region(face: tuple[int, int, int, int], aspect: float) -> tuple[int, int, int, int]:
+    """The (x, y, w, h) crop framed like the training data around a face box; aspect = width / height."""
+    x, y, w, h = face
+    cw = FRAMING["width"] * w
+    ch = cw / aspect
+    cx, cy = x + w / 2, y + h / 2 + FRAMING["down"] * w
+    return int(round(cx - cw / 2)), int(round(cy - ch / 2)), int(round(cw)), int(round(ch))
+
+
+def whole_region(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
+    """The photo letterboxed to `aspect`: the smallest region of that aspect holding all of it, centred."""
+    cw, ch = (width, width / aspect) if width / height >= aspect else (height * aspect, height)
+    return int(round((width - cw) / 2)), int(round((height - ch) / 2)), int(round(cw)), int(round(ch))
+
+
+def cut(rgb: np.ndarray, region: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """The region of the photo, edges replicated where it leaves the photo, area-resized to size (w, h)."""
+    x, y, w, h = region
+    H, W = rgb.shape[:2]
+    pads = (max(0, -y), max(0, y + h - H), max(0, -x), max(0, x + w - W))
+    crop = rgb[max(0, y):min(H, y + h), max(0, x):min(W, x + w)]
+    crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE) if any(pads) else crop
+    return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
+
+
+def paste(depth: np.ndarray, valid: np.ndarray, region: tuple[int, int, int, int], d: np.ndarray) -> None:
+    """Resize a region's prediction to the region and write the part inside the photo."""
+    x, y, w, h = region
+    H, W = depth.shape
+    up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    ys, xs = slice(max(0, y), min(H, y + h)), slice(max(0, x), min(W, x + w))
+    depth[ys, xs] = up[ys.start - y:ys.stop - y, xs.start - x:xs.stop - x]
+    valid[ys, xs] = True
 
 
 class Predictor:
-    def __init__(self, checkpoint: str | Path, device: str | None = None):
+    def __init__(self, checkpoint: str | Path, device: str | None = None, batch: int = 8):
+        if device and device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.cfg, state = load_checkpoint(Path(checkpoint), self.device)
         self.input_hw = tuple(state.get("input_size", (128, 128)))
+        self.batch = max(1, batch)
+        self._faces = None
 
     @torch.no_grad()
     def normalized(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) network-ready images -> (B, 1, H/2, W/2) normalised depth."""
         return self.model(batch.to(self.device)).float()
 
-    def to_metric(self, n):
-        return denormalize(n, self.cfg.near_m, self.cfg.far_m)
+    def to_metric(self, n, scale=1.0):
+        """Network output -> metres; `scale` from `self.cfg.norm.scale(fx, width)` (1 for raw metric training)."""
+        return self.cfg.norm.decode(n, scale)
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB (or (H, W) grey) -> (H, W) float32 metric depth."""
+    def regions(self, rgb: np.ndarray, crop: bool = True) -> tuple[list[tuple[int, int, int, int]], int]:
+        """Face-framed regions (largest face last, so it wins overlaps), or the letterboxed photo; and the face count."""
+        h, w = rgb.shape[:2]
+        aspect = self.input_hw[1] / self.input_hw[0]
+        if crop:
+            self._faces = self._faces or FaceFinder()
+            faces = self._faces(rgb)
+            if faces:
+                return [face_region(f, aspect) for f in reversed(faces)], len(faces)
+        return [whole_region(w, h, aspect)], 0
+
+    def predict(self, rgb: np.ndarray, fx: float | None = None, crop: bool = True) -> Prediction:
+        """(H, W, 3) uint8 RGB (or (H, W) grey) -> full-size metric depth and validity.
+
+        `fx`: the photo's focal length in its pixels; without it, a DEFAULT_FOV_DEG horizontal field of view.
+        """
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[..., None], 3, axis=2)
-        rgb = rgb[..., :3]
+        rgb = np.ascontiguousarray(rgb[..., :3])
         h, w = rgb.shape[:2]
+        fx = fx or default_intrinsics(w, h)[0, 0]
+        regions, faces = self.regions(rgb, crop)
         ih, iw = self.input_hw
-        x = image_tensor(cv2.resize(rgb, (iw, ih), interpolation=cv2.INTER_AREA))[None]
-        n = self.normalized(x)[0, 0].cpu().numpy()
-        depth = self.to_metric(cv2.resize(n, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float64))
-        return depth.astype(np.float32)
+        depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
+        for start in range(0, len(regions), self.batch):
+            chunk = regions[start:start + self.batch]
+            x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in chunk])
+            n = self.normalized(x)[:, 0].cpu().numpy().astype(np.float64)
+            for r, ni in zip(chunk, n):
+                paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r[2])))
+        return Prediction(depth, valid, regions, faces)
+
+    def __call__(self, rgb: np.ndarray, fx: float | None = None) -> np.ndarray:
+        """The whole photo, letterboxed (no face search): (H, W) float32 metric depth."""
+        return self.predict(rgb, fx, crop=False).depth
 
 
-def default_intrinsics(width: int, height: int, fov_deg: float = 50.0) -> np.ndarray:
+DEFAULT_FOV_DEG = 50.0  # a typical portrait photo's horizontal field of view
+
+
+def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
     """K for a photo without calibration: a typical portrait horizontal field of view."""
     f = width / 2 / np.tan(np.radians(fov_deg) / 2)
     return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])

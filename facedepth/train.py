@@ -21,10 +21,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from facedepth.data import BACKGROUND, Augment, DepthSplit
-from facedepth.depthnorm import denormalize
+from facedepth.augment import Augment
+from facedepth.data import BACKGROUND, DepthSplit
+from facedepth.depthnorm import DepthNorm
 from facedepth.losses import HybridLoss
-from facedepth.models import build
+from facedepth.models import MODELS, build, options
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     near_m: float = 0.15
     far_m: float = 3.0
+    depth_norm: str = "log"  # log | inverse (facedepth.depthnorm)
+    canonical_focal: float = 0.0  # focal length / image width of the canonical camera; 0 = raw metric depth
     amp: bool = True  # only takes effect on CUDA
     pretrained: bool | str = False
     num_workers: int = 0
@@ -71,20 +74,29 @@ class TrainConfig:
             raise ValueError(f"train.warmup_steps: need a whole number >= 0, got {cfg.warmup_steps!r}")
         if not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
             raise ValueError(f"train.lr: need a number > 0, got {cfg.lr!r} (write 3.0e-4, not 3e-4: YAML reads that as text)")
-        for key, kind in (("loss", HybridLoss), ("augment", Augment)):
-            allowed = {f.name for f in dataclasses.fields(kind)}
-            given = getattr(cfg, key)
-            if not isinstance(given, dict) or set(given) - allowed:
-                bad = sorted(set(given) - allowed) if isinstance(given, dict) else given
-                raise ValueError(f"train.{key}: unknown key(s) {bad}; allowed: {sorted(allowed)}")
-            for name, value in given.items():
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                    raise ValueError(f"train.{key}.{name}: need a number >= 0, got {value!r}")
+        Augment.from_params(cfg.augment)
+        allowed = {f.name for f in dataclasses.fields(HybridLoss)}
+        if not isinstance(cfg.loss, dict) or set(cfg.loss) - allowed:
+            bad = sorted(set(cfg.loss) - allowed) if isinstance(cfg.loss, dict) else cfg.loss
+            raise ValueError(f"train.loss: unknown key(s) {bad}; allowed: {sorted(allowed)}")
+        for name, value in cfg.loss.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"train.loss.{name}: need a number >= 0, got {value!r}")
         if cfg.lr_schedule not in ("cosine", "step", "constant"):
             raise ValueError(f"train.lr_schedule: {cfg.lr_schedule!r} is not one of cosine, step, constant")
-        if not 0 < cfg.near_m < cfg.far_m:
-            raise ValueError(f"train: need 0 < near_m < far_m, got {cfg.near_m}, {cfg.far_m}")
+        cfg.norm  # validates the depth encoding
+        for name, opts in {model: {}, **cfg.model_cfg}.items():
+            if name not in MODELS:
+                raise ValueError(f"train.model_cfg.{name}: unknown model; choose from {list(MODELS)}")
+            bad = set(opts or {}) - set(options(name)) - {"steps"}
+            if bad:
+                raise ValueError(f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
+                                 f"{options(name) or 'none (a published architecture)'} and steps")
         return cfg
+
+    @property
+    def norm(self) -> DepthNorm:
+        return DepthNorm(self.near_m, self.far_m, self.depth_norm, self.canonical_focal)
 
     def build_model(self) -> torch.nn.Module:
         return build(self.model, pretrained=self.pretrained, **self.model_cfg.get(self.model, {}))
@@ -93,13 +105,13 @@ class TrainConfig:
 def warn_out_of_range(ds: DepthSplit, cfg: TrainConfig, sample: int = 500) -> float:
     """Warn (with counts) when person pixels lie outside [near_m, far_m]: training cannot see them."""
     rows = np.linspace(0, len(ds) - 1, min(sample, len(ds))).astype(int)
-    depth, mask = np.asarray(ds.depth[rows]), np.asarray(ds.mask[rows])
+    depth, mask = np.asarray(ds.depth[rows]) * ds.scales[rows, None, None], np.asarray(ds.mask[rows])
     person = mask != BACKGROUND
     outside = person & ~((depth > cfg.near_m) & (depth < cfg.far_m))
     share = float(outside.sum() / max(person.sum(), 1))
     if outside.any():
         warnings.warn(f"{outside.sum()} of {person.sum()} person pixels ({share:.2%}) in {len(rows)} training frames lie "
-                      f"outside train.near_m..far_m = {cfg.near_m}..{cfg.far_m} m and are left out of the loss; "
+                      f"outside train.near_m..far_m = {cfg.near_m}..{cfg.far_m} m (after the canonical-focal scaling, if any) and are left out of the loss; "
                       f"widen the range or narrow render.camera", stacklevel=2)
     return share
 
@@ -185,11 +197,13 @@ class Distributed:
 def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, float]:
     model.eval()
     losses, abs_rel, si_abs_rel = [], [], []
-    for x, y, m, _ in loader:
+    norm = cfg.norm
+    for x, y, m, idx in loader:
         x, y, m = x.to(device), y.to(device), m.to(device)
         pred = model(x).float()
         losses.append(loss_fn(pred, y, m).item())
-        for p, g, valid in zip(denormalize(pred, cfg.near_m, cfg.far_m), denormalize(y, cfg.near_m, cfg.far_m), m):
+        scale = torch.as_tensor(loader.dataset.scales[idx.numpy()], dtype=pred.dtype, device=device).view(-1, 1, 1, 1)
+        for p, g, valid in zip(norm.decode(pred, scale), norm.decode(y, scale), m):
             p, g = p[valid], g[valid]
             if g.numel():
                 abs_rel.append(((p - g).abs() / g).mean().item())
@@ -233,8 +247,8 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     elif resume:
         raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if env.world > 1 else model
-    train_ds = DepthSplit(prepared, "train", cfg.near_m, cfg.far_m, Augment(**cfg.augment), cfg.seed, train_rows)
-    val_ds = DepthSplit(prepared, "val", cfg.near_m, cfg.far_m)
+    train_ds = DepthSplit(prepared, "train", cfg.norm, Augment.from_params(cfg.augment), cfg.seed, train_rows)
+    val_ds = DepthSplit(prepared, "val", cfg.norm)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})")
     if env.main:

@@ -190,16 +190,50 @@ def evaluate(
     model: Annotated[str, typer.Option(help="model name (reads models/MODEL/best.pt) or a checkpoint path")],
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/MODEL)")] = None,
+    rgbd: Annotated[Optional[Path], typer.Option(help="a folder of your RGB-D captures to score instead (README)")] = None,
+    crop: Annotated[bool, typer.Option(help="with --rgbd: predict from face crops, as `predict` does")] = True,
+    fx: Annotated[Optional[float], typer.Option(help="with --rgbd: focal length in pixels for every capture")] = None,
+    fov: Annotated[Optional[float], typer.Option(help="with --rgbd: horizontal field of view in degrees")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N")] = None,
 ):
-    """Depth metrics on the test split's head pixels (metric, scale-invariant), face relief, by yaw bin."""
+    """Depth metrics on the test split's head pixels (metric, scale-invariant), face relief, by yaw bin.
+
+    With --rgbd DIR: metric, median-scaled and scale-and-shift aligned metrics and Spearman on your own
+    photo + depth captures, per image (CSV) and overall, with a figure.
+    """
     from facedepth.evaluate import evaluate as run_evaluate
 
     ckpt = Path(model) if model.endswith(".pt") else Path("models") / model / "best.pt"
+    if rgbd is not None:
+        _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / ckpt.parent.name, crop, fx, fov, device)
+        return
     try:
         summary, rows, kept = run_evaluate(ckpt, prepared)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     _write_eval(out or Path("reports/eval") / summary["model"], summary, rows, kept)
+
+
+def _evaluate_rgbd(ckpt: Path, folder: Path, out: Path, crop: bool, fx, fov, device) -> None:
+    from pipeline.rgbd import CaptureError, evaluate_rgbd
+
+    skipped = []
+
+    def on_error(path, reason):
+        skipped.append(path)
+        typer.secho(f"skipped {path}: {reason}", fg="yellow", err=True)
+
+    try:
+        s = evaluate_rgbd(ckpt, folder, out, crop, fx, fov, device, on_error)
+    except (FileNotFoundError, CaptureError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
+    typer.echo(f"{s['captures']} captures: AbsRel metric {s['metric_abs_rel']:.4f}, median-scaled "
+               f"{s['median_abs_rel']:.4f}, scale+shift aligned {s['aligned_abs_rel']:.4f}, Spearman {s['spearman']:.3f}; "
+               f"wrote {out}/per_image.csv, metrics.json, figure.png; skipped {len(skipped)}", err=True)
+    if skipped:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -275,10 +309,21 @@ def predict(
     model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth/best.pt)")],
     out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
     ply: Annotated[bool, typer.Option(help="also write a PLY point cloud")] = False,
-    fov: Annotated[float, typer.Option(help="horizontal field of view for the PLY when fx is unknown")] = 50.0,
-    fx: Annotated[Optional[float], typer.Option(help="focal length in pixels (overrides --fov)")] = None,
+    fov: Annotated[Optional[float], typer.Option(help="horizontal field of view in degrees (overrides EXIF)")] = None,
+    fx: Annotated[Optional[float], typer.Option(help="focal length in pixels (overrides --fov and EXIF)")] = None,
+    crop: Annotated[bool, typer.Option(help="find faces and predict each from a crop framed like the training data; "
+                                              "--no-crop for pre-cropped input")] = True,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when available)")] = None,
+    batch: Annotated[int, typer.Option(help="crops per forward pass", min=1)] = 8,
 ):
-    """Depth for any photo: float32 EXR (m), 16-bit PNG (mm), colourised PNG, optional PLY."""
+    """Depth for any photo: float32 EXR (m), 16-bit PNG (mm), colourised PNG, optional PLY.
+
+    Metric depth needs the camera's focal length: --fx, --fov, the photo's EXIF, else a 50 deg field of view.
+    """
+    if fx is not None and not fx > 0:
+        fail(f"--fx {fx}: need a focal length in pixels > 0")
+    if fov is not None and not 0 < fov < 180:
+        fail(f"--fov {fov}: need a horizontal field of view between 0 and 180 degrees")
     skipped = []
 
     def on_error(path, reason):
@@ -288,7 +333,8 @@ def predict(
     from pipeline.predict import predict_paths
 
     try:
-        written = predict_paths(model, images, out, ply, fov, fx, on_error)
+        written = predict_paths(model, images, out, ply, fov, fx, on_error,
+                                lambda path, note: typer.echo(f"{path}: {note}", err=True), crop, device, batch)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:

@@ -1,7 +1,9 @@
-"""Photos in, depth files out: EXR (float32 m), 16-bit PNG (mm), colourised PNG, optional PLY."""
+"""Photos in, depth files out: EXR (float32 m, NaN where not predicted), 16-bit PNG (mm, 0 there),
+colourised PNG, validity mask PNG, optional PLY."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ from generation import exr
 from pipeline.preview import colourise
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-OUTPUT_SUFFIXES = (".depth.exr", ".depth16.png", ".depth.color.png", ".ply")  # what predict writes per image
+OUTPUT_SUFFIXES = (".depth.exr", ".depth16.png", ".depth.color.png", ".valid.png", ".ply")  # predict's outputs per image
 
 
 def find_images(target: Path) -> list[Path]:
@@ -43,26 +45,75 @@ def read_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray | None) -> list[Path]:
+EXIF_IFD, FOCAL_35MM, FOCAL_MM = 0x8769, 0xA405, 0x920A
+FOCAL_PLANE_XRES, FOCAL_PLANE_UNIT, EXIF_WIDTH, EXIF_HEIGHT = 0xA20E, 0xA210, 0xA002, 0xA003
+UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF resolution units: inch, cm, mm, um
+FULL_FRAME_DIAGONAL_MM = math.hypot(36, 24)
+
+
+def exif_focal(path: Path, width: int, height: int) -> tuple[float, str] | None:
+    """(fx in pixels, where it came from) from a photo's EXIF, or None when it holds no usable focal length.
+
+    FocalLengthIn35mmFilm is defined on the diagonal (CIPA DC-008), so it converts without the sensor size;
+    FocalLength (mm) needs FocalPlaneXResolution to know the sensor's pixels per mm.
+    """
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif().get_ifd(EXIF_IFD)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    f35 = exif.get(FOCAL_35MM)
+    if f35 and float(f35) > 0:
+        return float(f35) * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM, f"EXIF FocalLengthIn35mmFilm {float(f35):g} mm"
+    f_mm, xres, unit = exif.get(FOCAL_MM), exif.get(FOCAL_PLANE_XRES), exif.get(FOCAL_PLANE_UNIT, 2)
+    if f_mm and xres and float(f_mm) > 0 and float(xres) > 0 and unit in UNIT_MM:
+        sensor_w = exif.get(EXIF_WIDTH) or max(width, height)  # focal-plane pixels refer to the full sensor image
+        px_per_mm = float(xres) / UNIT_MM[unit] * max(width, height) / max(sensor_w, exif.get(EXIF_HEIGHT) or 0)
+        return float(f_mm) * px_per_mm, f"EXIF FocalLength {float(f_mm):g} mm at {px_per_mm:.1f} px/mm"
+    return None
+
+
+def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: float | None) -> tuple[float, str]:
+    """The focal length (px) to use for a photo and a note of its source: --fx, --fov, EXIF, else the default."""
+    from facedepth.predict import DEFAULT_FOV_DEG, default_intrinsics
+
+    if fx:
+        return fx, "--fx"
+    if fov:
+        return default_intrinsics(width, height, fov)[0, 0], f"--fov {fov:g} deg"
+    found = exif_focal(path, width, height)
+    if found:
+        return found
+    return default_intrinsics(width, height)[0, 0], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
+
+
+def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray | None) -> list[Path]:
     from facedepth.predict import point_cloud, write_ply
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.depth.exr", out_dir / f"{stem}.depth16.png", out_dir / f"{stem}.depth.color.png"]
+    paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[:4]]
+    depth = np.where(pred.valid, pred.depth, np.nan).astype(np.float32)
     exr.write_depth(paths[0], depth)
-    Image.fromarray(np.clip(np.rint(depth * 1000), 0, 65535).astype(np.uint16)).save(paths[1])
-    Image.fromarray(colourise(depth, np.ones(depth.shape, bool))).save(paths[2])
+    Image.fromarray(np.clip(np.rint(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16)).save(paths[1])
+    Image.fromarray(colourise(depth, pred.valid)).save(paths[2])
+    Image.fromarray(pred.valid.astype(np.uint8) * 255).save(paths[3])
     if K is not None:
         paths.append(out_dir / f"{stem}.ply")
         write_ply(paths[-1], *point_cloud(depth, K, rgb, step=1))
     return paths
 
 
-def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_deg: float,
-                  fx: float | None, on_error) -> list[Path]:
-    """Predict every image under `target`; unreadable ones go to `on_error(path, reason)` and are skipped."""
-    from facedepth.predict import Predictor, default_intrinsics
+def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_deg: float | None,
+                  fx: float | None, on_error, on_info=lambda path, note: None, crop: bool = True,
+                  device: str | None = None, batch: int = 8) -> list[Path]:
+    """Predict every image under `target`; unreadable ones go to `on_error(path, reason)` and are skipped.
 
-    predictor = Predictor(checkpoint)
+    Each photo's focal length (for metric depth and the PLY) and faces found are reported through
+    `on_info(path, note)`.
+    """
+    from facedepth.predict import Predictor
+
+    predictor = Predictor(checkpoint, device, batch)
     written = []
     paths = find_images(target)
     for path, stem in output_stems(paths).items():
@@ -75,10 +126,11 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
             on_error(path, f"image too large to decode safely ({exc})")
             continue
         h, w = rgb.shape[:2]
-        K = None
-        if ply:
-            K = default_intrinsics(w, h, fov_deg)
-            if fx:
-                K[0, 0] = K[1, 1] = fx
-        written += write_outputs(out_dir, stem, rgb, predictor(rgb), K)
+        focal, source = photo_focal(path, w, h, fx, fov_deg)
+        pred = predictor.predict(rgb, focal, crop)
+        framing = f"{pred.faces} face(s), each from a face-framed crop" if pred.faces else \
+            ("no face found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
+        on_info(path, f"focal {focal:.0f} px ({source}); {framing}")
+        K = np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1.0]]) if ply else None
+        written += write_outputs(out_dir, stem, rgb, pred, K)
     return written

@@ -51,6 +51,18 @@ def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> st
     lines += ["", "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
     for kind, title in (("metric", "Metric depth, head pixels"), ("scale_invariant", "Scale-invariant (median-scaled), head pixels")):
         lines += [f"## {title}", "", *_header(["model", *METRICS])] + [_row(n, s, kind) for n, s in everyone.items()] + [""]
+    robust = {n: s for n, s in summaries.items() if "camera_effects" in s}
+    if robust:
+        lines += ["## Robustness: clean renders vs the same renders through camera effects", "",
+                  "Camera effects (facedepth/augment.py CAMERA_EFFECTS, seeded per image): exposure curve, white "
+                  "balance, blur, shot and read noise, chromatic shift, JPEG quality 30-70.", "",
+                  *_header(["model", "SI abs_rel clean", "SI abs_rel effects", "relief clean (mm)",
+                            "relief effects (mm)", "Spearman clean", "Spearman effects"])]
+        lines += [f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | {s['camera_effects']['scale_invariant']['abs_rel']:.4f} | "
+                  f"{s['shape']['relief_mm']:.2f} | {s['camera_effects']['shape']['relief_mm']:.2f} | "
+                  f"{s['shape']['spearman']:.3f} | {s['camera_effects']['shape']['spearman']:.3f} |"
+                  for n, s in robust.items()]
+        lines.append("")
     lines += ["## Cost", "", *_header(["model", "params (M)", "GMACs @480x640", "inference ms/frame", "measured at"])]
     lines += [f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
               for n, s in summaries.items()]

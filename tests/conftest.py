@@ -62,6 +62,6 @@ def tiny_train_params(**train_overrides) -> dict:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     t = data["train"]
     t.update(steps=2, warmup_steps=1, val_every=1, batch_size=2, num_workers=0)
-    t["model_cfg"].update(unet_simple={"base": 4}, bts={"encoder": "resnet18", "width": 32})
+    t["model_cfg"].update(unet_simple_lite={"base": 4}, bts_lite={"encoder": "resnet18", "num_features": 128})
     t.update(train_overrides)
     return data

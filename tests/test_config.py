@@ -99,4 +99,4 @@ def test_learning_curve_profile_is_the_default_distribution_larger():
     a, b = config.parse(default).to_dict(), config.parse(curve).to_dict()
     assert b["identities"] > a["identities"]
     assert {k: v for k, v in a.items() if k != "identities"} == {k: v for k, v in b.items() if k != "identities"}
-    assert curve["prepare"] == default["prepare"] and TrainConfig.from_params(curve, "facedepth").steps >= 1000
+    assert curve["prepare"] == default["prepare"] and TrainConfig.from_params(curve, "facedepth_lite").steps >= 1000

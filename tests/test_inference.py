@@ -7,11 +7,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+import torch
 from PIL import Image
 
-from conftest import facedepth, tiny_train_params, write_params
-from facedepth.data import half
-from facedepth.evaluate import evaluate, score, test_split
+from conftest import facedepth, tiny_params, tiny_train_params, write_params
+from facedepth.data import MEAN, STD, half
+from facedepth.evaluate import evaluate, score
+from facedepth.evaluate import test_split as load_test_split
 from facedepth.train import TrainConfig, train
 from generation import exr
 
@@ -21,28 +23,60 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def checkpoint(prepared, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt")
-    train(TrainConfig.from_params(tiny_train_params(steps=1), "facedepth"), prepared, folder, folder / "live")
+    train(TrainConfig.from_params(tiny_train_params(steps=1), "facedepth_lite"), prepared, folder, folder / "live")
     return folder / "best.pt"
 
 
 def test_evaluate_writes_metrics_and_report(checkpoint, prepared, tmp_path):
-    out = tmp_path / "eval" / "facedepth"
+    out = tmp_path / "eval" / "facedepth_lite"
     facedepth("evaluate", "--model", str(checkpoint), "--prepared", str(prepared), "--out", str(out))
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["test_images"] > 0 and 0 < summary["metric"]["abs_rel"] < 5
     assert 0 <= summary["scale_invariant"]["delta1"] <= 1 and summary["by_yaw"]
     assert summary["params_M"] > 1 and summary["gmacs_480x640"] > 0.5 and summary["ms_per_frame"] > 0
     facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
-    facedepth("report", "--model", "facedepth", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
+    facedepth("report", "--model", "facedepth_lite", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
               "--prepared", str(prepared), "--out", str(tmp_path / "cmp.md"), "--figure", str(tmp_path / "cmp.png"))
     table = (tmp_path / "cmp.md").read_text()
-    assert "| facedepth |" in table and "Scale-invariant" in table and "GMACs" in table
+    assert "| facedepth_lite |" in table and "Scale-invariant" in table and "GMACs" in table
     assert Image.open(tmp_path / "cmp.png").size[0] > 300
+
+
+def _render_at_focal(folder, focal_mm: float):
+    """One frame of a fixed scene through a lens of `focal_mm`, the camera moved back to keep the framing."""
+    data = tiny_params(identities=1, frames_per_identity=1)
+    data["render"]["camera"]["focal_mm"] = [focal_mm, focal_mm]
+    folder.mkdir(parents=True)
+    facedepth("render", "--params", str(write_params(folder, data)), "--out", str(folder / "renders"))
+    stem = str(next((folder / "renders").rglob("*.rgb.png"))).removesuffix(".rgb.png")
+    meta = json.loads(open(stem + ".json").read())
+    rgb = np.asarray(Image.open(stem + ".rgb.png").convert("RGB"))
+    return rgb, exr.read_depth(stem + ".depth.exr"), np.asarray(Image.open(stem + ".mask.png")), meta["K"][0][0]
+
+
+def test_metric_depth_follows_the_focal_length(checkpoint, prepared, tmp_path):
+    """The same scene at 30 and 80 mm: with canonical-focal training the predicted depths' ratio is the true one."""
+    from facedepth.predict import Predictor
+
+    shots = [_render_at_focal(tmp_path / f"f{f}", f) for f in (30.0, 80.0)]
+    head = [(m > 0) & np.isfinite(d) for _, d, m, _ in shots]
+    truth = np.median(shots[1][1][head[1]]) / np.median(shots[0][1][head[0]])
+    assert truth == pytest.approx(80 / 30, rel=0.05)
+    raw = tmp_path / "raw"
+    train(TrainConfig.from_params(tiny_train_params(steps=1, canonical_focal=0.0), "facedepth_lite"), prepared, raw,
+          raw / "live")
+    ratios = {}
+    for name, ckpt in (("canonical", checkpoint), ("raw", raw / "best.pt")):
+        predictor = Predictor(ckpt)
+        depth = [predictor(rgb, fx) for rgb, _, _, fx in shots]
+        ratios[name] = np.median(depth[1][head[1]]) / np.median(depth[0][head[0]])
+    assert Predictor(checkpoint).cfg.canonical_focal == 1.0  # the default profile trains this way
+    assert abs(np.log(ratios["canonical"] / truth)) < 0.1 < abs(np.log(ratios["raw"] / truth)), (ratios, truth)
 
 
 def test_scale_invariant_metrics_see_through_scale(checkpoint, prepared):
     summary, rows, kept = evaluate(checkpoint, prepared)
-    ds = test_split(prepared)
+    ds = load_test_split(prepared)
     i, d = kept["index"][0], kept["depth"][0]
     gt, mask = half(np.asarray(ds.depth[i])), half(np.asarray(ds.mask[i]))
     plain, doubled = score(d, gt, mask), score(2 * d, gt, mask)
@@ -64,16 +98,16 @@ def test_evaluate_refuses_data_of_another_resolution(checkpoint, rendered, tmp_p
 
 
 def test_baselines_command_and_report_verdicts(checkpoint, prepared, tmp_path):
-    facedepth("evaluate", "--model", str(checkpoint), "--prepared", str(prepared), "--out", str(tmp_path / "eval/facedepth"))
+    facedepth("evaluate", "--model", str(checkpoint), "--prepared", str(prepared), "--out", str(tmp_path / "eval/facedepth_lite"))
     facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
     for name in ("constant", "dome", "mean_face"):
         summary = json.loads((tmp_path / "base" / name / "metrics.json").read_text())
         assert summary["baseline"] and summary["test_images"] > 0 and summary["shape"]["relief_mm"] > 0
     assert json.loads((tmp_path / "base/constant/metrics.json").read_text())["shape"]["spearman"] == 0
-    facedepth("report", "--model", "facedepth", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
+    facedepth("report", "--model", "facedepth_lite", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
               "--prepared", str(prepared), "--out", str(tmp_path / "cmp.md"), "--figure", str(tmp_path / "cmp.png"))
     table = (tmp_path / "cmp.md").read_text()
-    line = next(row for row in table.splitlines() if row.startswith("| facedepth |"))
+    line = next(row for row in table.splitlines() if row.startswith("| facedepth_lite |"))
     assert "**yes**" in line or "**no**: not better than" in line
     assert "| dome (baseline) |" in table and "| mean_face (baseline) |" in table
 
@@ -131,7 +165,7 @@ def test_predict_never_overwrites_and_skips_its_own_outputs(checkpoint, tmp_path
     Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(photos / "same.png")
     for _ in range(2):  # a rerun into the input folder must not read its own results as photos
         proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(photos))
-        assert "wrote 6 files" in proc.stderr
+        assert "wrote 8 files" in proc.stderr
     assert exr.read_depth(photos / "same.jpg.depth.exr").shape == (40, 40)
     assert exr.read_depth(photos / "same.png.depth.exr").shape == (30, 50)
 
@@ -140,7 +174,6 @@ def test_bad_checkpoints_and_huge_images_get_clear_errors(checkpoint, tmp_path):
     photo = tmp_path / "p.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(photo)
     (tmp_path / "empty.pt").write_bytes(b"")
-    import torch
 
     torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
     for bad, words in (("empty.pt", "not a readable checkpoint"), ("foreign.pt", "not a facedepth checkpoint")):
@@ -206,3 +239,128 @@ def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
     proc = facedepth("learning-curve", "--params", str(params), "--prepared", str(prepared), "--baselines",
                      str(tmp_path / "none"), check=False)
     assert proc.returncode == 2 and "facedepth baselines" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def frontal(tmp_path_factory):
+    """Two frontal, neutral 160x160 renders (RGB, mask, depth) a face detector can find."""
+    folder = tmp_path_factory.mktemp("frontal")
+    data = tiny_params(identities=2, frames_per_identity=1)
+    r = data["render"]
+    r["settings"].update(resolution=[160, 160], samples=4)
+    r["pose"].update(yaw=[0, 0], pitch=[0, 0], roll=[0, 0], body_yaw=[0, 0])
+    r["camera"].update(roll_deg=[0, 0])
+    r["human"].update(expressions=["neutral"])
+    facedepth("render", "--params", str(write_params(folder, data)), "--out", str(folder / "renders"))
+    stems = sorted(str(p).removesuffix(".rgb.png") for p in (folder / "renders").rglob("*.rgb.png"))
+    return [(np.asarray(Image.open(s + ".rgb.png").convert("RGB")), np.asarray(Image.open(s + ".mask.png")),
+             exr.read_depth(s + ".depth.exr").astype(np.float64)) for s in stems]
+
+
+
+@pytest.mark.parametrize("canvas_hw", [(480, 640), (640, 480)])
+def test_predict_crops_each_face_and_pastes_it_back_undistorted(checkpoint, frontal, canvas_hw):
+    """A render pasted into a larger photo at an offset: found, cropped as in training, predicted, put back in place."""
+    from facedepth.predict import Predictor
+
+    predictor = Predictor(checkpoint)
+    ih, iw = predictor.input_hw
+    h, w = canvas_hw
+    found = 0
+    for rgb, mask, _ in frontal:
+        canvas = np.repeat(np.linspace(60, 180, w, dtype=np.uint8)[None, :, None], h, 0).repeat(3, 2)
+        y0, x0 = h // 3, w // 2 - 40
+        canvas[y0:y0 + 160, x0:x0 + 160] = rgb
+        pred = predictor.predict(canvas, fx=500.0)
+        assert pred.depth.shape == pred.valid.shape == (h, w)
+        if not pred.faces:  # the whole photo, letterboxed: every pixel predicted
+            assert pred.valid.all() and np.isfinite(pred.depth).all()
+            continue
+        found += 1
+        (x, y, cw, ch), = pred.regions
+        assert abs(cw / ch - iw / ih) < 0.05  # the network's aspect ratio: nothing is stretched
+        assert 0.6 < cw / 160 < 1.6  # framed like the training render the face came from
+        vs, us = np.nonzero(mask)
+        assert x <= x0 + us.mean() < x + cw and y <= y0 + vs.mean() < y + ch  # the person is in the crop
+        inside = np.zeros((h, w), bool)
+        inside[max(y, 0):y + ch, max(x, 0):x + cw] = True
+        assert np.array_equal(pred.valid, inside) and np.isnan(pred.depth[~inside]).all()
+        if x >= 0 and y >= 0 and x + cw <= w and y + ch <= h:  # the same crop, predicted directly, lands in place
+            crop = cv2.resize(canvas[y:y + ch, x:x + cw], (iw, ih), interpolation=cv2.INTER_AREA)
+            n = predictor.normalized(torch.from_numpy(((crop / 255.0 - MEAN) / STD).transpose(2, 0, 1)).float()[None])
+            direct = cv2.resize(predictor.to_metric(n[0, 0].numpy().astype(np.float64),
+                                                    predictor.cfg.norm.scale(500.0, cw)).astype(np.float32), (cw, ch))
+            assert np.allclose(pred.depth[y:y + ch, x:x + cw], direct, rtol=1e-4)
+    assert found >= 1  # the bundled detector finds at least one of two frontal renders
+
+
+def test_predict_cli_crop_options_and_device(checkpoint, frontal, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    canvas[100:260, 200:360] = frontal[1][0]
+    Image.fromarray(canvas).save(photos / "person.png")
+    proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(tmp_path / "a"), "--batch", "2")
+    assert "person.png: focal" in proc.stderr and ("face-framed crop" in proc.stderr or "no face found" in proc.stderr)
+    valid = np.asarray(Image.open(tmp_path / "a/person.valid.png")) > 0
+    depth16 = np.asarray(Image.open(tmp_path / "a/person.depth16.png"))
+    assert valid.shape == (480, 640) and np.array_equal(depth16 > 0, valid)
+    proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(tmp_path / "b"), "--no-crop",
+                     "--fov", "60")
+    assert "--fov 60 deg" in proc.stderr and "(--no-crop)" in proc.stderr
+    assert (np.asarray(Image.open(tmp_path / "b/person.valid.png")) > 0).all()
+    if not torch.cuda.is_available():
+        proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--device", "cuda", check=False)
+        assert proc.returncode == 2 and "CUDA is not available" in proc.stderr
+    proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--fov", "200", check=False)
+    assert proc.returncode == 2 and "--fov 200" in proc.stderr
+
+
+def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, frontal, tmp_path):
+    """Photo + depth pairs made from renders (resized, JPEG-compressed, PNG mm / EXR m), with bad ones named."""
+    import csv
+
+    from facedepth.metrics import depth_metrics
+    from facedepth.predict import Predictor
+
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    rgb, mask, depth = frontal[1]
+    big = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_CUBIC)
+    big_depth = cv2.resize(np.where(mask > 0, depth, 0), (320, 320), interpolation=cv2.INTER_NEAREST)
+    Image.fromarray(big).save(caps / "jpeg_mm.jpg", quality=60)
+    Image.fromarray(np.rint(big_depth * 1000).astype(np.uint16)).save(caps / "jpeg_mm.depth.png")
+    Image.fromarray(((mask > 0) * 255).astype(np.uint8)).resize((320, 320), Image.NEAREST).save(caps / "jpeg_mm.mask.png")
+    Image.fromarray(big).save(caps / "png_m.png")
+    exr.write_depth(caps / "png_m.depth.exr", np.where(big_depth > 0, big_depth, np.nan).astype(np.float32))
+    (caps / "png_m.json").write_text('{"fx": 800}')
+    Image.fromarray(big).save(caps / "wrong_size.png")
+    Image.fromarray(np.ones((10, 10), np.uint16)).save(caps / "wrong_size.depth.png")
+    Image.fromarray(big).save(caps / "no_depth.png")
+    Image.fromarray(np.zeros((320, 320), np.uint16)).save(caps / "no_depth.depth.png")
+    (caps / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(out), "--no-crop",
+                     check=False)
+    assert proc.returncode == 1, proc.stderr  # three captures skipped, each named with the reason
+    assert "wrong_size.depth.png: depth is 10x10 but wrong_size.png is 320x320" in proc.stderr
+    assert "no_depth.png: fewer than 10 pixels valid" in proc.stderr and "broken.jpg: unreadable photo" in proc.stderr
+    rows = {r["name"]: r for r in csv.DictReader(open(out / "per_image.csv"))}
+    assert set(rows) == {"jpeg_mm.jpg", "png_m.png"} and rows["png_m.png"]["focal_source"] == "png_m.json"
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["captures"] == 2 and {"metric_abs_rel", "median_abs_rel", "aligned_abs_rel", "spearman"} <= set(summary)
+    assert Image.open(out / "figure.png").size[0] > 300
+    # the metric AbsRel is the prediction against the capture in metres (mm PNG decoded to m, masked)
+    pred = Predictor(checkpoint).predict(np.asarray(Image.open(caps / "jpeg_mm.jpg")), None, crop=False)
+    valid = (big_depth > 0) & (np.asarray(Image.open(caps / "jpeg_mm.mask.png")) > 0)
+    assert float(rows["jpeg_mm.jpg"]["metric_abs_rel"]) == pytest.approx(
+        depth_metrics(pred.depth, np.rint(big_depth * 1000) / 1000, valid)["abs_rel"], rel=1e-6)
+    for key in ("median_abs_rel", "aligned_abs_rel", "spearman"):  # JPEG vs PNG photo, mm PNG vs EXR depth: same scene
+        assert float(rows["jpeg_mm.jpg"][key]) == pytest.approx(float(rows["png_m.png"][key]), abs=0.05), key
+    assert float(rows["png_m.png"]["aligned_abs_rel"]) <= float(rows["png_m.png"]["median_abs_rel"]) + 0.01
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "broken.jpg").write_bytes(b"x")
+    proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(only_bad), "--out", str(tmp_path / "o2"),
+                     check=False)
+    assert proc.returncode == 2 and "no capture could be evaluated" in proc.stderr

@@ -24,7 +24,7 @@ def _dvc(cwd: Path, *args: str) -> str:
 
 def _project(tmp_path: Path, stages_kept: tuple[str, ...] | None) -> Path:
     """A scratch DVC project running this checkout's dvc.yaml (all stages, or those named) on tiny params."""
-    for name in ("generation", "pipeline", "facedepth"):
+    for name in ("generation", "pipeline", "facedepth_lite"):
         (tmp_path / name).symlink_to(ROOT / name)
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     if stages_kept:
@@ -33,7 +33,7 @@ def _project(tmp_path: Path, stages_kept: tuple[str, ...] | None) -> Path:
     data = tiny_train_params(steps=1, warmup_steps=0)
     data["render"] = tiny_params()["render"]
     data["prepare"] = {"resolution": [32, 32], "splits": {"train": 0.34, "val": 0.33, "test": 0.33}, "min_head_pixels": 10}
-    data["train"]["model_cfg"]["densedepth"] = {"encoder": "densenet121"}
+    data["train"]["model_cfg"]["densedepth_lite"] = {"encoder": "densenet121"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     _dvc(tmp_path, "init", "--no-scm", "-q")
     return tmp_path
@@ -49,10 +49,10 @@ def test_the_whole_dag_runs_on_tiny_params(tmp_path):
     project = _project(tmp_path, None)
     out = _dvc(project, "repro")
     for stage in ("render", "prepare", "baselines", "report", *(f"{s}@{m}" for s in ("train", "evaluate")
-                                                                 for m in ("facedepth", "unet_simple", "bts", "densedepth"))):
+                                                                 for m in ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite"))):
         assert f"Running stage '{stage}'" in out, stage
     table = (project / "reports/comparison.md").read_text()
-    assert "| bts |" in table and "| mean_face (baseline) |" in table and "beats every baseline" in table
+    assert "| bts_lite |" in table and "| mean_face (baseline) |" in table and "beats every baseline" in table
     assert "Running stage" not in _dvc(project, "repro")
 
 

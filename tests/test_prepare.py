@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import facedepth
-from facedepth.depthnorm import denormalize, normalize
+from facedepth.depthnorm import KINDS, DepthNorm, denormalize, normalize
 from generation import exr, human
 from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, scan, split_identities
 
@@ -170,15 +170,29 @@ def test_resized_mask_stays_centred_on_the_rgb():
         assert abs(ry - 101.3) < 0.25
 
 
-def test_normalization_round_trips_numpy_and_torch():
+@pytest.mark.parametrize("kind", KINDS)
+def test_normalization_round_trips_numpy_and_torch(kind):
     import torch
 
     d = np.linspace(0.2, 3.0, 101)
-    n = normalize(d, 0.2, 3.0)
-    assert n.min() == pytest.approx(0) and n.max() == pytest.approx(1) and np.all(np.diff(n) > 0)
-    assert np.allclose(denormalize(n, 0.2, 3.0), d, rtol=1e-12)
+    n = normalize(d, 0.2, 3.0, kind)
+    assert sorted([n[0], n[-1]]) == pytest.approx([0, 1]) and np.all(np.diff(n) > 0 if kind == "log" else np.diff(n) < 0)
+    assert np.allclose(denormalize(n, 0.2, 3.0, kind), d, rtol=1e-12)
     t = torch.tensor(d)
-    assert torch.allclose(denormalize(normalize(t, 0.2, 3.0), 0.2, 3.0), t)
+    assert torch.allclose(denormalize(normalize(t, 0.2, 3.0, kind), 0.2, 3.0, kind), t)
+    if kind == "inverse":  # an affine map of the reference's DepthNorm = far / depth
+        assert np.allclose(np.polyval(np.polyfit(3.0 / d, n, 1), 3.0 / d), n)
+
+
+def test_canonical_focal_makes_depth_over_focal_the_target():
+    """Same image through a 2x longer lens from 2x farther: the same trained target, metres recovered by each fx."""
+    norm = DepthNorm(0.15, 3.0, "log", canonical_focal=1.0)
+    near, far = norm.encode(0.5, norm.scale(128.0, 128)), norm.encode(1.0, norm.scale(256.0, 128))
+    assert near == pytest.approx(far)
+    assert norm.decode(near, norm.scale(256.0, 128)) == pytest.approx(1.0)
+    assert DepthNorm().scale(np.array([100.0, 300.0]), 128).tolist() == [1.0, 1.0]  # off: metric depth as rendered
+    with pytest.raises(ValueError, match="canonical_focal"):
+        DepthNorm(canonical_focal=-1)
 
 
 def test_prepare_params_validation():

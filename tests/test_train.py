@@ -1,5 +1,6 @@
 """Real training runs on the tiny prepared splits: reproducibility, resume, checkpoints, logs."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,7 +9,9 @@ import pytest
 import torch
 
 from conftest import facedepth, tiny_train_params, write_params
-from facedepth.data import BACKGROUND, HEAD_LABELS, Augment, DepthSplit
+from facedepth.augment import Augment, geometric, photometric
+from facedepth.data import BACKGROUND, HEAD_LABELS, DepthSplit, half
+from facedepth.depthnorm import DepthNorm
 from facedepth.train import TrainConfig, load_checkpoint, lr_factor, train
 from generation import human
 
@@ -20,14 +23,14 @@ def test_label_constants_match_the_render_contract():
 
 
 def test_dataset_targets_are_half_resolution_and_masked(prepared):
-    ds = DepthSplit(prepared, "train", 0.15, 3.0)
+    ds = DepthSplit(prepared, "train")
     x, y, m, i = ds[0]
     assert x.shape == (3, 40, 48) and y.shape == m.shape == (1, 20, 24)
     assert m.any() and (~m).any() and torch.all((y[m] > 0) & (y[m] < 1)) and torch.all(y[~m] == 0)
 
 
 def test_flip_moves_image_depth_and_mask_together(prepared):
-    ds = DepthSplit(prepared, "train", 0.15, 3.0)
+    ds = DepthSplit(prepared, "train")
     plain = ds[0]
     ds.augment = Augment(flip=1.0, brightness=0, contrast=0, saturation=0)
     flipped = ds[0]
@@ -35,13 +38,66 @@ def test_flip_moves_image_depth_and_mask_together(prepared):
     assert torch.equal(flipped[1], plain[1].flip(-1)) and torch.equal(flipped[2], plain[2].flip(-1))
 
 
+def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_focal(prepared):
+    rgb, depth, mask = (np.asarray(getattr(DepthSplit(prepared, "train"), k)[0]) for k in ("rgb", "depth", "mask"))
+    rng = np.random.default_rng(0)
+    aug = Augment(p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
+    zrgb, zdepth, zmask, s = geometric(rgb, depth, mask, rng, aug)
+    assert s == 2.0 and zrgb.shape == rgb.shape and zdepth.shape == depth.shape
+    h, w = mask.shape
+    v, u = np.mgrid[0:h, 0:w]
+    src_v, src_u = np.rint((v - (h - 1) / 2) / 2 + (h - 1) / 2).astype(int), np.rint((u - (w - 1) / 2) / 2 + (w - 1) / 2).astype(int)
+    agree = zmask == mask[src_v, src_u]
+    assert agree.mean() > 0.97  # nearest sampling of the same source pixel (ties at .5 may round either way)
+    same = agree & (zmask > 0)
+    assert np.mean(zdepth[same] == depth[src_v, src_u][same]) > 0.97
+    person = zmask > 0  # every person depth is some input pixel's depth of the same label: nothing interpolated
+    for label in np.unique(zmask[person]):
+        assert np.isin(zdepth[zmask == label], depth[mask == label]).all()
+    out = geometric(rgb, depth, mask, rng, Augment(p_zoom=1.0, zoom=(0.5, 0.5), shift=0.0))
+    assert (out[2][0] == 0).all() and np.isnan(out[1][0]).all()  # outside the render: background, no depth
+    # a 2x zoom is a 2x longer focal length: the canonical-focal target is the zoomed depth at half the scale
+    norm = DepthNorm(0.01, 10.0, canonical_focal=1.0)
+    aug = Augment(flip=0, brightness=0, contrast=0, saturation=0, p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
+    ds = DepthSplit(prepared, "train", norm, aug)
+    _, y, m, _ = ds[0]
+    _, d, _, s = geometric(rgb, depth, mask, np.random.default_rng([ds.seed, 0, 0]), aug)
+    expected = norm.encode(half(d).astype(np.float64) * ds.scales[0] / s)
+    assert s == 2.0 and m.sum() > 20
+    assert np.allclose(y[0][m[0]].numpy(), expected[m[0].numpy()], atol=1e-6)
+
+
+def test_camera_effects_are_seeded_and_each_one_acts(prepared):
+    rgb = np.asarray(DepthSplit(prepared, "train").rgb[0])
+    quiet = Augment(flip=0, brightness=0, contrast=0, saturation=0)
+    assert np.array_equal(photometric(rgb, np.random.default_rng(1), quiet), rgb)
+    for key in ("p_gamma", "p_white_balance", "p_blur", "p_motion_blur", "p_noise", "p_chroma", "p_grey", "p_jpeg"):
+        aug = dataclasses.replace(quiet, **{key: 1.0})
+        a, b = (photometric(rgb, np.random.default_rng(5), aug) for _ in range(2))
+        assert np.array_equal(a, b) and not np.array_equal(a, rgb), key
+        assert a.dtype == np.uint8 and a.shape == rgb.shape
+    grey = photometric(rgb, np.random.default_rng(0), dataclasses.replace(quiet, p_grey=1.0))
+    assert np.ptp(grey.astype(int), axis=2).max() <= 1
+    noisy = photometric(np.full((64, 64, 3), 128, np.uint8), np.random.default_rng(0),
+                        dataclasses.replace(quiet, p_noise=1.0, shot_noise=(0.05, 0.05), read_noise=(0.0, 0.0)))
+    assert 0.05 * np.sqrt(128 / 255) * 255 * 0.8 < noisy.std() < 0.05 * np.sqrt(128 / 255) * 255 * 1.2
+
+
+def test_augment_params_are_checked():
+    assert Augment.from_params({"p_jpeg": 0.5, "jpeg_quality": [40, 90]}).jpeg_quality == (40.0, 90.0)
+    for section, words in (({"p_jpg": 0.5}, r"unknown key\(s\) \['p_jpg'\]"), ({"p_blur": 1.5}, "p_blur.*probability"),
+                           ({"zoom": [1.3, 0.7]}, r"zoom: need \[low, high\]"), ({"gamma": 1.2}, "gamma: need")):
+        with pytest.raises(ValueError, match=words):
+            Augment.from_params(section)
+
+
 def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_path):
     # a step schedule does not depend on the total step count, so a 1-step run is an interrupted 3-step run;
     # batch 1 on 2 training frames puts the interruption in the middle of an epoch
     schedule = {"lr_schedule": "step", "lr_step": 1, "lr_gamma": 0.5, "warmup_steps": 0, "batch_size": 1}
-    cfg = TrainConfig.from_params(tiny_train_params(steps=3, **schedule), "unet_simple")
+    cfg = TrainConfig.from_params(tiny_train_params(steps=3, **schedule), "unet_simple_lite")
     full = train(cfg, prepared, tmp_path / "full", tmp_path / "live_full")
-    first = train(TrainConfig.from_params(tiny_train_params(steps=1, **schedule), "unet_simple"), prepared,
+    first = train(TrainConfig.from_params(tiny_train_params(steps=1, **schedule), "unet_simple_lite"), prepared,
                   tmp_path / "resumed", tmp_path / "live_resumed")
     assert first["step"] == 1 and first["epoch"] == 0
     resumed = train(cfg, prepared, tmp_path / "resumed", tmp_path / "live_resumed", resume=True)
@@ -56,7 +112,7 @@ def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_pat
 
 
 def test_lr_warms_up_then_follows_the_schedule():
-    cfg = TrainConfig(model="unet_simple", steps=110, warmup_steps=10, lr_schedule="cosine")
+    cfg = TrainConfig(model="unet_simple_lite", steps=110, warmup_steps=10, lr_schedule="cosine")
     assert lr_factor(0, cfg) == pytest.approx(0.01) and lr_factor(5, cfg) == pytest.approx(0.01 + 0.99 * 0.5)
     assert lr_factor(10, cfg) == pytest.approx(1) and lr_factor(60, cfg) == pytest.approx(0.5)
     assert lr_factor(110, cfg) == pytest.approx(0, abs=1e-12)
@@ -64,46 +120,51 @@ def test_lr_warms_up_then_follows_the_schedule():
 
 def test_per_model_steps_and_bad_numbers_are_named():
     data = tiny_train_params(steps=50)
-    data["train"]["model_cfg"]["bts"] = {"encoder": "resnet18", "width": 32, "steps": 7}
-    assert TrainConfig.from_params(data, "bts").steps == 7
-    assert TrainConfig.from_params(data, "bts").model_cfg["bts"] == {"encoder": "resnet18", "width": 32}
-    assert TrainConfig.from_params(data, "unet_simple").steps == 50
+    data["train"]["model_cfg"]["bts_lite"] = {"encoder": "resnet18", "num_features": 128, "steps": 7}
+    assert TrainConfig.from_params(data, "bts_lite").steps == 7
+    assert TrainConfig.from_params(data, "bts_lite").model_cfg["bts_lite"] == {"encoder": "resnet18", "num_features": 128}
+    assert TrainConfig.from_params(data, "unet_simple_lite").steps == 50
     for key, value, words in (("lr", "3e-4", "train.lr"), ("steps", 0, "train.steps"), ("steps", "2", "train.steps"),
                               ("warmup_steps", -1, "train.warmup_steps"), ("loss", {"w_ssmi": 0.3}, r"\['w_ssmi'\]"),
-                              ("loss", {"w_l1": "0.2"}, "train.loss.w_l1"), ("augment", {"flip": -1}, "augment.flip")):
+                              ("loss", {"w_l1": "0.2"}, "train.loss.w_l1"), ("augment", {"flip": -1}, "augment.flip"),
+                              ("depth_norm", "disparity", "train.depth_norm"),
+                              ("canonical_focal", -1, "train.canonical_focal"),
+                              ("model_cfg", {"facedepth": {"encoder": "resnet18"}}, r"model_cfg.facedepth.*published"),
+                              ("model_cfg", {"bts_lite": {"width": 64}}, r"\['width'\].*num_features"),
+                              ("model_cfg", {"resnet": {}}, "model_cfg.resnet: unknown model")):
         with pytest.raises(ValueError, match=words):
-            TrainConfig.from_params(tiny_train_params(**{key: value}), "unet_simple")
+            TrainConfig.from_params(tiny_train_params(**{key: value}), "unet_simple_lite")
 
 
 def test_checkpoint_rebuilds_the_model(prepared, tmp_path):
-    cfg = TrainConfig.from_params(tiny_train_params(steps=1), "facedepth")
+    cfg = TrainConfig.from_params(tiny_train_params(steps=1), "facedepth_lite")
     train(cfg, prepared, tmp_path / "m", tmp_path / "live")
     model, loaded, state = load_checkpoint(tmp_path / "m/best.pt")
-    assert loaded.model == "facedepth" and state["epoch"] == 0
+    assert loaded.model == "facedepth_lite" and state["epoch"] == 0
     with torch.no_grad():
         assert model(torch.rand(1, 3, 40, 48)).shape == (1, 1, 20, 24)
 
 
 def test_cli_train_and_resume_errors(prepared, tmp_path):
     params = write_params(tmp_path, tiny_train_params(steps=1))
-    proc = facedepth("train", "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
+    proc = facedepth("train", "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live"))
     assert "steps/s" in proc.stderr and (tmp_path / "m/last.pt").is_file()
-    proc = facedepth("train", "--model", "unet_simple", "--resume", "--prepared", str(prepared), "--params", str(params),
+    proc = facedepth("train", "--model", "unet_simple_lite", "--resume", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "none"), check=False)
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
     proc = facedepth("train", "--model", "nope", "--params", str(params), check=False)
     assert proc.returncode == 2 and "unknown model" in proc.stderr
     (tmp_path / "m/last.pt").write_bytes((tmp_path / "m/last.pt").read_bytes()[:1000])  # truncated by a crash
-    proc = facedepth("train", "--model", "unet_simple", "--resume", "--prepared", str(prepared), "--params", str(params),
+    proc = facedepth("train", "--model", "unet_simple_lite", "--resume", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "m"), check=False)
     assert proc.returncode == 2 and "last.pt: not a readable checkpoint" in proc.stderr
 
 
 def test_resume_refuses_another_models_checkpoint(prepared, tmp_path):
-    train(TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple"), prepared, tmp_path / "m", tmp_path / "l")
-    with pytest.raises(ValueError, match="a unet_simple checkpoint cannot resume facedepth"):
-        train(TrainConfig.from_params(tiny_train_params(steps=2), "facedepth"), prepared, tmp_path / "m",
+    train(TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple_lite"), prepared, tmp_path / "m", tmp_path / "l")
+    with pytest.raises(ValueError, match="a unet_simple_lite checkpoint cannot resume facedepth_lite"):
+        train(TrainConfig.from_params(tiny_train_params(steps=2), "facedepth_lite"), prepared, tmp_path / "m",
               tmp_path / "l", resume=True)
 
 
@@ -114,30 +175,30 @@ def test_torchrun_distributed_data_parallel_on_cpu(prepared, tmp_path):
 
     params = write_params(tmp_path, tiny_train_params(steps=2, batch_size=1))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pipeline", "train",
-           "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
+           "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
            "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     state = torch.load(tmp_path / "m/last.pt", weights_only=False)
     assert state["step"] == 2 and state["config"]["steps"] == 2
-    assert proc.stderr.count("unet_simple: {") == 1  # only rank 0 reports
+    assert proc.stderr.count("unet_simple_lite: {") == 1  # only rank 0 reports
 
 
 def test_person_pixels_beyond_far_are_reported(prepared):
-    ds = DepthSplit(prepared, "train", 0.15, 3.0)
+    ds = DepthSplit(prepared, "train")
     from facedepth.train import warn_out_of_range
 
-    assert warn_out_of_range(ds, TrainConfig(model="facedepth", near_m=0.15, far_m=3.0)) == 0
+    assert warn_out_of_range(ds, TrainConfig(model="facedepth_lite", near_m=0.15, far_m=3.0)) == 0
     person = np.asarray(ds.mask) != BACKGROUND
     median = float(np.median(np.asarray(ds.depth)[person]))
     with pytest.warns(UserWarning, match=r"person pixels \(\d+\.\d+%\).*outside train.near_m..far_m"):
-        share = warn_out_of_range(ds, TrainConfig(model="facedepth", near_m=0.15, far_m=median))
+        share = warn_out_of_range(ds, TrainConfig(model="facedepth_lite", near_m=0.15, far_m=median))
     assert 0.3 < share < 0.7
 
 
 def test_unwritable_out_is_a_clear_error(prepared, tmp_path):
     (tmp_path / "file").write_text("a file where the checkpoint folder should go")
     params = write_params(tmp_path, tiny_train_params(steps=1))
-    proc = facedepth("train", "--model", "unet_simple", "--prepared", str(prepared), "--params", str(params),
+    proc = facedepth("train", "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "file" / "m"), check=False)
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr

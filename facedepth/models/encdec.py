@@ -1,34 +1,18 @@
-"""FaceDepth and DenseDepth: a timm encoder with a DenseDepth-style decoder.
+"""FaceDepth and DenseDepth: an encoder with a DenseDepth decoder (Alhashim & Wonka 2018).
 
-The decoder starts from the deepest feature map and, at each encoder scale,
-upsamples bilinearly, concatenates the skip feature and applies two 3x3
-convolutions with LeakyReLU(0.2) (Alhashim & Wonka 2018). The output sits at
-the encoder's stride-2 scale, i.e. half the input resolution.
+The decoder reduces the deepest feature map with a 1x1 convolution, then at
+each skip upsamples bilinearly to the skip's size, concatenates it and applies
+two 3x3 convolutions with LeakyReLU(0.2). The output sits at the shallowest
+skip's scale (stride 2), i.e. half the input resolution.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def timm_encoder(name: str, pretrained: bool | str) -> nn.Module:
-    """features_only timm backbone; `pretrained` is False, True (hub download) or a local checkpoint path."""
-    from_hub = pretrained is True
-    enc = timm.create_model(name, pretrained=from_hub, features_only=True)
-    if isinstance(pretrained, (str, Path)) and pretrained:
-        path = Path(pretrained)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: pretrained encoder checkpoint not found; set pretrained: false or fix the path")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        missing, _ = enc.load_state_dict(state, strict=False)
-        if len(missing) == len(enc.state_dict()):
-            raise ValueError(f"{path}: no weights match encoder {name}")
-    return enc
+from facedepth.models.encoders import channels
 
 
 class UpBlock(nn.Sequential):
@@ -39,17 +23,28 @@ class UpBlock(nn.Sequential):
         )
 
 
+def halving_widths(bottleneck: int, skips: int) -> list[int]:
+    """The lite decoders' widths: half of the previous block each time, at least 16."""
+    widths, c = [], bottleneck
+    for _ in range(skips):
+        c = max(c // 2, 16)
+        widths.append(c)
+    return widths
+
+
 class Decoder(nn.Module):
     """Skip-connected upsampling decoder over encoder features ordered shallow -> deep."""
 
-    def __init__(self, channels: list[int], width: float = 0.5):
+    def __init__(self, channels: list[int], bottleneck: int, widths: list[int]):
         super().__init__()
-        c = int(channels[-1] * width)
-        self.bottleneck = nn.Conv2d(channels[-1], c, 1)
+        if len(widths) != len(channels) - 1:
+            raise ValueError(f"decoder: {len(channels) - 1} skips need as many widths, got {list(widths)}")
+        self.bottleneck = nn.Conv2d(channels[-1], bottleneck, 1)
         self.ups = nn.ModuleList()
-        for skip in reversed(channels[:-1]):
-            self.ups.append(UpBlock(c + skip, max(c // 2, 16)))
-            c = max(c // 2, 16)
+        c = bottleneck
+        for skip, width in zip(reversed(channels[:-1]), widths):
+            self.ups.append(UpBlock(c + skip, width))
+            c = width
         self.out_channels = c
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -61,10 +56,15 @@ class Decoder(nn.Module):
 
 
 class EncoderDecoder(nn.Module):
-    def __init__(self, encoder: str, pretrained: bool | str = False, decoder_width: float = 0.5):
+    """`bottleneck`/`widths` as published, or (lite) `decoder_width` x deepest channels, halving per block."""
+
+    def __init__(self, encoder: nn.Module, bottleneck: int | None = None, widths: list[int] | None = None,
+                 decoder_width: float = 0.5):
         super().__init__()
-        self.encoder = timm_encoder(encoder, pretrained)
-        self.decoder = Decoder(self.encoder.feature_info.channels(), decoder_width)
+        self.encoder = encoder
+        chans = channels(encoder)
+        bottleneck = bottleneck or int(chans[-1] * decoder_width)
+        self.decoder = Decoder(chans, bottleneck, widths or halving_widths(bottleneck, len(chans) - 1))
         self.head = nn.Conv2d(self.decoder.out_channels, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

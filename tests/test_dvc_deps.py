@@ -1,0 +1,61 @@
+"""Every project module a DVC stage's code imports is among that stage's `deps`, so DVC never serves stale results."""
+
+import ast
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+PACKAGES = ("generation", "pipeline", "facedepth")
+# the library modules each stage's CLI command calls (pipeline/cli.py only parses arguments and prints)
+STAGE_ENTRIES = {
+    "render": ["generation.jobs", "generation.config", "generation.assets", "generation.shard"],
+    "prepare": ["pipeline.prepare", "pipeline.stats"],
+    "train": ["facedepth.train"],
+    "evaluate": ["facedepth.evaluate"],
+    "baselines": ["facedepth.evaluate"],
+    "report": ["pipeline.report"],
+}
+
+
+def _path(module: str):
+    base = ROOT.joinpath(*module.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def imported_closure(entries: list[str]) -> set[str]:
+    """Project files reachable by imports (top-level and lazy) from the entry modules."""
+    seen, todo = set(), list(entries)
+    while todo:
+        module = todo.pop()
+        path = _path(module)
+        if not path.is_file() or str(path) in seen:
+            continue
+        seen.add(str(path))
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.split(".")[0] in PACKAGES:
+                    parts = name.split(".")
+                    todo += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return {str(__import__("pathlib").Path(p).relative_to(ROOT)) for p in seen}
+
+
+def _covered(file: str, deps: list[str]) -> bool:
+    return any(file == d or file.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_ENTRIES))
+def test_stage_deps_cover_every_module_it_imports(stage):
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    spec = spec.get("do", spec)
+    deps = [d for d in spec["deps"] if not d.startswith(("data/", "models/", "reports/"))]
+    files = imported_closure(STAGE_ENTRIES[stage])
+    ignorable = {f for f in files if f.endswith("__init__.py") and not (ROOT / f).read_text().strip().count("\n") > 3}
+    missing = sorted(f for f in files - ignorable if not _covered(f, deps))
+    assert not missing, f"dvc.yaml stage {stage}: add {missing} to its deps"
