@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from generation import config
-from generation.description import sample_frame
+from generation.sampling import sample_frame
 
 
 def cpu() -> str:

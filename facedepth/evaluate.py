@@ -22,6 +22,7 @@ from facedepth.data import FACE_SKIN, DepthSplit, half
 from facedepth.depthnorm import DepthNorm
 from facedepth.metrics import METRICS, SHAPE_METRICS, depth_metrics, relief_mae_mm, spearman
 from facedepth.predict import Predictor
+from fdcore.files import atomic_path, atomic_write_text
 
 YAW_BINS = (-90, -45, -15, 15, 45, 90)
 
@@ -135,6 +136,28 @@ def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tup
     return summary, rows, kept
 
 
+def write_results(out: Path, summary: dict, rows: list[dict], kept: dict) -> None:
+    """metrics.json, per_image.csv and predictions.npz (the first test predictions, metres), each atomically."""
+    import json
+
+    import pandas as pd
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=1))
+    atomic_write_text(out / "per_image.csv", pd.DataFrame(rows).to_csv(index=False))
+    with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **kept)
+
+
+def evaluate_to(checkpoint: Path, prepared: Path, out: Path | None = None) -> tuple[dict, Path]:
+    """evaluate() and write its files to `out` (default reports/eval/MODEL); returns the summary and the folder."""
+    summary, rows, kept = evaluate(checkpoint, prepared)
+    out = Path(out) if out else Path("reports/eval") / summary["model"]
+    write_results(out, summary, rows, kept)
+    return summary, out
+
+
 def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
     """What a baseline may know of frame i, on the evaluation grid, and its ground truth there."""
     meta = ds.manifest.iloc[i]
@@ -148,8 +171,10 @@ def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
     return frame, gt
 
 
-def evaluate_baselines(prepared: Path, keep_predictions: int = 4) -> dict[str, tuple[dict, list[dict], dict]]:
-    """{baseline name: (summary, rows, kept predictions)}, fitted on the train split, scored on test."""
+def evaluate_baselines(prepared: Path, out: Path | None = None,
+                       keep_predictions: int = 4) -> dict[str, tuple[dict, list[dict], dict]]:
+    """{baseline name: (summary, rows, kept predictions)}, fitted on the train split, scored on test;
+    written to out/NAME when `out` is given."""
     train = DepthSplit(prepared, "train")
     fitted = [eval_frame(train, i) for i in range(len(train))]
     fitted = [(f, d) for f, d in fitted if f.head.any()]
@@ -158,8 +183,10 @@ def evaluate_baselines(prepared: Path, keep_predictions: int = 4) -> dict[str, t
     model = baselines.Baselines.fit(*zip(*fitted))
     ds = test_split(prepared)
     frames = [eval_frame(ds, i)[0] for i in range(len(ds))]
-    out = {}
+    results = {}
     for name in baselines.NAMES:
         rows, kept = score_all(ds, ((i, model.predict(name, f)) for i, f in enumerate(frames)), keep_predictions)
-        out[name] = ({"model": name, "baseline": True, **summarise(rows)}, rows, kept)
-    return out
+        results[name] = ({"model": name, "baseline": True, **summarise(rows)}, rows, kept)
+        if out is not None:
+            write_results(Path(out) / name, *results[name])
+    return results

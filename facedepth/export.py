@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from facedepth.train import load_checkpoint
+from fdcore.files import atomic_path
 
 
 def export_onnx(checkpoint: Path, out: Path, opset: int = 17) -> float:
@@ -19,10 +20,9 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 17) -> float:
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["depth"],
-                      opset_version=opset, dynamo=False)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["depth"],
+                          opset_version=opset, dynamo=False)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(x).numpy()

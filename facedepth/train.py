@@ -26,6 +26,7 @@ from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.depthnorm import DepthNorm
 from facedepth.losses import HybridLoss
 from facedepth.models import MODELS, build, options
+from fdcore.files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,8 @@ def _scheduler(opt, cfg: TrainConfig):
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def read_state(path: Path, device="cpu") -> dict:
@@ -213,6 +213,97 @@ def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, floa
             "val_si_abs_rel": float(np.mean(si_abs_rel))}
 
 
+@dataclass
+class Run:
+    """What one training run holds between steps."""
+
+    cfg: TrainConfig
+    env: Distributed
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    step: int = 0
+    best: float = math.inf
+
+    @property
+    def amp(self) -> bool:
+        return self.cfg.amp and self.env.device.type == "cuda"
+
+    def state(self, epoch: int, input_size: list[int]) -> dict:
+        """A self-describing checkpoint: weights, optimiser, schedule, scaler, position and the full config."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_si_abs_rel": self.best,
+                "config": dataclasses.asdict(self.cfg), "input_size": input_size}
+
+
+def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
+    """A fresh run, or the one in out_dir/last.pt restored exactly (weights, optimiser, schedule, step)."""
+    env = Distributed()
+    torch.manual_seed(cfg.seed)
+    model = cfg.build_model().to(env.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and env.device.type == "cuda")
+    run = Run(cfg, env, model, opt, _scheduler(opt, cfg), scaler)
+    last = out_dir / "last.pt"
+    if resume and last.is_file():
+        state = read_state(last, env.device)
+        if state["config"].get("model") != cfg.model:
+            raise ValueError(f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
+                             f"pass --out of a {cfg.model} run or drop --resume")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        run.sched.load_state_dict(state["scheduler"])
+        run.scaler.load_state_dict(state["scaler"])
+        run.step, run.best = state["step"], state["best_si_abs_rel"]
+    elif resume:
+        raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
+    return run
+
+
+def _epoch_loader(run: Run, train_ds: DepthSplit, epoch: int, drop_last: bool) -> DataLoader:
+    """The epoch's batches in a seeded order, the same whatever the worker count (or DistributedSampler)."""
+    cfg, env = run.cfg, run.env
+    train_ds.set_epoch(epoch)
+    if env.world > 1:
+        sampler = DistributedSampler(train_ds, seed=cfg.seed, shuffle=True)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
+    return DataLoader(train_ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      drop_last=drop_last, pin_memory=env.device.type == "cuda")
+
+
+def _step(run: Run, ddp, loss_fn, batch) -> float:
+    """One optimiser step (AMP on CUDA); returns the loss."""
+    device = run.env.device
+    x, y, m = (t.to(device, non_blocking=True) for t in batch[:3])
+    run.opt.zero_grad(set_to_none=True)
+    with torch.autocast(device.type, enabled=run.amp):
+        pred = ddp(x)
+    loss = loss_fn(pred.float(), y, m)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    run.sched.step()
+    run.step += 1
+    return loss.item()
+
+
+def _checkpoint_and_log(run: Run, metrics: dict, epoch: int, input_size: list[int], out_dir: Path, live) -> None:
+    """last.pt always, best.pt when validation SI AbsRel improved (shape, not the weakly observable scale); dvclive."""
+    improved = metrics["val_si_abs_rel"] < run.best
+    run.best = min(run.best, metrics["val_si_abs_rel"])
+    state = run.state(epoch, input_size)
+    _save(out_dir / "last.pt", state)
+    if improved:
+        _save(out_dir / "best.pt", state)
+    live.step = run.step  # one dvclive point per validation, also after --resume
+    for k in ("train_loss", "val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
+        live.log_metric(k, metrics[k])
+    live.make_summary()
+
+
 def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resume: bool = False,
           progress: Callable[[int, int], Callable[[int], None]] | None = None,
           train_rows: list[int] | None = None) -> dict:
@@ -222,31 +313,11 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     `train_rows` trains on those rows of the train split only.
     Returns the metrics of the last validation.
     """
-    env = Distributed()
-    device = env.device
-    torch.manual_seed(cfg.seed)
-    model = cfg.build_model().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = _scheduler(opt, cfg)
-    use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    step, best = 0, math.inf
-    last = out_dir / "last.pt"
-    if resume and last.is_file():
-        state = read_state(last, device)
-        if state["config"].get("model") != cfg.model:
-            raise ValueError(f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
-                             f"pass --out of a {cfg.model} run or drop --resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, best = state["step"], state["best_si_abs_rel"]
-    elif resume:
-        raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if env.world > 1 else model
+    run = _start(cfg, out_dir, resume)
+    env = run.env
+    ddp = torch.nn.parallel.DistributedDataParallel(run.model) if env.world > 1 else run.model
     train_ds = DepthSplit(prepared, "train", cfg.norm, Augment.from_params(cfg.augment), cfg.seed, train_rows)
     val_ds = DepthSplit(prepared, "val", cfg.norm)
     if len(train_ds) == 0 or len(val_ds) == 0:
@@ -265,52 +336,25 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     samples = len(DistributedSampler(train_ds, env.world, env.rank)) if env.world > 1 else len(train_ds)
     drop_last = samples > cfg.batch_size  # a split smaller than one batch still trains
     per_epoch = samples // cfg.batch_size if drop_last else 1
-    advance = progress(step, cfg.steps) if progress and env.main else (lambda n: None)
+    advance = progress(run.step, cfg.steps) if progress and env.main else (lambda n: None)
+    input_size = list(train_ds.rgb.shape[1:3])
     losses = []
-    while step < cfg.steps:
-        epoch, skip = divmod(step, per_epoch)  # resume mid-epoch exactly: same order, batches already seen skipped
-        train_ds.set_epoch(epoch)
-        if env.world > 1:
-            sampler = DistributedSampler(train_ds, seed=cfg.seed, shuffle=True)
-            sampler.set_epoch(epoch)
-        else:
-            sampler = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
-        loader = DataLoader(train_ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                            drop_last=drop_last, pin_memory=device.type == "cuda")
+    while run.step < cfg.steps:
+        epoch, skip = divmod(run.step, per_epoch)  # resume mid-epoch exactly: same order, batches already seen skipped
         ddp.train()
-        for x, y, m, _ in itertools.islice(loader, skip, per_epoch):
-            x, y, m = x.to(device, non_blocking=True), y.to(device, non_blocking=True), m.to(device, non_blocking=True)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=use_amp):
-                pred = ddp(x)
-            loss = loss_fn(pred.float(), y, m)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            step += 1
-            losses.append(loss.item())
+        for batch in itertools.islice(_epoch_loader(run, train_ds, epoch, drop_last), skip, per_epoch):
+            losses.append(_step(run, ddp, loss_fn, batch))
             advance(1)
-            if step % cfg.val_every and step < cfg.steps:
+            if run.step % cfg.val_every and run.step < cfg.steps:
                 continue
-            metrics = {"train_loss": env.mean(float(np.mean(losses))), **validate(model, val_loader, loss_fn, cfg, device),
-                       "lr": opt.param_groups[0]["lr"], "epoch": epoch, "step": step}
+            metrics = {"train_loss": env.mean(float(np.mean(losses))),
+                       **validate(run.model, val_loader, loss_fn, cfg, env.device),
+                       "lr": run.opt.param_groups[0]["lr"], "epoch": epoch, "step": run.step}
             losses = []
             ddp.train()
             if env.main:
-                improved = metrics["val_si_abs_rel"] < best  # shape, not the weakly observable scale
-                best = min(best, metrics["val_si_abs_rel"])
-                state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best_si_abs_rel": best,
-                         "config": dataclasses.asdict(cfg), "input_size": list(train_ds.rgb.shape[1:3])}
-                _save(last, state)
-                if improved:
-                    _save(out_dir / "best.pt", state)
-                live.step = step  # one dvclive point per validation, also after --resume
-                for k in ("train_loss", "val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
-                    live.log_metric(k, metrics[k])
-                live.make_summary()
-            if step >= cfg.steps:
+                _checkpoint_and_log(run, metrics, epoch, input_size, out_dir, live)
+            if run.step >= cfg.steps:
                 break
     if live:
         live.end()

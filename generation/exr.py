@@ -5,11 +5,12 @@ Values are metres of planar camera z; +inf marks rays that hit nothing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import OpenEXR
+
+from fdcore.files import atomic_path
 
 CHANNEL = "Z"
 MISS_THRESHOLD = 1e9  # Cycles writes 1e10 for rays that leave the scene
@@ -23,11 +24,9 @@ def write_depth(path: str | Path, depth: np.ndarray) -> None:
     """Write atomically: a reader never sees a half-written file."""
     path = Path(path)
     depth = np.ascontiguousarray(depth, dtype=np.float32)
-    tmp = path.with_name(f".{path.name}.tmp")
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    with OpenEXR.File(header, {CHANNEL: depth}) as f:
+    with atomic_path(path) as tmp, OpenEXR.File(header, {CHANNEL: depth}) as f:
         f.write(str(tmp))
-    os.replace(tmp, path)
 
 
 def read_depth(path: str | Path) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -18,8 +17,6 @@ from generation import geometry
 from generation.assets import base_mesh, mpfb_root, target, vertex_groups
 from generation.expressions import ETHNICITIES
 
-if TYPE_CHECKING:
-    from generation.description import Frame, Identity
 
 MH_TO_M = 0.1  # MakeHuman units are decimetres
 CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
@@ -145,7 +142,7 @@ def _apply(verts: np.ndarray, targets) -> None:
             verts[idx] += weight * offsets
 
 
-def identity_vertices(ident: Identity, expression_units: dict[str, float]) -> np.ndarray:
+def identity_vertices(ident, expression_units: dict[str, float]) -> np.ndarray:
     """Full base-mesh vertices (MakeHuman units) with identity and expression applied."""
     verts = base_mesh()["verts"].copy()
     _apply(verts, _macro_targets(ident))
@@ -168,25 +165,25 @@ def neck_pivot() -> np.ndarray:
     return mh_to_world(base_mesh()["verts"][vertex_groups()["joint-neck"]].mean(0))
 
 
-def rest_vertices(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-    """World vertices of the cropped mesh before posing, and the neck pivot."""
-    mh = identity_vertices(frame.identity, frame.expression.units)
+def rest_vertices(ident, expression_units: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """World vertices of the cropped mesh before posing, and the neck pivot (identity: description.Identity)."""
+    mh = identity_vertices(ident, expression_units)
     origin = eye_centre(mh)
     return mh_to_world(mh[topology().vert_index], origin), mh_to_world(mh[vertex_groups()["joint-neck"]].mean(0), origin)
 
 
-def pose(points: np.ndarray, frame: Frame, pivot: np.ndarray) -> np.ndarray:
-    """Turn the shoulders by body yaw and twist the neck so the head meets the sampled pose."""
-    body = geometry.axis_angle([0, 0, 1], np.radians(frame.body_yaw_deg))
-    neck = body.T @ frame.head_world_rotation()
+def pose(points: np.ndarray, body_yaw_deg: float, head_rotation: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """Turn the shoulders by body yaw and twist the neck about `pivot` so the head meets `head_rotation` (world)."""
+    body = geometry.axis_angle([0, 0, 1], np.radians(body_yaw_deg))
+    neck = body.T @ head_rotation
     return geometry.rotate_weighted(points @ body.T, body @ geometry.rotation_log(neck),
                                     neck_weights(points[:, 2]), pivot @ body.T)
 
 
-def posed_vertices(frame: Frame) -> np.ndarray:
-    """World-space vertices of the cropped mesh exactly as rendered for `frame`."""
-    rest, pivot = rest_vertices(frame)
-    return pose(rest, frame, pivot)
+def posed_vertices(frame) -> np.ndarray:
+    """World-space vertices of the cropped mesh exactly as rendered for a description.Frame."""
+    rest, pivot = rest_vertices(frame.identity, frame.expression.units)
+    return pose(rest, frame.body_yaw_deg, frame.head_world_rotation(), pivot)
 
 
 def head_vertex_mask() -> np.ndarray:

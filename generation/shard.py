@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fdcore.files import atomic_write_text
 from generation import exr, geometry, human
 from generation.config import RenderParams
-from generation.description import Frame, sample_frame
+from generation.description import Frame
+from generation.sampling import sample_frame
 
 FORMAT_VERSION = 1
 SUFFIXES = {"rgb": ".rgb.png", "depth": ".depth.exr", "mask": ".mask.png", "meta": ".json"}
@@ -79,12 +81,6 @@ def frame_paths(folder: Path, name: str) -> dict[str, Path]:
 
 def is_complete(folder: Path, index: int) -> bool:
     return frame_paths(folder, f"f{index:07d}")["meta"].is_file()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict:

@@ -134,7 +134,8 @@ def prepare(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="facedepth | unet_simple | bts | densedepth")],
+    model: Annotated[str, typer.Option(help="a registered model: facedepth, unet_simple, bts, densedepth (published) "
+                                            "or their _lite variants")],
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Optional[Path], typer.Option(help="checkpoint folder (default models/MODEL)")] = None,
     live: Annotated[Optional[Path], typer.Option(help="dvclive folder (default reports/train/MODEL)")] = None,
@@ -169,16 +170,7 @@ def train(
         typer.echo(f"{cfg.model}: {metrics}", err=True)
 
 
-def _write_eval(out: Path, summary: dict, rows: list[dict], kept: dict) -> None:
-    import json
-
-    import numpy as np
-    import pandas as pd
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
-    pd.DataFrame(rows).to_csv(out / "per_image.csv", index=False)
-    np.savez_compressed(out / "predictions.npz", **kept)
+def _echo_eval(summary: dict) -> None:
     m, s, f = summary["metric"], summary["scale_invariant"], summary["shape"]
     typer.echo(f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
                f"face relief {f['relief_mm']:.2f} mm, Spearman {f['spearman']:.3f} "
@@ -201,17 +193,19 @@ def evaluate(
     With --rgbd DIR: metric, median-scaled and scale-and-shift aligned metrics and Spearman on your own
     photo + depth captures, per image (CSV) and overall, with a figure.
     """
-    from facedepth.evaluate import evaluate as run_evaluate
+    from facedepth.evaluate import evaluate_to
 
     ckpt = Path(model) if model.endswith(".pt") else Path("models") / model / "best.pt"
     if rgbd is not None:
         _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / ckpt.parent.name, crop, fx, fov, device)
         return
     try:
-        summary, rows, kept = run_evaluate(ckpt, prepared)
+        summary, _ = evaluate_to(ckpt, prepared, out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    _write_eval(out or Path("reports/eval") / summary["model"], summary, rows, kept)
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
+    _echo_eval(summary)
 
 
 def _evaluate_rgbd(ckpt: Path, folder: Path, out: Path, crop: bool, fx, fov, device) -> None:
@@ -245,16 +239,20 @@ def baselines(
     from facedepth.evaluate import evaluate_baselines
 
     try:
-        results = evaluate_baselines(prepared)
+        results = evaluate_baselines(prepared, out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    for name, (summary, rows, kept) in results.items():
-        _write_eval(out / name, summary, rows, kept)
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
+    for summary, _, _ in results.values():
+        _echo_eval(summary)
 
 
 @app.command()
 def report(
-    models: Annotated[list[str], typer.Option("--model", help="models to compare (repeatable)")],
+    models: Annotated[Optional[list[str]], typer.Option("--model", help="models to compare (repeatable; default: "
+                                                                            "train.models of --params)")] = None,
+    params: ParamsOpt = Path("params.yaml"),
     eval_root: Annotated[Path, typer.Option(help="folder of evaluate outputs")] = Path("reports/eval"),
     baselines_root: Annotated[Path, typer.Option("--baselines", help="folder of `facedepth baselines` outputs")] = Path("reports/baselines"),
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
@@ -264,6 +262,10 @@ def report(
     """One markdown table and one figure comparing the evaluated models."""
     from pipeline.report import build_report
 
+    if not models:
+        models = (_load_yaml(params).get("train") or {}).get("models") or []
+        if not models:
+            fail(f"{params}: no train.models to report on; pass --model NAME")
     try:
         typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure))
     except FileNotFoundError as exc:
@@ -276,7 +278,7 @@ def learning_curve(
     baselines_root: Annotated[Path, typer.Option("--baselines", help="`facedepth baselines` outputs")] = Path("reports/baselines"),
     out: Annotated[Path, typer.Option(help="folder for models, results.json, curve.md, curve.png")] = Path("reports/learning_curve"),
     fraction: Annotated[Optional[list[float]], typer.Option(help="fractions of the train identities (repeatable)")] = None,
-    model: Annotated[str, typer.Option(help="model to train")] = "facedepth",
+    model: Annotated[str, typer.Option(help="model to train")] = "facedepth_lite",
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Train one model on growing subsets of the train split and plot test accuracy against training frames."""

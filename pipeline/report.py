@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from facedepth.baselines import NAMES, head_mask  # noqa: E402
 from facedepth.data import half  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
+from fdcore.files import atomic_write_text  # noqa: E402
 from pipeline.prepare import load_split  # noqa: E402
 
 
@@ -127,6 +128,6 @@ def build_report(eval_root: Path, baselines_root: Path, prepared: Path, models: 
             predictions[f"{name} (baseline)"] = kept
     text = markdown_table(summaries, baselines)
     out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text(text + f"\n![qualitative comparison]({out_png.name})\n")
+    atomic_write_text(out_md, text + f"\n![qualitative comparison]({out_png.name})\n")
     figure(prepared, predictions, out_png)
     return text

@@ -30,10 +30,9 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
 from generation import exr  # noqa: E402
-from generation.shard import atomic_write_text  # noqa: E402
+from fdcore.files import atomic_write_text  # noqa: E402
 from pipeline.predict import IMAGE_SUFFIXES, photo_focal, read_rgb  # noqa: E402
 
-SIDECARS = (".depth.png", ".depth.exr", ".mask.png", ".json")
 KEYS = ("abs_rel", "rmse", "delta1")
 
 

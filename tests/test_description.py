@@ -5,7 +5,8 @@ import pytest
 
 from conftest import tiny_params
 from generation import config, geometry, human
-from generation.description import frame_from_dict, sample_frame
+from generation.description import frame_from_dict
+from generation.sampling import sample_frame
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,8 @@ def test_head_pose_euler_round_trip():
 def test_posed_head_realises_the_sampled_pose(params):
     """The head's rigid rotation, seen from the camera, is the sampled yaw/pitch/roll."""
     f = sample_frame(params, 11)
-    rest, pivot = human.rest_vertices(f)
-    posed = human.pose(rest, f, pivot)
+    rest, pivot = human.rest_vertices(f.identity, f.expression.units)
+    posed = human.pose(rest, f.body_yaw_deg, f.head_world_rotation(), pivot)
     head = human.head_vertex_mask()
     a, b = rest[head] - rest[head].mean(0), posed[head] - posed[head].mean(0)
     u, _, vt = np.linalg.svd(b.T @ a)  # Kabsch: world rotation of the head

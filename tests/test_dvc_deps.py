@@ -1,4 +1,5 @@
-"""Every project module a DVC stage's code imports is among that stage's `deps`, so DVC never serves stale results."""
+"""DVC deps are exact: every project module a stage's code imports is among its `deps` (so DVC never serves
+stale results), and no module it does not import is (so an unrelated edit does not rerun it)."""
 
 import ast
 
@@ -7,7 +8,7 @@ import yaml
 
 from conftest import ROOT
 
-PACKAGES = ("generation", "pipeline", "facedepth")
+PACKAGES = ("generation", "pipeline", "facedepth", "fdcore")
 # the library modules each stage's CLI command calls (pipeline/cli.py only parses arguments and prints)
 STAGE_ENTRIES = {
     "render": ["generation.jobs", "generation.config", "generation.assets", "generation.shard"],
@@ -59,3 +60,12 @@ def test_stage_deps_cover_every_module_it_imports(stage):
     ignorable = {f for f in files if f.endswith("__init__.py") and not (ROOT / f).read_text().strip().count("\n") > 3}
     missing = sorted(f for f in files - ignorable if not _covered(f, deps))
     assert not missing, f"dvc.yaml stage {stage}: add {missing} to its deps"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_ENTRIES))
+def test_stage_deps_name_no_module_it_does_not_import(stage):
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    spec = spec.get("do", spec)
+    files = imported_closure(STAGE_ENTRIES[stage])
+    extra = [d for d in spec["deps"] if d.endswith(".py") and d not in files]
+    assert not extra, f"dvc.yaml stage {stage}: {extra} are not imported by its code; remove them from its deps"

@@ -24,7 +24,7 @@ def _dvc(cwd: Path, *args: str) -> str:
 
 def _project(tmp_path: Path, stages_kept: tuple[str, ...] | None) -> Path:
     """A scratch DVC project running this checkout's dvc.yaml (all stages, or those named) on tiny params."""
-    for name in ("generation", "pipeline", "facedepth_lite"):
+    for name in ("generation", "pipeline", "facedepth", "fdcore"):
         (tmp_path / name).symlink_to(ROOT / name)
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     if stages_kept:

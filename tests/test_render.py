@@ -15,7 +15,8 @@ from PIL import Image
 
 from conftest import ROOT, facedepth, tiny_params, write_params
 from generation import config, exr, geometry, human
-from generation.description import frame_from_dict, sample_frame
+from generation.description import frame_from_dict
+from generation.sampling import sample_frame
 
 pytestmark = pytest.mark.slow
 

@@ -24,3 +24,10 @@ def test_facedepth_never_imports_bpy_or_generation():
     mods += [f"facedepth.models.{p.stem}" for p in (ROOT / "facedepth/models").glob("*.py") if p.stem != "__init__"]
     loaded = _loaded_after_importing(mods)
     assert "torch" in loaded and not {"bpy", "generation"} & loaded
+
+
+def test_fdcore_is_stdlib_only():
+    """Both walls let generation/ and facedepth/ import fdcore, so it may import nothing else."""
+    mods = [f"fdcore.{p.stem}" for p in (ROOT / "fdcore").glob("*.py") if p.stem != "__init__"]
+    added = _loaded_after_importing(mods) - _loaded_after_importing([])  # minus what start-up hooks load
+    assert mods and added - set(sys.stdlib_module_names) == {"fdcore"}

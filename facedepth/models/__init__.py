@@ -43,7 +43,7 @@ def facedepth_lite(pretrained=False, encoder="mobilenetv2_100", decoder_width=0.
     return EncoderDecoder(timm_encoder(encoder, pretrained), decoder_width=decoder_width)
 
 
-def densedepth_lite(pretrained=False, encoder="densenet169", decoder_width=0.5):
+def densedepth_lite(pretrained=False, encoder="densenet121", decoder_width=0.5):
     return facedepth_lite(pretrained, encoder, decoder_width)
 
 

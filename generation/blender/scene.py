@@ -167,10 +167,11 @@ class BlenderScene:
     # -- per frame ----------------------------------------------------------
     def apply(self, frame: Frame) -> None:
         ident = frame.identity
-        rest, pivot = human.rest_vertices(frame)
-        self.eyes_world = human.pose(np.zeros((1, 3)), frame, pivot)[0]  # for the frame's metadata
+        rest, pivot = human.rest_vertices(frame.identity, frame.expression.units)
+        head = frame.head_world_rotation()
+        self.eyes_world = human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0]  # for the frame's metadata
         mesh = self.human.data
-        mesh.vertices.foreach_set("co", human.pose(rest, frame, pivot).astype(np.float32).ravel())
+        mesh.vertices.foreach_set("co", human.pose(rest, frame.body_yaw_deg, head, pivot).astype(np.float32).ravel())
         mesh.update()
         self._apply_hair(frame, rest, pivot)
         texture = self._skin_texture(ident.skin_texture)
@@ -215,7 +216,7 @@ class BlenderScene:
         radii = (head.max(0) - head.min(0)) / 2 * 0.9
         roots = hair.sample_roots(rest, topo.faces, topo.scalp_faces, style.strands, ident.hair_seed)
         strands = hair.grow(rest, topo.faces, roots, style, centre, radii, ident.hair_seed)
-        points = human.pose(strands.reshape(-1, 3), frame, pivot)
+        points = human.pose(strands.reshape(-1, 3), frame.body_yaw_deg, frame.head_world_rotation(), pivot)
         curves = bpy.data.hair_curves.new("hair")
         curves.add_curves([style.points] * style.strands)
         curves.position_data.foreach_set("vector", points.astype(np.float32).ravel())
