@@ -88,6 +88,8 @@ class BlenderScene:
         sc.render.resolution_x, sc.render.resolution_y = width, height
         sc.render.resolution_percentage = 100
         sc.render.film_transparent = False
+        for key in [p.identifier for p in sc.render.bl_rna.properties if p.identifier.startswith("use_stamp")]:
+            setattr(sc.render, key, False)  # no date or render time in the PNG: same frame, same bytes (DVC caching)
         sc.cycles.use_adaptive_sampling = True
         sc.cycles.max_bounces = 6
         sc.cycles.diffuse_bounces = 2
