@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.prepare import PrepareParams, load_split, prepare
+from facedepth.splits import load_split
+from pipeline.prepare import PrepareParams, prepare
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from facedepth.augment import Augment, geometric, photometric
 from facedepth.depthnorm import DepthNorm
+from facedepth.splits import load_split
 
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
 BACKGROUND = 0
@@ -48,12 +49,8 @@ class DepthSplit(Dataset):
                  seed: int = 0, rows: list[int] | None = None):
         """`rows` restricts the split to those rows (a learning curve's smaller training sets)."""
         folder = Path(root) / split
-        if not (folder / "manifest.parquet").is_file():
-            raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` first")
-        self.rgb = np.load(folder / "rgb.npy", mmap_mode="r")
-        self.depth = np.load(folder / "depth.npy", mmap_mode="r")
-        self.mask = np.load(folder / "mask.npy", mmap_mode="r")
-        self.manifest = pd.read_parquet(folder / "manifest.parquet")
+        data = load_split(root, split)
+        self.rgb, self.depth, self.mask, self.manifest = data["rgb"], data["depth"], data["mask"], data["manifest"]
         if rows is not None:
             rows = np.asarray(rows, np.int64)
             self.rgb, self.depth, self.mask = self.rgb[rows], self.depth[rows], self.mask[rows]

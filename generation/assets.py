@@ -113,13 +113,13 @@ def face_morph_categories() -> list[dict]:
     return axes
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
+TEXTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 
 
 def user_skins(assets_dir: str | Path) -> list[Path]:
     """Skin textures for the MakeHuman UV layout under `<assets_dir>/skins` (e.g. makehuman-assets skins)."""
     folder = Path(assets_dir) / "skins"
-    return sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in TEXTURE_SUFFIXES) if folder.is_dir() else []
 
 
 def check_user_assets(assets_dir: str | Path) -> None:

@@ -30,7 +30,12 @@ def write_depth(path: str | Path, depth: np.ndarray) -> None:
 
 
 def read_depth(path: str | Path) -> np.ndarray:
-    """(H, W) float32 depth; accepts our channel `Z` or any single channel (Blender writes `V`)."""
+    """(H, W) float32 depth in metres (our channel `Z`, or Blender's single `V`)."""
+    return read_channel(path)
+
+
+def read_channel(path: str | Path) -> np.ndarray:
+    """(H, W) float32 of a single-channel EXR: depth, or one of Blender's AOV passes (object index, shirt)."""
     path = Path(path)
     try:
         with OpenEXR.File(str(path)) as f:

@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from generation.config import RenderParams
-from generation.shard import claim_root, is_complete, render_shard, shard_dir
+from generation.layout import shard_dir
+from generation.shard import claim_root, is_complete, render_shard
 
 
 def pending_frames(params: RenderParams, root: Path, shards: list[range]) -> int:

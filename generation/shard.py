@@ -22,10 +22,10 @@ from fdcore.files import atomic_write_text
 from generation import exr, geometry, human
 from generation.config import RenderParams
 from generation.description import Frame
+from generation.layout import SHARD_GLOB, frame_paths, shard_dir
 from generation.sampling import sample_frame
 
 FORMAT_VERSION = 1
-SUFFIXES = {"rgb": ".rgb.png", "depth": ".depth.exr", "mask": ".mask.png", "meta": ".json"}
 
 
 ROOT_FILE = "render.json"  # which params the frames under a render root were made with
@@ -64,19 +64,11 @@ def claim_root(params: RenderParams, root: Path) -> None:
             raise StaleRenders(f"{root} holds frames rendered with other params (fingerprint {have}, "
                                f"these params give {want}); {fix}")
         return
-    if any(root.glob("shard_*")):
+    if any(root.glob(SHARD_GLOB)):
         raise StaleRenders(f"{root} holds shards but no {ROOT_FILE}, so their params are unknown; {fix}")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"fingerprint": want, "frames": params.frames,
                                         "shard_size": params.shard_size}, indent=1))
-
-
-def shard_dir(root: Path, frames: range) -> Path:
-    return Path(root) / f"shard_{frames.start:07d}-{frames.stop:07d}"
-
-
-def frame_paths(folder: Path, name: str) -> dict[str, Path]:
-    return {key: folder / f"{name}{suffix}" for key, suffix in SUFFIXES.items()}
 
 
 def is_complete(folder: Path, index: int) -> bool:
@@ -110,10 +102,10 @@ def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: 
     depth = exr.clean_cycles_depth(exr.read_depth(raw["depth"]))
     if np.isnan(depth).any():
         raise RuntimeError(f"frame {frame.name}: renderer produced NaN depth in {raw['depth']}")
-    labels = np.rint(exr.read_depth(raw["index"]))
+    labels = np.rint(exr.read_channel(raw["index"]))
     if labels.min() < 0 or labels.max() > max(human.LABELS.values()):
         raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..6")
-    shirt = exr.read_depth(raw["clothes"]) > 0.5  # majority of the pixel's samples hit the shirt
+    shirt = exr.read_channel(raw["clothes"]) > 0.5  # majority of the pixel's samples hit the shirt
     labels[(labels == human.BODY) & shirt] = human.CLOTHES
     exr.write_depth(out["depth"], depth)
     tmp_mask = raw["index"].with_suffix(".mask.png")

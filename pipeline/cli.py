@@ -103,6 +103,7 @@ def prepare(
     from rich.console import Console
     from rich.table import Table
 
+    from generation.layout import META_GLOB
     from pipeline import stats
     from pipeline.prepare import PrepareParams
     from pipeline.prepare import prepare as run_prepare
@@ -112,7 +113,7 @@ def prepare(
         p = PrepareParams.from_params(_load_yaml(params))
     except ValueError as exc:
         fail(f"{params}: {exc}")
-    total = len(list(renders.glob("shard_*/f*.json")))
+    total = len(list(renders.glob(META_GLOB)))
     if not total:
         fail(f"{renders}: no rendered frames; run `facedepth render --out {renders}` first")
     with bar("validate", total, "frames") as advance:

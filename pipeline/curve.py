@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from facedepth.splits import load_split  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
-from pipeline.prepare import load_split  # noqa: E402
 
 PANELS = (("scale_invariant", "abs_rel", "SI AbsRel (head)"), ("shape", "relief_mm", "face relief error (mm)"),
           ("shape", "spearman", "Spearman (head)"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.preview import colourise
+from pipeline.colour import colourise
 
 
 class NoSource(RuntimeError):

@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from generation import exr
-from pipeline.preview import colourise
+from pipeline.colour import colourise
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_SUFFIXES = (".depth.exr", ".depth16.png", ".depth.color.png", ".valid.png", ".ply")  # predict's outputs per image
 
 
@@ -20,7 +20,7 @@ def find_images(target: Path) -> list[Path]:
     """Images under `target`, leaving out predict's own outputs (so --out may be the input folder)."""
     if target.is_dir():
         return sorted(p for p in target.iterdir()
-                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES))
+                      if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES))
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such image or folder; check the path")
     return [target]

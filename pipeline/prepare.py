@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from facedepth.splits import SPLIT_FILES, create_split
 from generation import exr, human
+from generation.layout import META_GLOB, SHARD_GLOB, frame_paths
 
 SPLITS = ("train", "val", "test")
 FACE_LABELS = (human.FACE, human.EYES, human.MOUTH)
@@ -77,7 +79,7 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
         manifest_row(meta, (1, 1), "")
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise BadFrame(f"JSON lacks frame metadata ({exc.__class__.__name__}: {exc}); re-render the frame") from None
-    files = {k: Path(stem + s) for k, s in (("rgb", ".rgb.png"), ("depth", ".depth.exr"), ("mask", ".mask.png"))}
+    files = {k: p for k, p in frame_paths(Path(stem).parent, Path(stem).name).items() if k != "meta"}
     missing = [p.name for p in files.values() if not p.is_file()]
     if missing:
         raise BadFrame(f"missing file(s): {', '.join(missing)}")
@@ -172,8 +174,8 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
 
 def scan(renders: Path, min_head_pixels: int, progress=lambda: None) -> tuple[list[tuple[Path, int]], pd.DataFrame]:
     """Validate every frame: ([(JSON path, identity id) of good frames], rejected frames with reasons)."""
-    metas = sorted(Path(renders).glob("shard_*/f*.json"))
-    files = Path(renders).glob("shard_*/f*.*.*")  # <name>.rgb.png, <name>.depth.exr, ...
+    metas = sorted(Path(renders).glob(META_GLOB))
+    files = Path(renders).glob(f"{SHARD_GLOB}/f*.*.*")  # <name>.rgb.png, <name>.depth.exr, ...
     orphans = sorted({f.with_name(f.name.split(".")[0] + ".json") for f in files} - set(metas))
     rejected = [{"frame": o.stem, "shard": o.parent.name, "reason": "incomplete: no JSON (interrupted render?)"}
                 for o in orphans]
@@ -225,9 +227,7 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
         folder = tmp / split
         folder.mkdir()
         n = len(members)
-        rgb = np.lib.format.open_memmap(folder / "rgb.npy", "w+", np.uint8, (n, h, w, 3))
-        depth = np.lib.format.open_memmap(folder / "depth.npy", "w+", np.float32, (n, h, w))
-        mask = np.lib.format.open_memmap(folder / "mask.npy", "w+", np.uint8, (n, h, w))
+        rgb, depth, mask = create_split(folder, n, h, w)
         rows = []
         for k, meta_path in enumerate(members):
             frame = load_frame(meta_path, p.min_head_pixels)
@@ -237,7 +237,7 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
             arr.flush()
         del rgb, depth, mask
         table = pd.DataFrame(rows)
-        table.to_parquet(folder / "manifest.parquet", index=False)
+        table.to_parquet(folder / SPLIT_FILES["manifest"], index=False)
         manifests.append(table)
     rejected.to_csv(tmp / "rejected.csv", index=False)
     (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.size)}) + "\n")
@@ -248,17 +248,3 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
     tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return pd.concat(manifests, ignore_index=True), rejected
-
-
-def load_split(root: Path, split: str, mmap: bool = True) -> dict:
-    """Arrays (memory-mapped by default) and manifest of one prepared split."""
-    folder = Path(root) / split
-    if not (folder / "manifest.parquet").is_file():
-        raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` (or `dvc repro prepare`)")
-    mode = "r" if mmap else None
-    return {
-        "rgb": np.load(folder / "rgb.npy", mmap_mode=mode),
-        "depth": np.load(folder / "depth.npy", mmap_mode=mode),
-        "mask": np.load(folder / "mask.npy", mmap_mode=mode),
-        "manifest": pd.read_parquet(folder / "manifest.parquet"),
-    }

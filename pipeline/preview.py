@@ -7,36 +7,25 @@ import random
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from generation import exr, human
-
-
-def colourise(depth: np.ndarray, valid: np.ndarray, lo: float | None = None, hi: float | None = None,
-              cmap: str = "turbo_r") -> np.ndarray:
-    """uint8 RGB of depth over `valid` pixels (near = warm), black elsewhere; lo/hi fix the scale."""
-    d = depth[valid & np.isfinite(depth)]
-    lo = float(d.min()) if lo is None and d.size else (lo or 0.0)
-    hi = float(d.max()) if hi is None and d.size else (hi or 1.0)
-    t = np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
-    rgb = (colormaps[cmap](np.nan_to_num(t))[..., :3] * 255).astype(np.uint8)
-    rgb[~(valid & np.isfinite(depth))] = 0
-    return rgb
+from generation.layout import META_GLOB, frame_paths
+from pipeline.colour import colourise
 
 
 def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, columns: int = 4) -> Path:
     """Save a grid of `count` random frames (RGB | depth) from all shards under `render_root`."""
-    metas = sorted(Path(render_root).glob("shard_*/f*.json"))
+    metas = sorted(Path(render_root).glob(META_GLOB))
     if not metas:
         raise FileNotFoundError(f"{render_root}: no rendered frames found; run `facedepth render` first")
     picks = random.Random(seed).sample(metas, min(count, len(metas)))
     tiles = []
     for meta in picks:
-        stem = meta.with_suffix("")
-        rgb = np.asarray(Image.open(f"{stem}.rgb.png").convert("RGB"))
-        depth = exr.read_depth(f"{stem}.depth.exr")
-        mask = np.asarray(Image.open(f"{stem}.mask.png"))
+        files = frame_paths(meta.parent, meta.stem)
+        rgb = np.asarray(Image.open(files["rgb"]).convert("RGB"))
+        depth = exr.read_depth(files["depth"])
+        mask = np.asarray(Image.open(files["mask"]))
         tile = np.concatenate([rgb, colourise(depth, mask != human.BACKGROUND)], axis=1)
         info = json.loads(meta.read_text())
         img = Image.fromarray(tile)

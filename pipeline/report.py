@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 
 from facedepth.baselines import NAMES, head_mask  # noqa: E402
 from facedepth.data import half  # noqa: E402
+from facedepth.splits import load_split  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
-from pipeline.prepare import load_split  # noqa: E402
 
 
 def _row(name: str, s: dict, kind: str) -> str:

@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
 from generation import exr  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
-from pipeline.predict import IMAGE_SUFFIXES, photo_focal, read_rgb  # noqa: E402
+from pipeline.predict import PHOTO_SUFFIXES, photo_focal, read_rgb  # noqa: E402
 
 KEYS = ("abs_rel", "rmse", "delta1")
 
@@ -44,7 +44,7 @@ def find_captures(folder: Path) -> list[Path]:
     """Photos in `folder` (depth, mask and prediction files are not photos)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of RGB-D captures")
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES
                     and not any(p.name.endswith(s) for s in (".depth.png", ".mask.png", ".valid.png", ".color.png",
                                                               ".depth16.png")))
     if not photos:

@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from facedepth.splits import load_split  # noqa: E402
 from generation import human  # noqa: E402
-from pipeline.prepare import SPLITS, load_split  # noqa: E402
-from pipeline.preview import colourise  # noqa: E402
+from pipeline.colour import colourise  # noqa: E402
+from pipeline.prepare import SPLITS  # noqa: E402
 
 
 def dataset_figure(prepared: Path, out_png: Path, out_json: Path, rejected: pd.DataFrame) -> dict:

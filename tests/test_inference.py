@@ -221,7 +221,7 @@ def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
     import pandas as pd
 
     from pipeline.curve import subsets
-    from pipeline.prepare import load_split
+    from facedepth.splits import load_split
 
     ids = pd.DataFrame({"identity_id": np.repeat(np.arange(10), 3)})
     tenth, half_, full = subsets(ids, [0.1, 0.5, 1.0], seed=0)

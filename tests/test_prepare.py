@@ -10,7 +10,8 @@ from PIL import Image
 from conftest import facedepth
 from facedepth.depthnorm import KINDS, DepthNorm, denormalize, normalize
 from generation import exr, human
-from pipeline.prepare import PrepareParams, load_split, prepare, resize_frame, scan, split_identities
+from facedepth.splits import load_split
+from pipeline.prepare import PrepareParams, prepare, resize_frame, scan, split_identities
 
 PARAMS = PrepareParams(size=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
 

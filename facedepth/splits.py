@@ -1,0 +1,33 @@
+"""The prepared-split format, written by `facedepth prepare` and read by training, evaluation and reports.
+
+Per split folder: rgb.npy (N, H, W, 3) uint8, depth.npy (N, H, W) float32
+metres, mask.npy (N, H, W) uint8 labels, manifest.parquet (one row per frame).
+numpy and pandas only, so preparing data never loads torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SPLIT_FILES = {"rgb": "rgb.npy", "depth": "depth.npy", "mask": "mask.npy", "manifest": "manifest.parquet"}
+
+
+def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Writable memory maps (rgb uint8, depth float32 metres, mask uint8 labels) of a new prepared split."""
+    folder = Path(folder)
+    return (np.lib.format.open_memmap(folder / SPLIT_FILES["rgb"], "w+", np.uint8, (n, height, width, 3)),
+            np.lib.format.open_memmap(folder / SPLIT_FILES["depth"], "w+", np.float32, (n, height, width)),
+            np.lib.format.open_memmap(folder / SPLIT_FILES["mask"], "w+", np.uint8, (n, height, width)))
+
+
+def load_split(root: Path, split: str, mmap: bool = True) -> dict:
+    """Arrays (memory-mapped by default) and manifest of one prepared split."""
+    folder = Path(root) / split
+    if not (folder / SPLIT_FILES["manifest"]).is_file():
+        raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` (or `dvc repro prepare`)")
+    mode = "r" if mmap else None
+    arrays = {k: np.load(folder / name, mmap_mode=mode) for k, name in SPLIT_FILES.items() if k != "manifest"}
+    return {**arrays, "manifest": pd.read_parquet(folder / SPLIT_FILES["manifest"])}

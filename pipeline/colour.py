@@ -1,0 +1,18 @@
+"""Depth as a colour image, one look for every command that shows depth (predict, demo, statistics, previews)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+
+
+def colourise(depth: np.ndarray, valid: np.ndarray, lo: float | None = None, hi: float | None = None,
+              cmap: str = "turbo_r") -> np.ndarray:
+    """uint8 RGB of depth over `valid` pixels (near = warm), black elsewhere; lo/hi fix the scale."""
+    d = depth[valid & np.isfinite(depth)]
+    lo = float(d.min()) if lo is None and d.size else (lo or 0.0)
+    hi = float(d.max()) if hi is None and d.size else (hi or 1.0)
+    t = np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
+    rgb = (colormaps[cmap](np.nan_to_num(t))[..., :3] * 255).astype(np.uint8)
+    rgb[~(valid & np.isfinite(depth))] = 0
+    return rgb
