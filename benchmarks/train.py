@@ -1,6 +1,6 @@
 """Size and speed of every registered model, published and lite side by side.
 
-    python benchmarks/train.py [--size 256] [--batch 4] [--out reports/complexity.json]
+    python benchmarks/train.py [--size 256] [--batch 4] [--out reports/complexity.json] [--models NAME ...]
 
 Per model: parameters, GMACs and CPU inference ms/frame at 480x640, CPU
 training samples/s at --size. Lite models take their options from
@@ -24,6 +24,7 @@ from facedepth.evaluate import inference_ms
 from facedepth.losses import HybridLoss
 from facedepth.models import MODELS, PUBLISHED
 from facedepth.train import TrainConfig
+from fdcore.files import atomic_write_text
 
 
 def samples_per_second(model, device, batch: int, h: int, w: int, amp: bool, seconds: float = 5.0) -> float:
@@ -61,12 +62,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--out", default="reports/complexity.json")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), help="only these; other rows of --out are kept")
     args = ap.parse_args()
     params = yaml.safe_load(Path(args.params).read_text())
     print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
           f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}", flush=True)
-    results = {}
-    for name in MODELS:
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() and set(args.models) != set(MODELS) else {}
+    for name in args.models:
         model = TrainConfig.from_params(params, name).build_model()
         row = {"published": name in PUBLISHED, "params_M": count_params(model) / 1e6,
                "gmacs_480x640": count_macs(model, 480, 640) / 1e9,
@@ -80,8 +83,8 @@ def main() -> None:
             row["gpu_peak_gib_480x640_b16"] = torch.cuda.max_memory_allocated() / 2**30
         results[name] = row
         print(name, "  ".join(f"{k}={float(v):.2f}" for k, v in row.items()), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps({m: results[m] for m in MODELS if m in results}, indent=1))
 
 
 if __name__ == "__main__":
