@@ -309,7 +309,7 @@ def learning_curve(
 @app.command()
 def predict(
     images: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
-    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth/best.pt)")],
+    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth_lite/best.pt)")],
     out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
     ply: Annotated[bool, typer.Option(help="also write a PLY point cloud")] = False,
     fov: Annotated[Optional[float], typer.Option(help="horizontal field of view in degrees (overrides EXIF)")] = None,
@@ -349,18 +349,19 @@ def predict(
 
 @app.command()
 def demo(
-    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth/best.pt)")],
+    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth_lite/best.pt)")],
     video: Annotated[Optional[Path], typer.Option(help="video file instead of the webcam")] = None,
     camera: Annotated[int, typer.Option(help="webcam index")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="write the RGB | depth view to this video instead of a window")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    crop: Annotated[bool, typer.Option(help="predict each face from a training-framed crop, as `predict` does")] = True,
 ):
     """Live depth from a webcam or a video file, with FPS shown."""
     from facedepth.predict import Predictor
     from pipeline.demo import NoSource, run
 
     try:
-        stats = run(Predictor(model), video, camera, out, max_frames)
+        stats = run(Predictor(model), video, camera, out, max_frames, crop)
     except (NoSource, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"{stats['frames']} frames at {stats['fps']:.1f} FPS" + (f"; wrote {out}" if out else ""), err=True)

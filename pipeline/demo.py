@@ -29,7 +29,8 @@ def open_source(video: Path | None, camera: int) -> cv2.VideoCapture:
     return cap
 
 
-def run(predictor, video: Path | None, camera: int, out: Path | None, max_frames: int | None) -> dict:
+def run(predictor, video: Path | None, camera: int, out: Path | None, max_frames: int | None,
+        crop: bool = True) -> dict:
     """Process frames until the source ends (or max_frames); returns frame count and mean FPS."""
     cap = open_source(video, camera)
     writer, frames, start = None, 0, time.perf_counter()
@@ -40,10 +41,10 @@ def run(predictor, video: Path | None, camera: int, out: Path | None, max_frames
             if not ok:
                 break
             t = time.perf_counter()
-            depth = predictor(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            pred = predictor.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), crop=crop)
             rate = 1 / max(time.perf_counter() - t, 1e-6)
             fps = 0.9 * fps + 0.1 * rate if frames else rate  # smoothed model FPS
-            view = np.concatenate([bgr, cv2.cvtColor(colourise(depth, np.ones(depth.shape, bool)), cv2.COLOR_RGB2BGR)], 1)
+            view = np.concatenate([bgr, cv2.cvtColor(colourise(pred.depth, pred.valid), cv2.COLOR_RGB2BGR)], 1)
             cv2.putText(view, f"{fps:.1f} FPS", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
             frames += 1
             if out is not None:
