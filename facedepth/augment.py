@@ -151,6 +151,13 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.n
     return out
 
 
+# The default profile's training augmentation (params.yaml train.augment; tests/test_config.py keeps them equal).
+SIM_TO_REAL = dict(flip=0.5, brightness=0.2, contrast=0.2, saturation=0.2, p_zoom=0.5, zoom=(0.7, 1.3), shift=0.08,
+                   p_gamma=0.3, gamma=(0.75, 1.35), p_white_balance=0.3, white_balance=0.15, p_blur=0.2,
+                   blur_sigma=(0.3, 1.2), p_motion_blur=0.1, motion_px=(3, 7), p_noise=0.4, shot_noise=(0.0, 0.03),
+                   read_noise=(0.0, 0.015), p_chroma=0.1, chroma_px=1.0, p_grey=0.05, p_jpeg=0.4,
+                   jpeg_quality=(30, 95))
+
 # The fixed camera-effects pipeline of the robustness evaluation: every photometric effect but greyscale, no geometry.
 CAMERA_EFFECTS = Augment(flip=0.0, brightness=0.1, contrast=0.1, saturation=0.1, p_gamma=1.0, p_white_balance=1.0,
                          p_blur=1.0, blur_sigma=(0.3, 0.8), p_motion_blur=0.0, p_noise=1.0, shot_noise=(0.01, 0.03),

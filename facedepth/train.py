@@ -21,10 +21,10 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from facedepth.augment import Augment
+from facedepth.augment import SIM_TO_REAL, Augment
 from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.depthnorm import DepthNorm
-from facedepth.losses import HybridLoss
+from facedepth.losses import PROFILE_LOSS, HybridLoss
 from facedepth.models import MODELS, build, options
 from fdcore.files import atomic_path
 
@@ -32,11 +32,13 @@ from fdcore.files import atomic_path
 @dataclass(frozen=True)
 class TrainConfig:
     model: str
-    steps: int = 1000  # optimiser steps; model_cfg.MODEL.steps overrides it for one model
+    # defaults equal params.yaml's train section (tests/test_config.py); train.models and the per-model
+    # model_cfg have no code default
+    steps: int = 1200  # optimiser steps; model_cfg.MODEL.steps overrides it for one model
     warmup_steps: int = 50  # linear LR warm-up from lr/100
     val_every: int = 100  # steps between validations (and checkpoints); also at the last step
     batch_size: int = 8
-    lr: float = 1e-4
+    lr: float = 1e-3
     lr_schedule: str = "cosine"  # cosine | step | constant, after warm-up
     lr_step: int = 500  # steps between decays of the step schedule
     lr_gamma: float = 0.1
@@ -44,13 +46,14 @@ class TrainConfig:
     near_m: float = 0.15
     far_m: float = 3.0
     depth_norm: str = "log"  # log | inverse (facedepth.depthnorm)
-    canonical_focal: float = 0.0  # focal length / image width of the canonical camera; 0 = raw metric depth
+    canonical_focal: float = 1.0  # focal length / image width of the canonical camera; 0 = raw metric depth
     amp: bool = True  # only takes effect on CUDA
     pretrained: bool | str = False
     num_workers: int = 0
     seed: int = 0
-    loss: dict = field(default_factory=lambda: {"w_ssim": 0.28, "w_l1": 0.22, "w_grad": 0.30, "w_normal": 0.20})
-    augment: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=lambda: dict(PROFILE_LOSS))
+    augment: dict = field(default_factory=lambda: {k: list(v) if isinstance(v, tuple) else v
+                                                   for k, v in SIM_TO_REAL.items()})
     model_cfg: dict = field(default_factory=dict)  # per model name: kwargs for models.build
 
     @classmethod
@@ -154,11 +157,15 @@ def read_state(path: Path, device="cpu") -> dict:
     return state
 
 
+# what checkpoints written before a key existed were trained with
+LEGACY = {"depth_norm": "log", "canonical_focal": 0.0}
+
+
 def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainConfig, dict]:
     """Rebuild the model a checkpoint was trained with, weights loaded, in eval mode."""
     state = read_state(path, device)
     try:
-        cfg = TrainConfig(**{**state["config"], "pretrained": False})
+        cfg = TrainConfig(**{**LEGACY, **state["config"], "pretrained": False})
         model = cfg.build_model().to(device)
         model.load_state_dict(state["model"])
     except (TypeError, RuntimeError, KeyError) as exc:

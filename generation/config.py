@@ -83,7 +83,7 @@ class BackgroundParams:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    resolution: tuple[int, int] = (256, 256)  # width, height
+    resolution: tuple[int, int] = (128, 128)  # width, height
     samples: int = 16
     denoiser: str = "OPENIMAGEDENOISE"
     threads: int = 0  # 0 = all cores of the worker
@@ -93,9 +93,9 @@ class RenderSettings:
 @dataclass(frozen=True)
 class RenderParams:
     seed: int = 0
-    identities: int = 12
-    frames_per_identity: int = 6
-    shard_size: int = 24
+    identities: int = 60
+    frames_per_identity: int = 5
+    shard_size: int = 40
     workers: int = 0  # local Blender processes; 0 = one per 4 cores
     assets_dir: str = ""  # optional user assets, see README
     settings: RenderSettings = field(default_factory=RenderSettings)

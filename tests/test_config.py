@@ -1,6 +1,7 @@
 import pytest
+import yaml
 
-from conftest import facedepth, tiny_params, write_params
+from conftest import ROOT, facedepth, tiny_params, write_params
 from generation import config
 
 
@@ -43,9 +44,6 @@ def test_missing_params_file_is_named(tmp_path):
 
 
 def test_paper_profile_is_valid():
-    import yaml
-
-    from conftest import ROOT
     from facedepth.train import TrainConfig
     from pipeline.prepare import PrepareParams
 
@@ -89,9 +87,6 @@ def test_render_into_an_unwritable_out_is_named_before_blender_starts(tmp_path):
 
 
 def test_learning_curve_profile_is_the_default_distribution_larger():
-    import yaml
-
-    from conftest import ROOT
     from facedepth.train import TrainConfig
 
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -100,3 +95,17 @@ def test_learning_curve_profile_is_the_default_distribution_larger():
     assert b["identities"] > a["identities"]
     assert {k: v for k, v in a.items() if k != "identities"} == {k: v for k, v in b.items() if k != "identities"}
     assert curve["prepare"] == default["prepare"] and TrainConfig.from_params(curve, "facedepth_lite").steps >= 1000
+
+
+def test_code_defaults_equal_params_yaml():
+    """One source of defaults: a section left empty means exactly what params.yaml says."""
+    from facedepth.train import TrainConfig
+    from pipeline.prepare import PrepareParams
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert config.parse({"seed": data["seed"], "render": {}}) == config.parse(data)
+    assert PrepareParams.from_params({"seed": data["seed"]}) == PrepareParams.from_params(data)
+    written = {k: v for k, v in data["train"].items() if k not in ("models", "model_cfg")}  # no code default
+    for model in data["train"]["models"]:
+        empty = TrainConfig.from_params({"seed": data["seed"], "train": {}}, model)
+        assert empty == TrainConfig.from_params({"seed": data["seed"], "train": written}, model), model
