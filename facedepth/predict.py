@@ -147,10 +147,14 @@ class Predictor:
 DEFAULT_FOV_DEG = 50.0  # a typical portrait photo's horizontal field of view
 
 
+def intrinsics(width: int, height: int, fx: float) -> np.ndarray:
+    """K with square pixels and the principal point at the image centre."""
+    return np.array([[fx, 0, width / 2], [0, fx, height / 2], [0, 0, 1.0]])
+
+
 def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
     """K for a photo without calibration: a typical portrait horizontal field of view."""
-    f = width / 2 / np.tan(np.radians(fov_deg) / 2)
-    return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    return intrinsics(width, height, width / 2 / np.tan(np.radians(fov_deg) / 2))
 
 
 def point_cloud(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray | None = None, step: int = 1):

@@ -92,7 +92,7 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[:4]]
-    depth = np.where(pred.valid, pred.depth, np.nan).astype(np.float32)
+    depth = pred.depth  # float32, NaN outside pred.valid
     exr.write_depth(paths[0], depth)
     Image.fromarray(np.clip(np.rint(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16)).save(paths[1])
     Image.fromarray(colourise(depth, pred.valid)).save(paths[2])
@@ -111,7 +111,7 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
     Each photo's focal length (for metric depth and the PLY) and faces found are reported through
     `on_info(path, note)`.
     """
-    from facedepth.predict import Predictor
+    from facedepth.predict import Predictor, intrinsics
 
     predictor = Predictor(checkpoint, device, batch)
     written = []
@@ -131,6 +131,6 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
         framing = f"{pred.faces} face(s), each from a face-framed crop" if pred.faces else \
             ("no face found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
         on_info(path, f"focal {focal:.0f} px ({source}); {framing}")
-        K = np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1.0]]) if ply else None
+        K = intrinsics(w, h, focal) if ply else None
         written += write_outputs(out_dir, stem, rgb, pred, K)
     return written

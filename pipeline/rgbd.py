@@ -31,9 +31,10 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
 from generation import exr  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
-from pipeline.predict import PHOTO_SUFFIXES, photo_focal, read_rgb  # noqa: E402
+from pipeline.predict import find_images, photo_focal, read_rgb  # noqa: E402
 
 KEYS = ("abs_rel", "rmse", "delta1")
+CAPTURE_SIDECARS = (".depth.png", ".mask.png")  # PNGs beside a photo that are not photos (predict's own are skipped too)
 
 
 class CaptureError(ValueError):
@@ -44,9 +45,7 @@ def find_captures(folder: Path) -> list[Path]:
     """Photos in `folder` (depth, mask and prediction files are not photos)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of RGB-D captures")
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES
-                    and not any(p.name.endswith(s) for s in (".depth.png", ".mask.png", ".valid.png", ".color.png",
-                                                              ".depth16.png")))
+    photos = [p for p in find_images(folder) if not p.name.endswith(CAPTURE_SIDECARS)]
     if not photos:
         raise FileNotFoundError(f"{folder}: no photos (NAME.jpg/png with NAME.depth.png or NAME.depth.exr); "
                                 f"see README 'Evaluate on your RGB-D captures'")
