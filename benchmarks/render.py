@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from generation import config
+from generation.realise import realise
 from generation.sampling import sample_frame
 
 
@@ -63,20 +64,22 @@ def main() -> None:
         phases = []
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            scene.render(sample_frame(q, 0), tmp / "warm")  # shader compilation, first BVH
+            warm = sample_frame(q, 0)
+            scene.render(warm, realise(warm), tmp / "warm")  # shader compilation, first BVH
             for i in range(1, args.frames + 1):
                 t = [time.perf_counter()]
                 frame = sample_frame(q, i)
                 t.append(time.perf_counter())
-                scene.apply(frame)
+                realised = realise(frame)
+                scene.apply(frame, realised)
                 t.append(time.perf_counter())
                 scene.scene.cycles.use_denoising = False
                 with _quiet():
                     bpy.ops.render.render(write_still=False)
                 t.append(time.perf_counter())
-                files = scene.render(frame, tmp / f"f{i}")  # the real thing: with the denoiser
+                files = scene.render(frame, realised, tmp / f"f{i}")  # the real thing: with the denoiser
                 t.append(time.perf_counter())
-                finalize(frame, files, tmp, bpy.app.version_string, scene.eyes_world)
+                finalize(frame, files, tmp, bpy.app.version_string, realised.eyes_world)
                 t.append(time.perf_counter())
                 d = np.diff(t)
                 # phase 4 re-applies the scene and path-traces again: subtract both to leave the denoiser

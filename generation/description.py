@@ -52,6 +52,7 @@ class Light:
     kelvin: float
     location: tuple[float, float, float]
     size_m: float
+    spot_deg: float = 60.0  # cone angle of a SPOT
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Frame:
     samples: int
     denoiser: str
     threads: int
+    world_rgb: tuple[float, float, float] = (0.8, 0.8, 0.85)  # colour of the environment light
 
     @property
     def name(self) -> str:
@@ -115,7 +117,7 @@ class Frame:
 def _make(cls, d: dict):
     """A dataclass from its JSON form (JSON turns tuples into lists)."""
     return cls(**{f.name: tuple(d[f.name]) if str(f.type).startswith("tuple") else d[f.name]
-                  for f in dataclasses.fields(cls)})
+                  for f in dataclasses.fields(cls) if f.name in d})  # fields added later keep their defaults
 
 
 def frame_from_dict(d: dict) -> Frame:

@@ -190,3 +190,21 @@ def head_vertex_mask() -> np.ndarray:
     """Kept vertices of the head proper: those that follow the head pose rigidly."""
     rest = mh_to_world(base_mesh()["verts"][topology().vert_index])
     return neck_weights(rest[:, 2]) > 0.999
+
+
+EYE_UV_RADIUS_MH = 0.15
+
+
+def eye_uv(topo: Topology) -> np.ndarray:
+    """Per-corner planar UVs centred on each cornea, in units of EYE_UV_RADIUS_MH; (1, 1) elsewhere."""
+    base = base_mesh()["verts"]
+    corners = base[topo.vert_index[topo.faces]]  # (f,4,3)
+    uv = np.ones(corners.shape[:2] + (2,))
+    for side in ("l", "r"):
+        centre = base[vertex_groups()[f"joint-{side}-eye"]].mean(0)
+        eye_faces = (topo.face_labels == EYES) & (np.sign(corners[:, :, 0].mean(1)) == np.sign(centre[0]))
+        local = corners[eye_faces] - centre
+        planar = local[..., :2] / EYE_UV_RADIUS_MH
+        planar[local[..., 2] < 0] = 1.0
+        uv[eye_faces] = planar
+    return uv

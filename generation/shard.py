@@ -23,6 +23,7 @@ from generation import exr, geometry, human
 from generation.config import RenderParams
 from generation.description import Frame
 from generation.layout import SHARD_GLOB, frame_paths, shard_dir
+from generation.realise import realise
 from generation.sampling import sample_frame
 
 FORMAT_VERSION = 1
@@ -134,7 +135,8 @@ def render_shard(params: RenderParams, frames: range, root: Path,
         scene = BlenderScene(*params.settings.resolution, params.settings.device)
         for i in todo:
             frame = sample_frame(params, i)
-            finalize(frame, scene.render(frame, tmp), folder, bpy.app.version_string, scene.eyes_world)
+            realised = realise(frame)
+            finalize(frame, scene.render(frame, realised, tmp), folder, bpy.app.version_string, realised.eyes_world)
             if on_frame:
                 on_frame(i)
     shutil.rmtree(tmp, ignore_errors=True)

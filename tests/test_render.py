@@ -16,6 +16,7 @@ from PIL import Image
 from conftest import ROOT, facedepth, tiny_params, write_params
 from generation import config, exr, geometry, human
 from generation.description import frame_from_dict
+from generation.realise import realise
 from generation.sampling import sample_frame
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,8 @@ def test_depth_matches_ray_plane_intersection(tmp_path):
     p = config.parse(tiny_params())
     frame = sample_frame(p, 0)
     scene = BlenderScene(80, 60)
-    scene.apply(frame)
+    realised = realise(frame)
+    scene.apply(frame, realised)
     for obj in (scene.human, scene.hair_obj, scene.wall):
         if obj:
             obj.hide_render = True
@@ -52,8 +54,8 @@ def test_depth_matches_ray_plane_intersection(tmp_path):
     M[:3, 3] = world_from_cam[:3, :3] @ point_cam + world_from_cam[:3, 3]
     probe.matrix_world = _matrix(M)
     bpy.context.scene.collection.objects.link(probe)
-    scene.apply = lambda f: None  # keep the probe setup; render() would otherwise re-apply the frame
-    files = scene.render(frame, tmp_path)
+    scene.apply = lambda f, r: None  # keep the probe setup; render() would otherwise re-apply the frame
+    files = scene.render(frame, realised, tmp_path)
     depth = exr.clean_cycles_depth(exr.read_depth(files["depth"]))
     K = geometry.intrinsics(frame.camera.focal_mm, frame.camera.sensor_mm, 80, 60)
     rays = geometry.ray_directions(K, 80, 60)

@@ -7,16 +7,10 @@ that `update_*` functions set, so materials are built once per shard.
 
 from __future__ import annotations
 
-import colorsys
-
 import bpy
-import numpy as np
 
 from generation import human
-from generation.description import Background, Identity
-
-LIGHT_SKIN = np.array([0.62, 0.40, 0.29])  # linear RGB
-DARK_SKIN = np.array([0.085, 0.042, 0.025])
+from generation.realise import SkinLook, WallLook
 
 
 def _new(name: str, label: int):
@@ -102,28 +96,17 @@ def skin(name: str, label: int):
     return mat
 
 
-def update_skin(mat, ident: Identity, texture=None) -> None:
-    """Procedural tone, or the identity's user skin texture (`texture`, a bpy image) when it has one."""
+def update_skin(mat, look: SkinLook, texture=None) -> None:
+    """Copy a realised skin look; `texture` is the identity's user skin as a bpy image, or None."""
     nodes = mat.node_tree.nodes
     nodes["skin_texture"].image = texture
     nodes["skin_source"].inputs["Factor"].default_value = 1.0 if texture is not None else 0.0
-    t = ident.skin_tone
-    rgb = LIGHT_SKIN ** (1 - t) * DARK_SKIN ** t  # geometric blend keeps mid tones plausible
-    rgb = rgb * np.array([1.0 + 0.06 * (0.5 - ident.skin_hue), 1.0, 1.0 - 0.12 * (ident.skin_hue - 0.5)])
-    nodes["skin_rgb"].outputs[0].default_value = (*rgb, 1.0)
-    lip_rgb = rgb * np.array([0.85, 0.5, 0.55]) * (1 - 0.3 * ident.lip_tint) + np.array([0.04, 0.0, 0.0]) * ident.lip_tint
-    nodes["lip"].inputs[7].default_value = (*lip_rgb, 1.0)
-    nodes["brow_density"].inputs[1].default_value = 2.5 * ident.brow_density
-    nodes["brow"].inputs[7].default_value = (*np.minimum(hair_rgb(ident), rgb * 0.6), 1.0)
-    nodes["bsdf"].inputs["Roughness"].default_value = ident.skin_roughness
-    nodes["bsdf"].inputs["Subsurface Weight"].default_value = 0.35 - 0.15 * t
-
-
-def hair_rgb(ident: Identity) -> np.ndarray:
-    """Rough diffuse colour of hair with this melanin, for painted eyebrows."""
-    m = ident.hair_melanin
-    red = 0.05 * ident.hair_redness * (1 - m) * np.array([1, 0, 0])
-    return np.array([0.35, 0.22, 0.12]) * (1 - m) ** 2 + np.array([0.02, 0.015, 0.012]) + red
+    nodes["skin_rgb"].outputs[0].default_value = (*look.rgb, 1.0)
+    nodes["lip"].inputs[7].default_value = (*look.lip_rgb, 1.0)
+    nodes["brow_density"].inputs[1].default_value = look.brow_density
+    nodes["brow"].inputs[7].default_value = (*look.brow_rgb, 1.0)
+    nodes["bsdf"].inputs["Roughness"].default_value = look.roughness
+    nodes["bsdf"].inputs["Subsurface Weight"].default_value = look.subsurface
 
 
 def eyes(label: int = human.EYES):
@@ -148,10 +131,10 @@ def eyes(label: int = human.EYES):
     return mat
 
 
-def update_eyes(mat, ident: Identity) -> None:
+def update_eyes(mat, iris_rgb, rim_rgb) -> None:
     el = mat.node_tree.nodes["iris"].color_ramp.elements
-    el[1].color = (*ident.iris_rgb, 1)
-    el[2].color = (*(np.asarray(ident.iris_rgb) * 0.5), 1)
+    el[1].color = (*iris_rgb, 1)
+    el[2].color = (*rim_rgb, 1)
 
 
 def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0):
@@ -197,7 +180,7 @@ def body(label: int = human.BODY):
 
 
 def set_shirt(mat, rgb) -> None:
-    mat.node_tree.nodes["shirt"].inputs["Base Color"].default_value = (*hsv_shirt(rgb), 1.0)
+    mat.node_tree.nodes["shirt"].inputs["Base Color"].default_value = (*rgb, 1.0)
 
 
 def hair():
@@ -209,10 +192,10 @@ def hair():
     return mat
 
 
-def update_hair(mat, ident: Identity) -> None:
+def update_hair(mat, melanin: float, redness: float) -> None:
     bsdf = mat.node_tree.nodes["bsdf"]
-    bsdf.inputs["Melanin"].default_value = ident.hair_melanin
-    bsdf.inputs["Melanin Redness"].default_value = ident.hair_redness
+    bsdf.inputs["Melanin"].default_value = melanin
+    bsdf.inputs["Melanin Redness"].default_value = redness
 
 
 def wall():
@@ -232,22 +215,14 @@ def wall():
     return mat
 
 
-def update_wall(mat, bg: Background) -> None:
+def update_wall(mat, look: WallLook) -> None:
     nt = mat.node_tree
     mix = nt.nodes["pattern"]
     for link in list(mix.inputs[7].links):
         nt.links.remove(link)
-    mix.inputs[6].default_value = (*bg.rgb, 1.0)
-    if bg.kind == "plain":
-        mix.inputs["Factor"].default_value = 0.0
-    else:
-        mix.inputs["Factor"].default_value = 0.6
-        nt.links.new(nt.nodes[bg.kind].outputs["Fac"], mix.inputs[7])
-    nt.nodes["mapping"].inputs["Scale"].default_value = (bg.scale,) * 3
-    nt.nodes["mapping"].inputs["Location"].default_value = (bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0)
-
-
-def hsv_shirt(rgb) -> tuple[float, float, float]:
-    """Shirts are less saturated than random RGB; keep them plausible."""
-    h, s, v = colorsys.rgb_to_hsv(*rgb)
-    return colorsys.hsv_to_rgb(h, s * 0.7, v)
+    mix.inputs[6].default_value = (*look.rgb, 1.0)
+    mix.inputs["Factor"].default_value = look.pattern_weight
+    if look.pattern is not None:
+        nt.links.new(nt.nodes[look.pattern].outputs["Fac"], mix.inputs[7])
+    nt.nodes["mapping"].inputs["Scale"].default_value = (look.scale,) * 3
+    nt.nodes["mapping"].inputs["Location"].default_value = look.offset

@@ -1,7 +1,8 @@
 """The Blender backend: one scene per process, updated in place for each frame.
 
-Everything geometric (vertices, hair points, camera matrix) arrives computed
-by numpy; this module only copies it into Blender and renders. Outputs are
+Every value (vertices, hair points, object poses, material inputs) arrives
+computed by generation.realise; this module only copies it into Blender and
+renders. Outputs are
 written by a compositor File Output node: depth as float32 ZIP EXR, the
 material-index pass (mask labels) as float EXR and RGB as 8-bit PNG.
 """
@@ -16,13 +17,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from generation import geometry, hair, human
+from generation import human
 from generation.assets import AssetError
 from generation.blender import materials
 from generation.description import Frame
-
-EYE_UV_RADIUS_MH = 0.15
-
+from generation.realise import LightSetup, Realised, Strands
 
 def use_device(scene, device: str) -> str:
     """Point Cycles at 'cpu', 'cuda', 'optix' or 'auto' (OptiX, else CUDA, else CPU); returns the kind used.
@@ -68,7 +67,6 @@ class BlenderScene:
         }
         self.human = self._build_human()
         self.hair_obj = None
-        self.eyes_world = np.zeros(3)
         self.wall = self._build_wall()
         cam = bpy.data.cameras.new("camera")
         cam.sensor_fit = "HORIZONTAL"
@@ -145,7 +143,7 @@ class BlenderScene:
         uv = mesh.uv_layers.new(name="UVMap")
         uv.data.foreach_set("uv", topo.corner_uv.reshape(-1).astype(np.float32))
         eye = mesh.uv_layers.new(name="eye")
-        eye.data.foreach_set("uv", _eye_uv(topo).reshape(-1).astype(np.float32))
+        eye.data.foreach_set("uv", human.eye_uv(topo).reshape(-1).astype(np.float32))
         for name in ("lip", "brow", "collar"):
             attr = mesh.attributes.new(name, "FLOAT", "POINT")
             attr.data.foreach_set("value", getattr(topo, name).astype(np.float32))
@@ -166,28 +164,27 @@ class BlenderScene:
         self.scene.collection.objects.link(obj)
         return obj
 
-    # -- per frame ----------------------------------------------------------
-    def apply(self, frame: Frame) -> None:
-        ident = frame.identity
-        rest, pivot = human.rest_vertices(frame.identity, frame.expression.units)
-        head = frame.head_world_rotation()
-        self.eyes_world = human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0]  # for the frame's metadata
+    # -- per frame: copy the realised values, compute nothing ------------
+    def apply(self, frame: Frame, r: Realised) -> None:
         mesh = self.human.data
-        mesh.vertices.foreach_set("co", human.pose(rest, frame.body_yaw_deg, head, pivot).astype(np.float32).ravel())
+        mesh.vertices.foreach_set("co", r.vertices.astype(np.float32).ravel())
         mesh.update()
-        self._apply_hair(frame, rest, pivot)
-        texture = self._skin_texture(ident.skin_texture)
+        self._set_hair(r.hair)
+        texture = self._skin_texture(r.skin.texture)
         for key in ("face", "body"):
-            materials.update_skin(self.mats[key], ident, texture)
-        materials.update_eyes(self.mats["eyes"], ident)
-        materials.update_hair(self.mats["hair"], ident)
-        materials.set_shirt(self.mats["body"], ident.shirt_rgb)
-        self._apply_camera(frame)
-        self._apply_wall(frame)
-        self._apply_lights(frame)
+            materials.update_skin(self.mats[key], r.skin, texture)
+        materials.update_eyes(self.mats["eyes"], r.iris_rgb, r.iris_rim_rgb)
+        materials.update_hair(self.mats["hair"], r.hair_melanin, r.hair_redness)
+        materials.set_shirt(self.mats["body"], r.shirt_rgb)
+        self.camera.data.lens = r.focal_mm
+        self.camera.data.sensor_width = r.sensor_mm
+        self.camera.matrix_world = _matrix(r.camera_matrix)
+        self.wall.matrix_world = _matrix(r.wall_matrix)
+        materials.update_wall(self.mats["wall"], r.wall)
+        self._set_lights(r.lights)
         world = self.scene.world.node_tree.nodes["Background"]
-        world.inputs["Color"].default_value = (0.8, 0.8, 0.85, 1)
-        world.inputs["Strength"].default_value = frame.environment
+        world.inputs["Color"].default_value = (*r.world_rgb, 1)
+        world.inputs["Strength"].default_value = r.world_strength
         sc = self.scene
         sc.cycles.samples = frame.samples
         sc.cycles.seed = frame.seed
@@ -204,78 +201,43 @@ class BlenderScene:
         except RuntimeError:
             raise AssetError(f"{path}: Blender cannot load this skin texture; replace or remove it") from None
 
-    def _apply_hair(self, frame: Frame, rest: np.ndarray, pivot: np.ndarray) -> None:
-        ident = frame.identity
+    def _set_hair(self, strands: Strands | None) -> None:
         if self.hair_obj is not None:
             bpy.data.hair_curves.remove(self.hair_obj.data)
             self.hair_obj = None
-        style = hair.STYLES.get(ident.hair_style)
-        if style is None:
+        if strands is None:
             return
-        topo = human.topology()
-        head = rest[human.neck_weights(rest[:, 2]) > 0.999]
-        centre = (head.max(0) + head.min(0)) / 2
-        radii = (head.max(0) - head.min(0)) / 2 * 0.9
-        roots = hair.sample_roots(rest, topo.faces, topo.scalp_faces, style.strands, ident.hair_seed)
-        strands = hair.grow(rest, topo.faces, roots, style, centre, radii, ident.hair_seed)
-        points = human.pose(strands.reshape(-1, 3), frame.body_yaw_deg, frame.head_world_rotation(), pivot)
         curves = bpy.data.hair_curves.new("hair")
-        curves.add_curves([style.points] * style.strands)
-        curves.position_data.foreach_set("vector", points.astype(np.float32).ravel())
-        radius = np.linspace(1.0, 0.4, style.points)[None, :].repeat(style.strands, 0) * style.radius_m
+        curves.add_curves([strands.points] * strands.count)
+        curves.position_data.foreach_set("vector", strands.positions.astype(np.float32).ravel())
         attr = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
-        attr.data.foreach_set("value", radius.astype(np.float32).ravel())
+        attr.data.foreach_set("value", strands.radius.astype(np.float32))
         curves.materials.append(self.mats["hair"])
         self.hair_obj = bpy.data.objects.new("hair", curves)
         self.scene.collection.objects.link(self.hair_obj)
 
-    def _apply_camera(self, frame: Frame) -> None:
-        cam = frame.camera
-        self.camera.data.lens = cam.focal_mm
-        self.camera.data.sensor_width = cam.sensor_mm
-        M = np.asarray(cam.world_from_cam, dtype=np.float64).copy()
-        M[:3, :3] = M[:3, :3] @ geometry.CV_TO_BLENDER_CAM
-        self.camera.matrix_world = _matrix(M)
-
-    def _apply_wall(self, frame: Frame) -> None:
-        cam = frame.camera
-        M = np.asarray(cam.world_from_cam)
-        forward = M[:3, 2]
-        depth = cam.distance_m + frame.background.distance_m
-        half_fov = np.arctan(cam.sensor_mm / 2 / cam.focal_mm)
-        size = 2 * depth * np.tan(half_fov) * 2.0
-        W = np.eye(4)
-        W[:3, :3] = M[:3, :3] @ geometry.CV_TO_BLENDER_CAM * size  # plane faces the camera
-        W[:3, 3] = M[:3, 3] + forward * depth
-        self.wall.matrix_world = _matrix(W)
-        materials.update_wall(self.mats["wall"], frame.background)
-
-    def _apply_lights(self, frame: Frame) -> None:
+    def _set_lights(self, lights: list[LightSetup]) -> None:
         for obj in [o for o in self.scene.objects if o.type == "LIGHT"]:
             data = obj.data
             bpy.data.objects.remove(obj)
             bpy.data.lights.remove(data)
-        for i, light in enumerate(frame.lights):
+        for i, light in enumerate(lights):
             data = bpy.data.lights.new(f"light{i}", light.type)
             data.color = light.rgb
-            data.energy = light.power_w if light.type != "SUN" else light.power_w / 100
+            data.energy = light.energy
             if light.type == "AREA":
                 data.size = light.size_m
             elif light.type in ("POINT", "SPOT"):
-                data.shadow_soft_size = light.size_m / 4
+                data.shadow_soft_size = light.soft_radius_m
             if light.type == "SPOT":
-                data.spot_size = np.radians(60)
+                data.spot_size = light.spot_rad
             obj = bpy.data.objects.new(f"light{i}", data)
-            loc = np.asarray(light.location)
-            R = geometry.look_at(loc, (0, 0, 0)) @ geometry.CV_TO_BLENDER_CAM  # lights shine along -z like cameras
-            M = np.eye(4)
-            M[:3, :3], M[:3, 3] = R, loc
-            obj.matrix_world = _matrix(M)
+            obj.matrix_world = _matrix(light.matrix)
             self.scene.collection.objects.link(obj)
 
-    def render(self, frame: Frame, out_dir: Path) -> dict[str, Path]:
-        """Render `frame` into `out_dir`; returns the raw output files by pass name."""
-        self.apply(frame)
+    def render(self, frame: Frame, realised: Realised, out_dir: Path) -> dict[str, Path]:
+        """Render `frame` (realised as `realised`) into `out_dir`; returns the raw output files by pass name."""
+        self.apply(frame, realised)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.output.directory = str(out_dir) + os.sep
         self.scene.frame_current = frame.index % 10000
@@ -309,20 +271,3 @@ def _matrix(M: np.ndarray):
     from mathutils import Matrix
 
     return Matrix(np.asarray(M).tolist())
-
-
-def _eye_uv(topo: human.Topology) -> np.ndarray:
-    """Per-corner planar UVs centred on each cornea, in units of EYE_UV_RADIUS_MH; (1, 1) elsewhere."""
-    from generation.assets import base_mesh, vertex_groups
-
-    base = base_mesh()["verts"]
-    corners = base[topo.vert_index[topo.faces]]  # (f,4,3)
-    uv = np.ones(corners.shape[:2] + (2,))
-    for side in ("l", "r"):
-        centre = base[vertex_groups()[f"joint-{side}-eye"]].mean(0)
-        eye_faces = (topo.face_labels == human.EYES) & (np.sign(corners[:, :, 0].mean(1)) == np.sign(centre[0]))
-        local = corners[eye_faces] - centre
-        planar = local[..., :2] / EYE_UV_RADIUS_MH
-        planar[local[..., 2] < 0] = 1.0
-        uv[eye_faces] = planar
-    return uv

@@ -1,0 +1,97 @@
+"""realise(frame): every value the Blender backend copies, checked without Blender."""
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, tiny_params
+from generation import config, geometry, human
+from generation.description import frame_from_dict
+from generation.realise import hair_strands, realise, skin_look
+from generation.sampling import sample_frame
+
+
+@pytest.fixture(scope="module")
+def params():
+    return config.parse(tiny_params(identities=8, frames_per_identity=1))
+
+
+def test_realise_is_a_pure_function_of_the_description(params):
+    frame = sample_frame(params, 3)
+    a, b = realise(frame), realise(frame_from_dict(frame.to_dict()))
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y)
+        elif field.name not in ("hair", "lights"):
+            assert x == y, field.name
+    np.testing.assert_array_equal(a.hair.positions, b.hair.positions) if a.hair else None
+
+
+def test_posed_vertices_and_eyes_agree_with_the_pose(params):
+    frame = sample_frame(params, 1)
+    r = realise(frame)
+    np.testing.assert_allclose(r.vertices, human.posed_vertices(frame))
+    # the eye centre is the world origin of the rest pose: posing it puts it where the camera aims
+    uv, z = geometry.project(frame.camera.K, frame.camera.cam_from_world, r.eyes_world[None])
+    assert 0 < uv[0, 0] < frame.camera.width and 0 < uv[0, 1] < frame.camera.height and z[0] > 0
+
+
+def test_wall_faces_the_camera_behind_the_head_and_fills_the_view(params):
+    for i in range(4):
+        frame = sample_frame(params, i)
+        W = realise(frame).wall_matrix
+        cam = frame.camera
+        corners = np.array([[x, y, 0, 1] for x in (-0.5, 0.5) for y in (-0.5, 0.5)]) @ W.T
+        uv, z = geometry.project(cam.K, cam.cam_from_world, corners[:, :3])
+        np.testing.assert_allclose(z, cam.distance_m + frame.background.distance_m, rtol=1e-9)  # parallel to the image
+        assert uv[:, 0].min() < 0 and uv[:, 0].max() > cam.width and uv[:, 1].min() < 0 and uv[:, 1].max() > cam.height
+
+
+def test_lights_aim_at_the_head_and_suns_use_irradiance(params):
+    frame = sample_frame(params, 0)
+    light = dataclasses.replace(frame.lights[0], type="SUN", power_w=250.0)
+    r = realise(dataclasses.replace(frame, lights=[light, *frame.lights[1:]]))
+    for setup in r.lights:
+        loc, forward = setup.matrix[:3, 3], -setup.matrix[:3, 2]  # Blender lights shine along local -z
+        np.testing.assert_allclose(forward, -loc / np.linalg.norm(loc), atol=1e-12)
+    assert r.lights[0].energy == pytest.approx(2.5)
+    assert r.lights[0].spot_rad == pytest.approx(np.radians(light.spot_deg))
+
+
+def test_skin_darkens_with_tone_and_lips_are_redder_than_skin(params):
+    ident = sample_frame(params, 0).identity
+    looks = [skin_look(dataclasses.replace(ident, skin_tone=t)) for t in (0.0, 0.5, 1.0)]
+    luminance = [np.dot(look.rgb, [0.2126, 0.7152, 0.0722]) for look in looks]
+    assert luminance[0] > luminance[1] > luminance[2] > 0.02
+    for look in looks:
+        assert look.lip_rgb[0] / look.lip_rgb[1] > look.rgb[0] / look.rgb[1]
+        assert all(0 < c < 1 for c in look.rgb)
+
+
+def test_hair_grows_from_the_scalp_outside_the_skull(params):
+    frame = sample_frame(params, 0)
+    bald = dataclasses.replace(frame, identity=dataclasses.replace(frame.identity, hair_style="none"))
+    rest, pivot = human.rest_vertices(frame.identity, frame.expression.units)
+    assert hair_strands(bald, rest, pivot) is None
+    long = dataclasses.replace(frame, identity=dataclasses.replace(frame.identity, hair_style="long"))
+    strands = hair_strands(long, rest, pivot)
+    pts = strands.positions.reshape(strands.count, strands.points, 3)
+    assert pts.shape[0] > 1000 and np.isfinite(pts).all()
+    head = realise(long).vertices[human.head_vertex_mask()]
+    top = head[:, 2].max()
+    assert np.all(pts[:, 0, 2] > top - 0.12)  # roots on the cranium, not the face
+    assert np.all(strands.radius > 0)
+
+
+def test_blender_backend_imports_no_maths_modules():
+    """The backend copies values: it may not reach for the modules that compute them."""
+    computing = {"generation.geometry", "generation.hair", "generation.sampling"}
+    for path in (ROOT / "generation" / "blender").glob("*.py"):
+        tree = ast.parse(Path(path).read_text())
+        imported = {f"{n.module}.{a.name}" if n.module == "generation" else n.module
+                    for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert not imported & computing, (path.name, imported & computing)
