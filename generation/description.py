@@ -33,8 +33,25 @@ class Identity:
     hair_redness: float
     hair_seed: int
     brow_density: float
-    shirt_rgb: tuple[float, float, float]
+    shirt_rgb: tuple[float, float, float]  # the garment's colour
     skin_texture: str = ""  # file under <assets_dir>/skins, or "" for the procedural skin
+    # realism details (all 0 / "none" in frames made before they existed)
+    detail_seed: int = 0  # freckle, mole and fabric noise
+    freckles: float = 0.0  # 0..1 density
+    moles: int = 0
+    redness: float = 0.0  # cheeks, nose and ears
+    under_eye: float = 0.0  # darkening below the eyes
+    oil: float = 0.0  # T-zone shine
+    makeup: float = 0.0  # 0 none .. 1 full (lipstick, eye shadow, blush)
+    lipstick_rgb: tuple[float, float, float] = (0.3, 0.03, 0.05)
+    facial_hair: str = "none"  # none | stubble | moustache | goatee | beard
+    facial_hair_density: float = 0.0
+    lash_length_m: float = 0.0  # 0: no lash curves
+    garment: str = "painted"  # painted (the old colour split) | crew | v_neck | collared | hoodie | jacket
+    garment_pattern: str = "plain"  # plain | stripes | check | heather
+    inner_rgb: tuple[float, float, float] = (0.8, 0.8, 0.8)  # the shirt under a jacket
+    glasses: str = "none"  # none | round | rect
+    glasses_rgb: tuple[float, float, float] = (0.02, 0.02, 0.02)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,16 @@ class Light:
     location: tuple[float, float, float]
     size_m: float
     spot_deg: float = 60.0  # cone angle of a SPOT
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The world light: an HDRI from the bpy wheel (or "" for a uniform colour), turned and tinted."""
+
+    hdri: str
+    rotation_deg: float
+    strength: float
+    rgb: tuple[float, float, float]  # tint multiplying the HDRI
 
 
 @dataclass(frozen=True)
@@ -92,12 +119,13 @@ class Frame:
     body_yaw_deg: float
     camera: Camera
     lights: list[Light]
-    environment: float
+    environment: float  # legacy uniform world strength, used when world is None
     background: Background
     samples: int
     denoiser: str
     threads: int
-    world_rgb: tuple[float, float, float] = (0.8, 0.8, 0.85)  # colour of the environment light
+    world_rgb: tuple[float, float, float] = (0.8, 0.8, 0.85)  # colour of the legacy uniform world
+    world: Environment | None = None
 
     @property
     def name(self) -> str:
@@ -128,4 +156,6 @@ def frame_from_dict(d: dict) -> Frame:
     d["camera"] = _make(Camera, d["camera"])
     d["lights"] = [_make(Light, light) for light in d["lights"]]
     d["background"] = _make(Background, d["background"])
+    if d.get("world") is not None:
+        d["world"] = _make(Environment, d["world"])
     return _make(Frame, d)

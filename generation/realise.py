@@ -10,17 +10,24 @@ unit-testable here, and a frame's JSON plus this code renders it again.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from generation import geometry, hair, human
+from generation import garment, geometry, glasses, hair, human, room
+from generation.assets import base_mesh, hdri_luminance, vertex_groups
 from generation.description import Background, Frame, Identity, Light
+from generation.mesh import MeshData
 
 LIGHT_SKIN = np.array([0.62, 0.40, 0.29])  # linear RGB
 DARK_SKIN = np.array([0.085, 0.042, 0.025])
 SUN_W_PER_UNIT = 100.0  # a sun's `power_w` is spread over 100 m^2 of irradiance (Blender sun strength in W/m^2)
-WALL_OVERSCAN = 2.0  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
+WALL_OVERSCAN = 2.0
+HDRI_REFERENCE = 0.5  # mean luminance an HDRI is scaled to at environment strength 1
+EXPOSURE_REFERENCE = 2.5  # irradiance at the face (W/m^2) that a camera exposes at 0 EV
+EXPOSURE_RANGE = 2.5  # the metering corrects at most this many stops either way  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,42 @@ class SkinLook:
     rgb: tuple[float, float, float]
     lip_rgb: tuple[float, float, float]
     brow_rgb: tuple[float, float, float]
-    brow_density: float  # gain on brow weight x strand noise
+    brow_density: float  # gain on brow weight x strand noise (a shadow under the brow hairs)
     roughness: float
     subsurface: float
     texture: str  # user skin file or ""
+    flush_rgb: tuple[float, float, float]  # cheeks, nose and ears (redness, blush)
+    flush: float
+    under_eye_rgb: tuple[float, float, float]  # multiplies the skin below the eyes
+    under_eye: float
+    shadow_rgb: tuple[float, float, float]  # eyelids (eye shadow with make-up)
+    eyelid: float
+    freckle_rgb: tuple[float, float, float]  # multiplies the skin
+    freckles: float
+    mole_rgb: tuple[float, float, float]
+    moles: float  # share of noise cells that hold a mole
+    oil: float  # roughness drop on the T-zone
+    stubble_rgb: tuple[float, float, float]
+    stubble: float
+    noise_offset: tuple[float, float, float]  # per identity: freckles and moles differ between people
+
+
+@dataclass(frozen=True)
+class FabricLook:
+    rgb: tuple[float, float, float]
+    alt_rgb: tuple[float, float, float]  # the pattern's second colour
+    inner_rgb: tuple[float, float, float]
+    pattern: str  # plain | stripes | check | heather
+    scale: float
+    offset: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class WorldLook:
+    hdri: str  # name under bpy's studiolights/world, or "" for a uniform colour
+    rotation_rad: float
+    strength: float
+    rgb: tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -69,20 +108,27 @@ class Realised:
     vertices: np.ndarray  # (n, 3) posed mesh, world
     eyes_world: np.ndarray  # (3,) the posed eye centre
     hair: Strands | None
+    fur: Strands | None  # brows, lashes, facial hair
+    garment: MeshData | None
+    fabric: FabricLook
+    glasses: MeshData | None  # slot 0 frame, slot 1 lenses
+    glasses_rgb: tuple[float, float, float]
+    backdrop: MeshData | None  # room geometry, or the HDRI sphere when backdrop_hdri
+    backdrop_hdri: bool
+    world: WorldLook
+    exposure: float  # stops, like a camera's auto-exposure: bright and dark scenes both keep a visible face
     camera_matrix: np.ndarray  # 4x4 world, Blender camera axes
     focal_mm: float
     sensor_mm: float
     wall_matrix: np.ndarray  # 4x4: the unit quad scaled, facing the camera
     lights: list[LightSetup]
-    world_rgb: tuple[float, float, float]
-    world_strength: float
     skin: SkinLook
     iris_rgb: tuple[float, float, float]
     iris_rim_rgb: tuple[float, float, float]
     hair_melanin: float
+    fur_melanin: float  # brows, lashes and beard: a little darker than the scalp hair
     hair_redness: float
-    shirt_rgb: tuple[float, float, float]
-    wall: WallLook
+    wall: WallLook | None  # the legacy flat wall (kinds plain/noise/checker/waves)
 
 
 def _t(v) -> tuple[float, ...]:
@@ -106,9 +152,20 @@ def hair_rgb(ident: Identity) -> np.ndarray:
 def skin_look(ident: Identity) -> SkinLook:
     rgb = skin_rgb(ident)
     lip = rgb * np.array([0.85, 0.5, 0.55]) * (1 - 0.3 * ident.lip_tint) + np.array([0.04, 0.0, 0.0]) * ident.lip_tint
+    lip = lip * (1 - ident.makeup) + np.asarray(ident.lipstick_rgb) * ident.makeup
+    stubble = {"none": 0.0, "stubble": 0.6}.get(ident.facial_hair, 0.35) * ident.facial_hair_density
+    rng = np.random.default_rng(ident.detail_seed)
     return SkinLook(rgb=_t(rgb), lip_rgb=_t(lip), brow_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)),
-                    brow_density=2.5 * ident.brow_density, roughness=ident.skin_roughness,
-                    subsurface=0.35 - 0.15 * ident.skin_tone, texture=ident.skin_texture)
+                    brow_density=0.8 * ident.brow_density, roughness=ident.skin_roughness,
+                    subsurface=0.35 - 0.15 * ident.skin_tone, texture=ident.skin_texture,
+                    flush_rgb=_t(rgb * np.array([1.3, 0.7, 0.72])), flush=0.5 * ident.redness + 0.4 * ident.makeup,
+                    under_eye_rgb=(0.78, 0.68, 0.74), under_eye=ident.under_eye,
+                    shadow_rgb=_t(rgb * np.array([0.55, 0.45, 0.5]) * (1 - 0.5 * ident.makeup)),
+                    eyelid=0.3 + 0.5 * ident.makeup,
+                    freckle_rgb=(0.62, 0.45, 0.35), freckles=ident.freckles,
+                    mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])), moles=ident.moles / 300, oil=0.25 * ident.oil,
+                    stubble_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.45)), stubble=stubble,
+                    noise_offset=_t(rng.uniform(-100, 100, 3)))
 
 
 def shirt_rgb(rgb) -> tuple[float, float, float]:
@@ -123,21 +180,168 @@ def wall_look(bg: Background) -> WallLook:
                     offset=(bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0.0))
 
 
-def hair_strands(frame: Frame, rest: np.ndarray, pivot: np.ndarray) -> Strands | None:
-    """Strands grown on the rest-pose scalp, outside an ellipsoid fitted to the skull, then posed like the skin."""
-    ident = frame.identity
-    style = hair.STYLES.get(ident.hair_style)
+def skull(rest: np.ndarray) -> hair.Skull:
+    head = rest[human.neck_weights(rest[:, 2]) > 0.999]
+    return hair.Skull(centre=(head.max(0) + head.min(0)) / 2, radii=(head.max(0) - head.min(0)) / 2 * 0.9)
+
+
+def _pose(frame: Frame, points: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    return human.pose(points.reshape(-1, 3), frame.body_yaw_deg, frame.head_world_rotation(), pivot)
+
+
+def _strands(frame: Frame, pivot: np.ndarray, sets: list[tuple[np.ndarray, float]]) -> Strands | None:
+    """Pose (S, P, 3) strand sets of equal P with their root radii; None when there are none."""
+    sets = [(s, r) for s, r in sets if len(s)]
+    if not sets:
+        return None
+    points = sets[0][0].shape[1]
+    taper = np.linspace(1.0, 0.3, points)
+    radius = np.concatenate([np.outer(np.full(len(s), r), taper).ravel() for s, r in sets])
+    rest = np.concatenate([s for s, _ in sets])
+    return Strands(positions=_pose(frame, rest, pivot), radius=radius, count=len(rest), points=points)
+
+
+_SCALP_CACHE: dict[str, np.ndarray] = {}
+
+
+def scalp_strands(ident: Identity) -> np.ndarray:
+    """Rest-pose scalp hair of an identity (S, P, 3), grown on its neutral face.
+
+    Every frame of an identity has the same hair, so it is grown once per
+    identity and process (expressions move the scalp by a millimetre at most).
+    """
+    key = json.dumps(dataclasses.asdict(ident), sort_keys=True)
+    if key not in _SCALP_CACHE:
+        if len(_SCALP_CACHE) >= 4:
+            _SCALP_CACHE.clear()
+        rest, _ = human.rest_vertices(ident, {})
+        topo = human.topology()
+        _SCALP_CACHE[key] = hair.scalp(rest, topo.faces, topo.scalp_faces, hair.STYLES[ident.hair_style],
+                                       skull(rest), ident.hair_seed)
+    return _SCALP_CACHE[key]
+
+
+def hair_strands(frame: Frame, pivot: np.ndarray) -> Strands | None:
+    """Scalp hair posed like the skin: guides and children grown outside the skull (generation.hair)."""
+    style = hair.STYLES.get(frame.identity.hair_style)
     if style is None:
         return None
+    return _strands(frame, pivot, [(scalp_strands(frame.identity), style.radius_m)])
+
+
+FUR_POINTS = 4
+FACIAL_HAIR = {"moustache": (("moustache",), 0.010), "goatee": (("chin",), 0.012), "beard": (("beard",), 0.010)}
+
+
+def _region_roots(rest, weights: np.ndarray, count: int, seed: int, centre):
     topo = human.topology()
+    w = weights[topo.faces].mean(1)
+    faces = np.flatnonzero(w > 0.25)
+    if not len(faces) or count < 1:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    return hair.root_frames(rest, topo.faces, hair.sample_roots(rest, topo.faces, faces, count, seed, w[faces]), centre)
+
+
+def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.ndarray) -> Strands | None:
+    """Eyebrows, eyelashes and facial hair as short curves on the rest pose, then posed."""
+    ident = frame.identity
+    topo = human.topology()
+    rng = np.random.default_rng(ident.hair_seed + 7)
+    centre = skull(rest).centre
+    sets = []
+    # eyebrows: lying flat, pointing out from the nose and a little up at the inner end
+    root, normal = _region_roots(rest, topo.brow, int(700 * ident.brow_density), ident.hair_seed + 1, centre)
+    outward = np.sign(root[:, 0:1]) * np.array([1.0, 0, 0])
+    inner = np.clip(1 - np.abs(root[:, 0:1]) / 0.03, 0, 1)
+    direction = outward + np.array([0, 0, 1.0]) * (0.25 + 0.9 * inner) + rng.normal(0, 0.15, root.shape)
+    length = rng.uniform(0.005, 0.009, len(root))
+    sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.12), 0.00005))
+    # eyelashes: from MakeHuman's lash helper strips, out from the eyeball and curling away from the eye
+    if ident.lash_length_m > 0:
+        eyes = {s: points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"}
+        for lid, count, scale, up in (("upper", 90, 1.0, 1.0), ("lower", 45, 0.55, -1.0)):
+            quads = human.lash_strips()[lid]
+            face_ids, w = hair.sample_roots(points, quads, np.arange(len(quads)), 2 * count, ident.hair_seed + 2)
+            root = np.einsum("sk,skd->sd", w, points[quads[face_ids]])
+            eye = np.where(root[:, :1] > 0, eyes["l"], eyes["r"])
+            radial = root - eye
+            radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+            length = ident.lash_length_m * scale * rng.uniform(0.7, 1.1, len(root))
+            t = np.linspace(0, 1, FUR_POINTS)[None, :, None]
+            lash = (root[:, None] + radial[:, None] * t * length[:, None, None]
+                    + np.array([0, 0, up])[None, None] * (0.2 * t + 0.5 * t ** 2) * length[:, None, None])
+            sets.append((lash, 0.00006))
+    # facial hair: down the face, out from the midline
+    if ident.facial_hair in FACIAL_HAIR:
+        regions, length_m = FACIAL_HAIR[ident.facial_hair]
+        weights = np.max([topo.regions[r] for r in regions], axis=0)
+        count = int({"moustache": 2500, "goatee": 4000, "beard": 14000}[ident.facial_hair] * ident.facial_hair_density)
+        root, normal = _region_roots(rest, weights, count, ident.hair_seed + 3, centre)
+        direction = np.array([0, 0, -1.0]) + np.sign(root[:, 0:1]) * np.array([0.4, 0, 0]) + rng.normal(0, 0.25, root.shape)
+        length = length_m * ident.facial_hair_density * rng.uniform(0.5, 1.1, len(root))
+        sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.3, curl=0.1), 0.00007))
+    return _strands(frame, pivot, sets)
+
+
+def garment_mesh(frame: Frame, posed: np.ndarray) -> MeshData | None:
+    kind = frame.identity.garment
+    if kind not in garment.CUTS:
+        return None
+    topo = human.topology()
+    base = base_mesh()["verts"][topo.vert_index]
+    body = np.flatnonzero(topo.face_labels == human.BODY)
+    turn = geometry.axis_angle([0, 0, 1], np.radians(frame.body_yaw_deg))
+    return garment.garment(kind, base, posed, topo.faces, body, up=turn @ [0, 0, 1.0], back=turn @ [0, 1.0, 0])
+
+
+def fabric_look(ident: Identity) -> FabricLook:
+    rng = np.random.default_rng(ident.detail_seed + 1)
+    rgb = np.asarray(shirt_rgb(ident.shirt_rgb))
+    alt = rgb * 0.35 if ident.garment_pattern != "stripes" else np.asarray(ident.inner_rgb)
+    return FabricLook(rgb=_t(rgb), alt_rgb=_t(alt), inner_rgb=ident.inner_rgb, pattern=ident.garment_pattern,
+                      scale=float(rng.uniform(20, 60)), offset=_t(rng.uniform(-10, 10, 3)))
+
+
+def glasses_mesh(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.ndarray) -> MeshData | None:
+    if frame.identity.glasses not in glasses.SHAPES:
+        return None
+    eyes = np.stack([points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"])
     head = rest[human.neck_weights(rest[:, 2]) > 0.999]
-    centre = (head.max(0) + head.min(0)) / 2
-    radii = (head.max(0) - head.min(0)) / 2 * 0.9
-    roots = hair.sample_roots(rest, topo.faces, topo.scalp_faces, style.strands, ident.hair_seed)
-    strands = hair.grow(rest, topo.faces, roots, style, centre, radii, ident.hair_seed)
-    points = human.pose(strands.reshape(-1, 3), frame.body_yaw_deg, frame.head_world_rotation(), pivot)
-    radius = np.linspace(1.0, 0.4, style.points)[None, :].repeat(style.strands, 0) * style.radius_m
-    return Strands(positions=points, radius=radius.ravel(), count=style.strands, points=style.points)
+    mesh = glasses.glasses(frame.identity.glasses, eyes, head)
+    return MeshData(_pose(frame, mesh.vertices, pivot), mesh.quads, mesh.slots)
+
+
+def backdrop(frame: Frame) -> MeshData | None:
+    """The HDRI sphere around the head, or room geometry behind it; None for the legacy flat wall."""
+    bg, cam = frame.background, frame.camera
+    M = np.asarray(cam.world_from_cam)
+    head = M[:3, :3].T @ (-M[:3, 3])  # the eyes (world origin) in camera axes
+    if bg.kind == "hdri":
+        if bg.distance_m < head[2] + 0.3:
+            raise ValueError(f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
+                             f"({head[2]:.2f} m away); raise render.background.hdri_distance_m")
+        return room.sphere(bg.distance_m)
+    if bg.kind in ("plaster", "corner", "shelf", "door"):
+        return room.room(bg.kind, float(head[2]), bg.distance_m, M[:3, 3], M[:3, 2], bg.rgb, bg.seed)
+    return None
+
+
+def world_look(frame: Frame) -> WorldLook:
+    w = frame.world
+    if w is None:
+        return WorldLook(hdri="", rotation_rad=0.0, strength=frame.environment, rgb=frame.world_rgb)
+    strength = w.strength * HDRI_REFERENCE / hdri_luminance(w.hdri)  # the same exposure whichever HDRI
+    return WorldLook(hdri=w.hdri, rotation_rad=float(np.radians(w.rotation_deg)), strength=strength, rgb=w.rgb)
+
+
+def exposure(frame: Frame) -> float:
+    """Auto-exposure from the irradiance the lights and the world give at the head."""
+    world = world_look(frame)
+    irradiance = np.pi * world.strength * (HDRI_REFERENCE if frame.world is not None else 1.0)
+    for light in frame.lights:
+        d2 = float(np.dot(light.location, light.location))
+        irradiance += light.power_w / (4 * np.pi * d2) * (100.0 if light.type == "SUN" else 1.0)
+    return float(np.clip(np.log2(EXPOSURE_REFERENCE / irradiance), -EXPOSURE_RANGE, EXPOSURE_RANGE))
 
 
 def camera_matrix(frame: Frame) -> np.ndarray:
@@ -171,19 +375,25 @@ def light_setup(light: Light) -> LightSetup:
 
 def realise(frame: Frame) -> Realised:
     ident = frame.identity
-    rest, pivot = human.rest_vertices(ident, frame.expression.units)
+    points, pivot = human.rest_points(ident, frame.expression.units)
+    rest = points[human.topology().vert_index]
     head = frame.head_world_rotation()
+    posed = human.pose(rest, frame.body_yaw_deg, head, pivot)
+    legacy_wall = frame.background.kind in ("plain", "noise", "checker", "waves")
     return Realised(
-        vertices=human.pose(rest, frame.body_yaw_deg, head, pivot),
+        vertices=posed,
         eyes_world=human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0],
-        hair=hair_strands(frame, rest, pivot),
+        hair=hair_strands(frame, pivot),
+        fur=fur_strands(frame, points, rest, pivot),
+        garment=garment_mesh(frame, posed), fabric=fabric_look(ident),
+        glasses=glasses_mesh(frame, points, rest, pivot), glasses_rgb=ident.glasses_rgb,
+        backdrop=backdrop(frame), backdrop_hdri=frame.background.kind == "hdri",
+        world=world_look(frame), exposure=exposure(frame),
         camera_matrix=camera_matrix(frame), focal_mm=frame.camera.focal_mm, sensor_mm=frame.camera.sensor_mm,
         wall_matrix=wall_matrix(frame),
         lights=[light_setup(light) for light in frame.lights],
-        world_rgb=frame.world_rgb, world_strength=frame.environment,
         skin=skin_look(ident),
         iris_rgb=ident.iris_rgb, iris_rim_rgb=_t(np.asarray(ident.iris_rgb) * 0.5),
-        hair_melanin=ident.hair_melanin, hair_redness=ident.hair_redness,
-        shirt_rgb=_t(shirt_rgb(ident.shirt_rgb)),
-        wall=wall_look(frame.background),
+        hair_melanin=ident.hair_melanin, fur_melanin=min(1.0, ident.hair_melanin + 0.15), hair_redness=ident.hair_redness,
+        wall=wall_look(frame.background) if legacy_wall else None,
     )

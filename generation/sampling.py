@@ -13,7 +13,7 @@ import numpy as np
 from generation import geometry, human
 from generation.assets import face_morph_categories, user_skins
 from generation.config import RenderParams
-from generation.description import Background, Camera, Expression, Frame, Identity, Light
+from generation.description import Background, Camera, Environment, Expression, Frame, Identity, Light
 from generation.expressions import ETHNICITIES, PRESETS, UNITS
 
 IDENTITY_STREAM, FRAME_STREAM = 1, 2
@@ -59,9 +59,11 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
     iris = iris_choices[min(4, int(rng.uniform(0, 5) * (1 - 0.8 * skin_tone)))]
     shirt = np.array([rng.uniform(0.02, 0.7) for _ in range(3)])
     skins = user_skins(p.assets_dir) if p.assets_dir else []
+    gender = _u(rng, h.gender)
+    details = _details(p, np.random.default_rng([p.seed, IDENTITY_STREAM, identity_id, 1]), gender, age, skin_tone)
     return Identity(
         id=identity_id,
-        gender=_u(rng, h.gender), age=age, weight=_u(rng, h.weight), muscle=_u(rng, h.muscle),
+        gender=gender, age=age, weight=_u(rng, h.weight), muscle=_u(rng, h.muscle),
         ethnicity={e: round(float(w), 6) for e, w in zip(ETHNICITIES, eth)},
         morphs=morphs,
         skin_tone=skin_tone, skin_hue=float(rng.uniform(0, 1)), skin_roughness=float(rng.uniform(0.45, 0.7)),
@@ -72,6 +74,36 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
         brow_density=float(rng.uniform(0.4, 1.0)),
         shirt_rgb=_rgb(shirt),
         skin_texture=str(skins[int(rng.integers(len(skins)))]) if skins else "",
+        **details,
+    )
+
+
+FACIAL_HAIR = ("stubble", "moustache", "goatee", "beard")
+PATTERNS = ("plain", "plain", "stripes", "check", "heather")  # plain twice as often
+
+
+def _details(p: RenderParams, rng: np.random.Generator, gender: float, age: float, skin_tone: float) -> dict:
+    """Skin, face-hair, garment and glasses details of an identity, from their own stream.
+
+    Drawn after the identity's other values, so adding them left every earlier
+    identity value as it was.
+    """
+    h = p.human
+    male = gender > 0.5
+    facial = str(rng.choice(FACIAL_HAIR)) if male and rng.uniform() < h.facial_hair else "none"
+    makeup = float(rng.uniform(0.3, 1.0)) if not male and rng.uniform() < h.makeup else 0.0
+    freckles = float(rng.uniform(0.2, 1.0) * (1 - skin_tone)) if rng.uniform() < h.freckles else 0.0
+    glasses = str(rng.choice(["round", "rect"])) if rng.uniform() < h.glasses else "none"
+    inner = rng.uniform(0.5, 0.95) * np.ones(3) * rng.uniform(0.9, 1.0, 3)
+    return dict(
+        detail_seed=int(rng.integers(2**31)), freckles=freckles, moles=int(rng.integers(0, 6)),
+        redness=float(rng.uniform(0.1, 0.8) * (1 - 0.6 * skin_tone)), under_eye=float(rng.uniform(0.1, 0.6) + 0.3 * age),
+        oil=float(rng.uniform(0.0, 1.0)), makeup=makeup,
+        lipstick_rgb=_rgb(np.array([rng.uniform(0.12, 0.35), rng.uniform(0.01, 0.05), rng.uniform(0.02, 0.08)])),
+        facial_hair=facial, facial_hair_density=float(rng.uniform(0.5, 1.0)) if facial != "none" else 0.0,
+        lash_length_m=float(rng.uniform(0.007, 0.011) * (1.15 if not male else 1.0)),
+        garment=str(rng.choice(h.garments)), garment_pattern=str(rng.choice(PATTERNS)), inner_rgb=_rgb(inner),
+        glasses=glasses, glasses_rgb=_rgb(rng.uniform(0.01, 0.25) * rng.uniform(0.4, 1.0, 3)),
     )
 
 
@@ -128,6 +160,13 @@ def sample_background(p: RenderParams, rng: np.random.Generator) -> Background:
                       scale=float(rng.uniform(2, 30)), seed=int(rng.integers(2**31)))
 
 
+def sample_world(p: RenderParams, rng: np.random.Generator) -> Environment:
+    li = p.lighting
+    tint = 1 - rng.uniform(0, li.tint, 3)
+    return Environment(hdri=str(rng.choice(li.hdris)), rotation_deg=float(rng.uniform(0, 360)),
+                       strength=_u(rng, li.environment), rgb=_rgb(tint / tint.max()))
+
+
 def sample_frame(p: RenderParams, index: int) -> Frame:
     """The full description of frame `index`; identity = index // frames_per_identity."""
     if not 0 <= index < p.frames:
@@ -148,6 +187,11 @@ def sample_frame(p: RenderParams, index: int) -> Frame:
         background=sample_background(p, rng),
         samples=s.samples, denoiser=s.denoiser, threads=s.threads,
     )
+    extra = np.random.default_rng([p.seed, FRAME_STREAM, index, 1])  # values added later: earlier ones unchanged
+    frame = dataclasses.replace(frame, world=sample_world(p, extra))
+    if frame.background.kind == "hdri":
+        bg = dataclasses.replace(frame.background, distance_m=_u(extra, p.background.hdri_distance_m))
+        frame = dataclasses.replace(frame, background=bg)
     return _follow_head(frame)
 
 

@@ -104,16 +104,18 @@ def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: 
     if np.isnan(depth).any():
         raise RuntimeError(f"frame {frame.name}: renderer produced NaN depth in {raw['depth']}")
     labels = np.rint(exr.read_channel(raw["index"]))
-    if labels.min() < 0 or labels.max() > max(human.LABELS.values()):
-        raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..6")
-    shirt = exr.read_channel(raw["clothes"]) > 0.5  # majority of the pixel's samples hit the shirt
-    labels[(labels == human.BODY) & shirt] = human.CLOTHES
+    top = max(human.LABELS.values())
+    if labels.min() < 0 or labels.max() > top:
+        raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..{top}")
+    # depth and labels see through clear lenses; the lens AOV says where one is (majority of the pixel's samples)
+    lens = exr.read_channel(raw["lens"]) > 0.5
+    labels[lens & (labels != human.GLASSES)] = human.LENS
     exr.write_depth(out["depth"], depth)
     tmp_mask = raw["index"].with_suffix(".mask.png")
     Image.fromarray(labels.astype(np.uint8)).save(tmp_mask)
     os.replace(tmp_mask, out["mask"])
     os.replace(raw["color"], out["rgb"])
-    for key in ("depth", "index", "clothes"):
+    for key in ("depth", "index", "lens"):
         raw[key].unlink()
     atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version, eyes_world), indent=1))
     return out

@@ -18,7 +18,9 @@ import bpy
 import numpy as np
 
 from generation import human
-from generation.assets import AssetError
+from generation.assets import SKIN_MASKS, AssetError, hdri_path, mask_path
+from generation.config import HDRIS
+from generation.mesh import MeshData
 from generation.blender import materials
 from generation.description import Frame
 from generation.realise import LightSetup, Realised, Strands
@@ -48,6 +50,22 @@ def use_device(scene, device: str) -> str:
     return "CPU"
 
 
+MESH_SLOTS = {"garment": ("fabric", "inner"), "glasses": ("glasses", "lens"), "backdrop": ("backdrop",),
+              "room": ("paint", "wood", "object")}  # per-frame meshes and their material slots
+
+
+def _load_image(path: Path, what: str, colour: bool = True):
+    try:
+        image = bpy.data.images.load(str(path), check_existing=True)
+    except RuntimeError:
+        image = None
+    if image is None or 0 in image.size[:]:  # size forces the read: a broken file fails here, not mid-render
+        raise AssetError(f"{path}: Blender cannot read this {what}; reinstall the wheel that ships it")
+    if not colour:
+        image.colorspace_settings.name = "Non-Color"
+    return image
+
+
 class BlenderScene:
     """Builds the static parts once; `render(frame, out_dir)` updates and renders."""
 
@@ -57,26 +75,39 @@ class BlenderScene:
         self._setup_render(width, height)
         self.device = use_device(self.scene, device)
         self._setup_compositor()
+        self.hdris = {name: _load_image(hdri_path(name), "HDRI") for name in HDRIS}  # every bundled file, up front
+        masks = {name: _load_image(mask_path(name), "skin mask", colour=False) for name in SKIN_MASKS}
         self.mats = {
-            "face": materials.skin("skin_face", human.FACE),
-            "body": materials.body(),
+            "face": materials.skin("skin_face", human.FACE, masks),
+            "body": materials.skin("body", human.BODY, masks),
             "eyes": materials.eyes(),
             "mouth": materials.plain("mouth", human.MOUTH, (0.55, 0.25, 0.22), 0.3, subsurface=0.3),
             "hair": materials.hair(),
+            "fur": materials.hair("fur"),
             "wall": materials.wall(),
+            "fabric": materials.fabric("fabric"),
+            "inner": materials.fabric("inner"),
+            "glasses": materials.glasses_frame(),
+            "lens": materials.lens(),
+            "paint": materials.room("paint", 0.85, grain=False),
+            "wood": materials.room("wood", 0.5, grain=True),
+            "object": materials.room("object", 0.45, grain=False),
+            "backdrop": materials.backdrop(),
         }
         self.human = self._build_human()
-        self.hair_obj = None
+        self.curves = {"hair": None, "fur": None}
         self.wall = self._build_wall()
+        self.meshes = {name: self._empty(name, mats) for name, mats in MESH_SLOTS.items()}
+        backdrop = self.meshes["backdrop"]  # seen by the camera only: the world HDRI lights the scene
+        backdrop.visible_diffuse = backdrop.visible_glossy = backdrop.visible_transmission = False
+        backdrop.visible_shadow = backdrop.visible_volume_scatter = False
         cam = bpy.data.cameras.new("camera")
         cam.sensor_fit = "HORIZONTAL"
         cam.clip_start, cam.clip_end = 0.05, 100.0
         self.camera = bpy.data.objects.new("camera", cam)
         self.scene.collection.objects.link(self.camera)
         self.scene.camera = self.camera
-        world = bpy.data.worlds.new("world")
-        world.use_nodes = True
-        self.scene.world = world
+        materials.world(self.scene)
 
     # -- static setup -------------------------------------------------------
     def _setup_render(self, width: int, height: int) -> None:
@@ -103,8 +134,8 @@ class BlenderScene:
         vl = sc.view_layers[0]
         vl.use_pass_z = True
         vl.use_pass_material_index = True
-        aov = vl.aovs.add()  # shirt coverage, written by the body material
-        aov.name, aov.type = "clothes", "VALUE"
+        aov = vl.aovs.add()  # lens coverage, written by the lens material (passes see through it)
+        aov.name, aov.type = "lens", "VALUE"
 
     def _setup_compositor(self) -> None:
         ng = bpy.data.node_groups.new("outputs", "CompositorNodeTree")
@@ -118,7 +149,7 @@ class BlenderScene:
         out.format.color_mode = "BW"
         out.file_name = "####."
         for name, socket, kind in (("depth", "Depth", "FLOAT"), ("index", "Material Index", "FLOAT"),
-                                   ("clothes", "clothes", "FLOAT"), ("color", "Image", "RGBA")):
+                                   ("lens", "lens", "FLOAT"), ("color", "Image", "RGBA")):
             out.file_output_items.new(kind, name)
             ng.links.new(layers.outputs[socket], out.inputs[name])
         rgb = out.file_output_items["color"]
@@ -144,9 +175,9 @@ class BlenderScene:
         uv.data.foreach_set("uv", topo.corner_uv.reshape(-1).astype(np.float32))
         eye = mesh.uv_layers.new(name="eye")
         eye.data.foreach_set("uv", human.eye_uv(topo).reshape(-1).astype(np.float32))
-        for name in ("lip", "brow", "collar"):
+        for name, values in (("brow", topo.brow), *topo.regions.items()):
             attr = mesh.attributes.new(name, "FLOAT", "POINT")
-            attr.data.foreach_set("value", getattr(topo, name).astype(np.float32))
+            attr.data.foreach_set("value", values.astype(np.float32))
         for key in ("face", "body", "eyes", "mouth"):
             mesh.materials.append(self.mats[key])
         slot = {human.FACE: 0, human.BODY: 1, human.EYES: 2, human.MOUTH: 3}
@@ -155,6 +186,46 @@ class BlenderScene:
         obj = bpy.data.objects.new("human", mesh)
         self.scene.collection.objects.link(obj)
         return obj
+
+    def _empty(self, name: str, slots: tuple[str, ...]):
+        obj = bpy.data.objects.new(name, bpy.data.meshes.new(name))
+        for key in slots:
+            obj.data.materials.append(self.mats[key])
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    def _set_mesh(self, name: str, data: MeshData | None) -> None:
+        """Replace object `name`'s mesh with `data` (hidden when None), keeping its material slots."""
+        obj = self.meshes[name]
+        old = obj.data
+        mesh = bpy.data.meshes.new(name)
+        for mat in old.materials:
+            mesh.materials.append(mat)
+        if data is not None:
+            quads = np.asarray(data.quads, dtype=np.int32)
+            mesh.vertices.add(len(data.vertices))
+            mesh.vertices.foreach_set("co", data.vertices.astype(np.float32).ravel())
+            mesh.loops.add(quads.size)
+            mesh.polygons.add(len(quads))
+            mesh.loops.foreach_set("vertex_index", quads.ravel())
+            mesh.polygons.foreach_set("loop_start", np.arange(0, quads.size, 4, dtype=np.int32))
+            mesh.polygons.foreach_set("loop_total", np.full(len(quads), 4, dtype=np.int32))
+            mesh.polygons.foreach_set("material_index", data.slots.astype(np.int32))
+            mesh.polygons.foreach_set("use_smooth", np.full(len(quads), name != "room", dtype=bool))
+            for key, values in data.vertex_attrs.items():
+                mesh.attributes.new(key, "FLOAT", "POINT").data.foreach_set("value", values.astype(np.float32))
+            for key, values in data.face_attrs.items():
+                kind = "FLOAT_COLOR" if values.ndim == 2 else "FLOAT"
+                attr = mesh.attributes.new(key, kind, "FACE")
+                if kind == "FLOAT_COLOR":
+                    rgba = np.concatenate([values, np.ones((len(values), 1))], axis=1)
+                    attr.data.foreach_set("color", rgba.astype(np.float32).ravel())
+                else:
+                    attr.data.foreach_set("value", values.astype(np.float32))
+            mesh.update()
+        obj.data = mesh
+        obj.hide_render = data is None
+        bpy.data.meshes.remove(old)
 
     def _build_wall(self):
         mesh = bpy.data.meshes.new("wall")
@@ -169,22 +240,33 @@ class BlenderScene:
         mesh = self.human.data
         mesh.vertices.foreach_set("co", r.vertices.astype(np.float32).ravel())
         mesh.update()
-        self._set_hair(r.hair)
+        self._set_curves("hair", r.hair)
+        self._set_curves("fur", r.fur)
+        self._set_mesh("garment", r.garment)
+        self._set_mesh("glasses", r.glasses)
+        self._set_mesh("backdrop", r.backdrop if r.backdrop_hdri else None)
+        self._set_mesh("room", None if r.backdrop_hdri else r.backdrop)
         texture = self._skin_texture(r.skin.texture)
         for key in ("face", "body"):
             materials.update_skin(self.mats[key], r.skin, texture)
         materials.update_eyes(self.mats["eyes"], r.iris_rgb, r.iris_rim_rgb)
         materials.update_hair(self.mats["hair"], r.hair_melanin, r.hair_redness)
-        materials.set_shirt(self.mats["body"], r.shirt_rgb)
+        materials.update_hair(self.mats["fur"], r.fur_melanin, r.hair_redness)
+        materials.update_fabric(self.mats["fabric"], r.fabric.rgb, r.fabric)
+        materials.update_fabric(self.mats["inner"], r.fabric.inner_rgb, None)
+        self.mats["glasses"].node_tree.nodes["bsdf"].inputs["Base Color"].default_value = (*r.glasses_rgb, 1.0)
+        image = self.hdris[r.world.hdri] if r.world.hdri else None
+        materials.update_environment(self.scene.world.node_tree, r.world, image)
+        materials.update_environment(self.mats["backdrop"].node_tree, r.world, image)
         self.camera.data.lens = r.focal_mm
         self.camera.data.sensor_width = r.sensor_mm
         self.camera.matrix_world = _matrix(r.camera_matrix)
-        self.wall.matrix_world = _matrix(r.wall_matrix)
-        materials.update_wall(self.mats["wall"], r.wall)
+        self.wall.hide_render = r.wall is None
+        if r.wall is not None:
+            self.wall.matrix_world = _matrix(r.wall_matrix)
+            materials.update_wall(self.mats["wall"], r.wall)
         self._set_lights(r.lights)
-        world = self.scene.world.node_tree.nodes["Background"]
-        world.inputs["Color"].default_value = (*r.world_rgb, 1)
-        world.inputs["Strength"].default_value = r.world_strength
+        self.scene.view_settings.exposure = r.exposure
         sc = self.scene
         sc.cycles.samples = frame.samples
         sc.cycles.seed = frame.seed
@@ -201,20 +283,21 @@ class BlenderScene:
         except RuntimeError:
             raise AssetError(f"{path}: Blender cannot load this skin texture; replace or remove it") from None
 
-    def _set_hair(self, strands: Strands | None) -> None:
-        if self.hair_obj is not None:
-            bpy.data.hair_curves.remove(self.hair_obj.data)
-            self.hair_obj = None
+    def _set_curves(self, name: str, strands: Strands | None) -> None:
+        old = self.curves[name]
+        if old is not None:
+            bpy.data.hair_curves.remove(old.data)
+            self.curves[name] = None
         if strands is None:
             return
-        curves = bpy.data.hair_curves.new("hair")
+        curves = bpy.data.hair_curves.new(name)
         curves.add_curves([strands.points] * strands.count)
         curves.position_data.foreach_set("vector", strands.positions.astype(np.float32).ravel())
         attr = curves.attributes.get("radius") or curves.attributes.new("radius", "FLOAT", "POINT")
         attr.data.foreach_set("value", strands.radius.astype(np.float32))
-        curves.materials.append(self.mats["hair"])
-        self.hair_obj = bpy.data.objects.new("hair", curves)
-        self.scene.collection.objects.link(self.hair_obj)
+        curves.materials.append(self.mats[name])
+        self.curves[name] = bpy.data.objects.new(name, curves)
+        self.scene.collection.objects.link(self.curves[name])
 
     def _set_lights(self, lights: list[LightSetup]) -> None:
         for obj in [o for o in self.scene.objects if o.type == "LIGHT"]:
@@ -245,7 +328,7 @@ class BlenderScene:
             bpy.ops.render.render(write_still=False)
         stem = f"{frame.index % 10000:04d}."
         files = {name: out_dir / f"{stem}{name}.{ext}"
-                 for name, ext in (("depth", "exr"), ("index", "exr"), ("clothes", "exr"), ("color", "png"))}
+                 for name, ext in (("depth", "exr"), ("index", "exr"), ("lens", "exr"), ("color", "png"))}
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise RuntimeError(f"frame {frame.name}: Blender did not write {missing}")

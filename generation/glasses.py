@@ -1,0 +1,79 @@
+"""Glasses in the rest pose: rims, bridge and temples as tubes, lenses as thin curved discs.
+
+Built around the identity's eyes and moved forward until no part is within
+4 mm of the face, then posed with the head like every other point.
+Slot 0 is the frame (mask label GLASSES), slot 1 the lenses (label LENS,
+depth of what is seen through them; README: data contract).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generation.mesh import MeshData, tube
+
+SHAPES = {"round": (0.022, 0.022, 1.0), "rect": (0.026, 0.018, 0.35)}  # half width, half height, corner roundness
+RIM_M = {"round": 0.0011, "rect": 0.0018}
+CLEARANCE_M = 0.004
+
+
+def outline(shape: str, n: int = 40) -> np.ndarray:
+    """Lens outline in its plane (n, 2): a superellipse, rounder with larger roundness."""
+    a, b, r = SHAPES[shape]
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    p = 2 / (1 + 3 * r) + 2  # exponent 2 (ellipse) .. 5 (rounded rectangle)
+    c, s = np.cos(t), np.sin(t)
+    return np.stack([a * np.sign(c) * np.abs(c) ** (2 / p), b * np.sign(s) * np.abs(s) ** (2 / p)], axis=1)
+
+
+def glasses(shape: str, eyes: np.ndarray, head: np.ndarray) -> MeshData:
+    """Glasses for eye centres `eyes` (2, 3: left, right; rest world, face towards -y) on head vertices `head`."""
+    ring = outline(shape)
+    eye_y = eyes[:, 1].mean()
+    lens_y = eye_y - 0.026  # ~14 mm in front of the cornea
+    centres = eyes.copy()
+    centres[:, 1] = lens_y
+    centres[:, 2] += 0.002
+    pts = [c + np.stack([ring[:, 0] * np.sign(c[0] or 1), np.zeros(len(ring)), ring[:, 1]], 1) for c in centres]
+    # clearance: move forward until every rim point is in front of the face surface near it
+    front = head[head[:, 1] < eye_y + 0.01]
+    shift = 0.0
+    for p in pts:
+        d2 = (p[:, None, 0] - front[None, :, 0]) ** 2 + (p[:, None, 2] - front[None, :, 2]) ** 2
+        near = d2 < 0.004 ** 2
+        surface = np.where(near, front[None, :, 1], np.inf).min(1)
+        shift = max(shift, float(np.max(p[:, 1] - (surface - CLEARANCE_M), initial=0.0)))
+    pts = [p - [0, shift, 0] for p in pts]
+    centres = centres - [0, shift, 0]
+    rim = RIM_M[shape]
+    parts = [tube(p, rim, closed=True) for p in pts]
+    # bridge: between the inner rim points, arched up
+    inner = [p[np.argmin(np.abs(p[:, 0]))] for p in pts]
+    t = np.linspace(0, 1, 8)[:, None]
+    bridge = inner[0] * (1 - t) + inner[1] * t + np.array([0, -0.002, 0.006]) * np.sin(np.pi * t)
+    parts.append(tube(bridge, rim * 0.8))
+    # temples: from the outer rim point back past the ear, outside the head
+    for p in pts:
+        outer = p[np.argmax(np.abs(p[:, 0]))]
+        side = np.sign(outer[0])
+        band = head[(np.abs(head[:, 2] - outer[2]) < 0.015) & (head[:, 1] < outer[1] + 0.11)]
+        half_width = np.abs(band[:, 0]).max() + 0.003 if len(band) else abs(outer[0])
+        x = side * max(half_width, abs(outer[0]))
+        path = np.array([outer, [x, outer[1] + 0.01, outer[2]], [x, eye_y + 0.09, outer[2] - 0.004],
+                         [x * 0.97, eye_y + 0.11, outer[2] - 0.025]])
+        parts.append(tube(path, rim * 0.7))
+    frame = MeshData.concat(parts)
+    lenses = MeshData.concat([_disc(p, c) for p, c in zip(pts, centres)])
+    return MeshData.concat([frame, MeshData(lenses.vertices, lenses.quads, np.ones(len(lenses.quads), np.int64))])
+
+
+def _disc(outline_pts: np.ndarray, centre: np.ndarray, rings: int = 4) -> MeshData:
+    """A lens filling the rim, bulging 1.5 mm forward at the centre; quads ring by ring."""
+    n = len(outline_pts)
+    scale = np.linspace(1.0, 0.0, rings)[:, None, None]  # the last ring collapses to the centre
+    bulge = (1 - scale ** 2) * np.array([0, -0.0015, 0])
+    verts = (centre + (outline_pts - centre) * scale + bulge).reshape(-1, 3)
+    i = np.arange(rings - 1)[:, None]
+    k = np.arange(n)[None]
+    quads = np.stack([i * n + k, i * n + (k + 1) % n, (i + 1) * n + (k + 1) % n, (i + 1) * n + k], -1).reshape(-1, 4)
+    return MeshData(verts, quads, np.zeros(len(quads), np.int64))
