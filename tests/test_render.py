@@ -67,6 +67,80 @@ def test_depth_matches_ray_plane_intersection(tmp_path):
     assert rel.max() < 1e-4, rel.max()
 
 
+def _semantics_frame(**identity):
+    """A frontal, near frame at 160x120 with the given identity values."""
+    import dataclasses
+
+    p = config.parse(tiny_params(identities=1, frames_per_identity=1, settings={"resolution": [160, 120], "samples": 2}))
+    frame = sample_frame(p, 0)
+    frame = dataclasses.replace(frame, identity=dataclasses.replace(frame.identity, **identity),
+                                head_pose_deg={"yaw": 8.0, "pitch": 0.0, "roll": 0.0})
+    return frame
+
+
+def _render_pair(frame, tmp_path, **without):
+    """Depth and labels of `frame`, and of the same frame with realised parts removed (e.g. glasses=None)."""
+    import dataclasses
+
+    from generation.blender.scene import BlenderScene
+    from generation.shard import finalize
+
+    scene = BlenderScene(frame.camera.width, frame.camera.height)
+    out = []
+    full = realise(frame)
+    for k, r in enumerate((full, dataclasses.replace(full, **without))):
+        (tmp_path / f"out{k}").mkdir()
+        files = finalize(frame, scene.render(frame, r, tmp_path / f"raw{k}"), tmp_path / f"out{k}", "test", r.eyes_world)
+        out.append((exr.read_depth(files["depth"]), np.asarray(Image.open(files["mask"]))))
+    return out
+
+
+def test_lens_pixels_report_what_is_behind_the_lens(tmp_path):
+    """Clear lenses: LENS pixels keep the depth of the eye or skin behind them (an active depth sensor sees
+    through clear glass); the frame is GLASSES at its own, nearer depth; no other pixel changes."""
+    (depth, mask), (bare, bare_mask) = _render_pair(_semantics_frame(glasses="round", hair_style="none"), tmp_path,
+                                                    glasses=None)
+    lens, rim = mask == human.LENS, mask == human.GLASSES
+    assert lens.sum() > 40 and rim.sum() > 20
+    np.testing.assert_array_equal(depth[lens], bare[lens])
+    assert np.isin(bare_mask[lens], (human.FACE, human.EYES, human.HAIR)).mean() > 0.7  # eyes, lids, brows, lashes
+    assert np.all(depth[rim] < bare[rim])
+    rest = ~(lens | rim)
+    np.testing.assert_array_equal(depth[rest], bare[rest])
+
+
+def test_hair_pixels_are_those_whose_first_hit_is_a_strand(tmp_path):
+    """HAIR (scalp hair, brows, lashes, beard) marks exactly the pixels whose centre ray meets a strand first:
+    removing the strands moves exactly those pixels farther away and no other."""
+    (depth, mask), (bare, _) = _render_pair(_semantics_frame(hair_style="short", facial_hair="beard",
+                                                             facial_hair_density=1.0), tmp_path, hair=None, fur=None)
+    hair = mask == human.HAIR
+    nearer = depth < bare
+    assert hair.sum() > 100
+    np.testing.assert_array_equal(hair, nearer)
+    np.testing.assert_array_equal(depth[~hair], bare[~hair])
+
+
+def test_hdri_backdrop_depth_is_the_sphere_it_is_projected_on(tmp_path):
+    """Background pixels of an HDRI frame: planar depth of the ray's hit on the backdrop sphere."""
+    import dataclasses
+
+    frame = _semantics_frame()
+    frame = dataclasses.replace(frame, background=dataclasses.replace(frame.background, kind="hdri", distance_m=2.0))
+    (depth, mask), _ = _render_pair(frame, tmp_path)
+    cam = frame.camera
+    rays = geometry.ray_directions(cam.K, cam.width, cam.height)  # camera axes, z = 1
+    centre = cam.cam_from_world[:3, 3]  # the sphere's centre (world origin) in camera axes
+    a = (rays ** 2).sum(-1)
+    b = -2 * rays @ centre
+    c = centre @ centre - 2.0 ** 2
+    z = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)  # the far root: the camera is inside the sphere
+    bg = mask == human.BACKGROUND
+    assert bg.mean() > 0.2
+    rel = np.abs(depth[bg] - z[bg]) / z[bg]
+    assert rel.max() < 2e-3, rel.max()  # the sphere is a 96 x 48 polygon mesh: chords sit < 0.06% inside
+
+
 def test_rendered_frames_follow_the_contract(rendered):
     params, root = rendered
     metas = _frames(root)
@@ -90,13 +164,13 @@ def test_rendered_frames_follow_the_contract(rendered):
         assert np.all(np.abs(depth[face] - d) < 0.12)  # a head is ~25 cm deep around the aimed point
         hair = depth[mask == human.HAIR] - d
         assert np.all((hair > -0.25) & (hair < 0.5))  # long hair may fall behind the shoulders
-        assert np.all(np.isfinite(depth))  # the wall is behind every pixel
-        assert depth[mask == human.BACKGROUND].min() > depth[head].max() - 0.05
+        assert np.all(np.isfinite(depth))  # a wall, room or the HDRI backdrop is behind every pixel
+        assert depth[mask == human.BACKGROUND].min() > d + 0.15  # and keeps clear of the head
         for key in ("K", "cam_from_world", "head_pose", "identity_id", "blender_version", "description"):
             assert key in meta
         manifest = json.loads((meta_path.parent / "manifest.json").read_text())
         assert meta["name"] in {row["name"] for row in manifest["frames"]}
-    assert {human.BODY, human.CLOTHES, human.EYES} <= seen  # neck skin above the neckline, shirt below
+    assert {human.BODY, human.CLOTHES, human.EYES} <= seen  # neck skin above the neckline, garment below
 
 
 def test_K_reprojects_head_vertices_onto_the_head_mask(rendered):

@@ -175,9 +175,11 @@ def update_skin(mat, look: SkinLook, texture=None) -> None:
 
 
 def eyes(label: int = human.EYES):
-    """Sclera, iris and pupil from the planar `eye` UV map centred on the cornea."""
+    """Sclera, iris and pupil from the planar `eye` UV map centred on the cornea: radial iris fibres, a dark
+    limbal ring and a wet, glossy coat that catches the lights."""
     mat, nt, out = _new("eyes", label)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.05, "Coat Weight": 1.0, "Coat Roughness": 0.02})
+    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.05, "Coat Weight": 1.0, "Coat Roughness": 0.02,
+                                                            "Coat IOR": 1.376})
     uv = _add(nt, "ShaderNodeUVMap")
     uv.uv_map = "eye"
     length = _add(nt, "ShaderNodeVectorMath")
@@ -191,7 +193,27 @@ def eyes(label: int = human.EYES):
     el.new(0.4).color = (0.06, 0.03, 0.015, 1)
     el.new(0.44).color = (0.02, 0.02, 0.02, 1)
     _link(nt, length.outputs["Value"], ramp.inputs["Fac"])
-    _link(nt, ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    # fibres: noise stretched along the radius (angle x 40, radius x 3)
+    xy = _add(nt, "ShaderNodeSeparateXYZ")
+    _link(nt, uv.outputs["UV"], xy.inputs[0])
+    angle = _math(nt, "ARCTAN2", xy.outputs["Y"], xy.outputs["X"])
+    polar = _add(nt, "ShaderNodeCombineXYZ")
+    _link(nt, _math(nt, "MULTIPLY", angle, 6.0), polar.inputs["X"])
+    _link(nt, _math(nt, "MULTIPLY", length.outputs["Value"], 0.5), polar.inputs["Y"])
+    fibres = _add(nt, "ShaderNodeTexNoise", **{"Scale": 6.0, "Detail": 4.0})
+    _link(nt, polar.outputs["Vector"], fibres.inputs["Vector"])
+    gain = _add(nt, "ShaderNodeMapRange", **{"To Min": 0.5, "To Max": 1.6})
+    _link(nt, fibres.outputs["Fac"], gain.inputs["Value"])
+    in_iris = _math(nt, "MULTIPLY", _math(nt, "GREATER_THAN", length.outputs["Value"], 0.17),
+                    _math(nt, "LESS_THAN", length.outputs["Value"], 0.43))
+    detail = _mix(nt, blend="MULTIPLY")
+    _link(nt, in_iris, detail.inputs["Factor"])
+    _link(nt, ramp.outputs["Color"], detail.inputs[6])
+    grey = _add(nt, "ShaderNodeCombineColor")
+    for k in range(3):
+        _link(nt, gain.outputs[0], grey.inputs[k])
+    _link(nt, grey.outputs[0], detail.inputs[7])
+    _link(nt, detail.outputs[2], bsdf.inputs["Base Color"])
     _link(nt, bsdf.outputs[0], out.inputs["Surface"])
     return mat
 
