@@ -20,6 +20,7 @@ walk subsurface), seconds per frame against the full frame.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -36,13 +37,22 @@ from render import cpu  # noqa: E402
 HAAR = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
 
 
-def detect(rgb_paths: list[Path]) -> int:
+def detect(render_root: Path) -> tuple[int, int, int, int]:
+    """Frames with a face found: (found, frames, found in the upright subset, upright frames).
+
+    Upright: |pitch| < 15 and |roll| < 10 degrees besides |yaw| < 30, the range the frontal cascade was
+    trained for; the rest of the near-frontal frames are tilted or nodding heads it misses on photos too.
+    """
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    found = 0
-    for path in rgb_paths:
-        grey = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
-        found += len(cascade.detectMultiScale(grey, **HAAR)) > 0
-    return found
+    found = frames = up_found = upright = 0
+    for meta in sorted(Path(render_root).glob("shard_*/f*.json")):
+        pose = json.loads(meta.read_text())["head_pose"]
+        grey = cv2.cvtColor(cv2.imread(str(meta)[:-5] + ".rgb.png"), cv2.COLOR_BGR2GRAY)
+        hit = len(cascade.detectMultiScale(grey, **HAAR)) > 0
+        is_up = abs(pose["pitch"]) < 15 and abs(pose["roll"]) < 10
+        found, frames = found + hit, frames + 1
+        up_found, upright = up_found + (hit and is_up), upright + is_up
+    return found, frames, up_found, upright
 
 
 def costs(params_path: str, frames: int, size: str) -> None:
@@ -91,6 +101,21 @@ def costs(params_path: str, frames: int, size: str) -> None:
         print(f"| {label} | {mean:.2f} | {1 - mean / full:.0%} |", flush=True)
 
 
+def compare(before: Path, after: Path, out: Path, rows: int = 2) -> None:
+    """The top `rows` of two contact sheets of the same frame descriptions, before above after, half size."""
+    from PIL import Image, ImageDraw
+
+    sheets = [Image.open(p).convert("RGB") for p in (before, after)]
+    w, h = sheets[0].size
+    tile_h = h // 4
+    parts = [s.crop((0, 0, w, tile_h * rows)).resize((w // 2, tile_h * rows // 2)) for s in sheets]
+    canvas = Image.new("RGB", (w // 2, sum(p.size[1] for p in parts)))
+    for k, (part, label) in enumerate(zip(parts, ("before", "after"))):
+        canvas.paste(part, (0, k * part.size[1]))
+        ImageDraw.Draw(canvas).text((4, k * part.size[1] + 14), label, fill=(255, 255, 0))
+    canvas.save(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=64)
@@ -99,6 +124,9 @@ def main() -> None:
     ap.add_argument("--sheets", type=Path, help="save realism_<size>.png contact sheets in this folder")
     ap.add_argument("--keep", type=Path, help="render into this folder (kept) instead of a temporary one")
     ap.add_argument("--costs", action="store_true", help="price each realism feature instead")
+    ap.add_argument("--detect-only", type=Path, help="only score the renders under this folder (e.g. older ones)")
+    ap.add_argument("--compare", nargs=3, type=Path, metavar=("BEFORE", "AFTER", "OUT"),
+                    help="stack the top of two contact sheets of the same frames")
     args = ap.parse_args()
     print(f"CPU: {cpu()}")
     if args.costs:
@@ -106,8 +134,15 @@ def main() -> None:
             costs(args.params, args.frames, size)
         return
     base = yaml.safe_load(Path(args.params).read_text())
-    print("| size | samples | denoiser | frames | faces found | rate | s/frame (end to end) |")
-    print("|---|---|---|---|---|---|---|")
+    if args.compare:
+        compare(*args.compare)
+        return
+    if args.detect_only:
+        found, n, up_found, up = detect(args.detect_only)
+        print(f"{args.detect_only}: {found}/{n} = {found / n:.0%}; upright {up_found}/{up} = {up_found / max(up, 1):.0%}")
+        return
+    print("| size | samples | denoiser | frames | faces found | rate | upright frames: found | rate | s/frame (end to end) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         w, h = map(int, size.split("x"))
         params = yaml.safe_load(yaml.safe_dump(base))
@@ -123,11 +158,10 @@ def main() -> None:
             subprocess.run(["facedepth", "render", "--params", str(work / "params.yaml"), "--out", str(work / "renders")],
                            check=True)
             per_frame = (time.perf_counter() - t0) / args.frames
-            rgbs = sorted((work / "renders").glob("*/*.rgb.png"))
-            found = detect(rgbs)
+            found, n, up_found, up = detect(work / "renders")
             s = r["settings"]
-            print(f"| {size} | {s['samples']} | {s['denoiser']} | {len(rgbs)} | {found} | {found / len(rgbs):.0%} "
-                  f"| {per_frame:.2f} |", flush=True)
+            print(f"| {size} | {s['samples']} | {s['denoiser']} | {n} | {found} | {found / n:.0%} | {up_found}/{up} "
+                  f"| {up_found / max(up, 1):.0%} | {per_frame:.2f} |", flush=True)
             if args.sheets:
                 from pipeline.preview import contact_sheet
 

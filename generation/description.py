@@ -47,7 +47,7 @@ class Identity:
     facial_hair: str = "none"  # none | stubble | moustache | goatee | beard
     facial_hair_density: float = 0.0
     lash_length_m: float = 0.0  # 0: no lash curves
-    garment: str = "painted"  # painted (the old colour split) | crew | v_neck | collared | hoodie | jacket
+    garment: str = "crew"  # crew | v_neck | collared | hoodie | jacket (generation.garment)
     garment_pattern: str = "plain"  # plain | stripes | check | heather
     inner_rgb: tuple[float, float, float] = (0.8, 0.8, 0.8)  # the shirt under a jacket
     glasses: str = "none"  # none | round | rect

