@@ -319,7 +319,7 @@ def backdrop(frame: Frame) -> MeshData | None:
     head = M[:3, :3].T @ (-M[:3, 3])  # the eyes (world origin) in camera axes
     if bg.kind == "hdri":
         if bg.distance_m < head[2] + 0.3:
-            raise ValueError(f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
+            raise RuntimeError(f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
                              f"({head[2]:.2f} m away); raise render.background.hdri_distance_m")
         return room.sphere(bg.distance_m)
     if bg.kind in ("plaster", "corner", "shelf", "door"):

@@ -15,6 +15,8 @@ import numpy as np
 from generation.mesh import MeshData, box
 
 UP = np.array([0.0, 0.0, 1.0])
+CLEAR_M = 0.25  # every background surface stays this far behind the head centre...
+SHOULDERS_M = 0.45  # ...within this half-width of the view axis (head and shoulders)
 
 
 def sphere(radius: float, segments: int = 96, rings: int = 48) -> MeshData:
@@ -58,9 +60,11 @@ def room(kind: str, head_depth: float, distance: float, cam_pos: np.ndarray, for
     centre = cam_pos + f * depth
     wall_rgb = np.asarray(wall_rgb)
     big = 12.0
-    if kind == "corner":  # two walls meeting behind the head, seen diagonally
-        edge = centre + r * rng.uniform(-0.3, 0.3) * depth
+    if kind == "corner":  # two walls meeting behind the head, seen diagonally; they come nearer to the sides,
+        offset = rng.uniform(-0.3, 0.3) * depth  # so the edge recedes until they clear the shoulders by CLEAR_M
         angle = np.radians(rng.uniform(35, 55))
+        edge_distance = max(distance, CLEAR_M + (SHOULDERS_M + abs(offset)) * np.tan(angle))
+        edge = cam_pos + f * (head_depth + edge_distance) + r * offset
         parts = []
         for side in (-1, 1):
             along = -f * np.sin(angle) + side * r * np.cos(angle)  # from the edge towards the camera side
@@ -70,7 +74,7 @@ def room(kind: str, head_depth: float, distance: float, cam_pos: np.ndarray, for
             parts.append(_wall(edge + along * big / 2, normal, along, big, big, 0, wall_rgb if side < 0 else other))
         return MeshData.concat(parts)
     parts = [_wall(centre, -f, r, big, big, 0, wall_rgb)]
-    room_depth = max(distance - 0.25, 0.0)  # what stands on the floor or wall keeps clear of the head
+    room_depth = max(distance - CLEAR_M, 0.0)  # what stands in front of the wall keeps clear of the head
     axes = np.stack([r, -f, UP], axis=1)
     if kind == "shelf" and room_depth > 0.08:
         d = min(0.28, room_depth)
@@ -85,9 +89,9 @@ def room(kind: str, head_depth: float, distance: float, cam_pos: np.ndarray, for
                 if rng.uniform() < 0.85:
                     book = plank + r * (x + w / 2) + UP * (0.0125 + hgt / 2) + f * rng.uniform(0, 0.04)
                     colour = rng.uniform(0.03, 0.6, 3) ** 1.5
-                    parts.append(_tinted(box(book, (w, rng.uniform(0.12, d - 0.01), hgt), axes, 2), colour))
+                    parts.append(_tinted(box(book, (w, rng.uniform(0.6, 0.95) * d, hgt), axes, 2), colour))
                 x += w + rng.uniform(0, 0.01)
-    elif kind == "door" and room_depth > 0.02:
+    elif kind == "door" and room_depth > 0.05:
         x = rng.uniform(-0.9, 0.9) * depth * 0.4
         door = centre + r * x + UP * rng.uniform(-0.2, 0.3)
         panel = np.array([0.3, 0.2, 0.12]) * rng.uniform(0.4, 2.0) if rng.uniform() < 0.6 else wall_rgb * 1.2

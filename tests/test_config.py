@@ -20,6 +20,12 @@ def test_defaults_parse():
     (lambda r: r["lighting"].update(count=[3, 1]), "inverted range"),
     (lambda r: r.update(identities=0), "must be >= 1"),
     (lambda r: r.update(assets_dir="/no/such/dir"), "not a directory"),
+    (lambda r: r["human"].update(garments=["toga"]), r"render.human.garments: unknown value"),
+    (lambda r: r["human"].update(glasses=1.5), r"render.human.glasses: a share"),
+    (lambda r: r["lighting"].update(hdris=["moon"]), r"render.lighting.hdris: unknown value"),
+    (lambda r: r["lighting"].update(tint=-0.1), r"render.lighting.tint"),
+    (lambda r: r["background"].update(kinds=["beach"]), r"render.background.kinds: unknown value"),
+    (lambda r: r["background"].update(hdri_distance_m=[5, 1]), "inverted range"),
 ])
 def test_bad_params_are_rejected_with_the_key_named(mutate, message):
     data = tiny_params()

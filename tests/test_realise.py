@@ -108,3 +108,28 @@ def test_blender_backend_imports_no_maths_modules():
         imported = {f"{n.module}.{a.name}" if n.module == "generation" else n.module
                     for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
         assert not imported & computing, (path.name, imported & computing)
+
+
+@pytest.mark.parametrize("kind", ["plaster", "corner", "shelf", "door"])
+def test_rooms_keep_clear_of_the_head_at_every_distance(kind):
+    """Every background surface within the head-and-shoulders band stands >= 0.25 m behind the head centre
+    (less the 1 cm books may stand proud), for near and far walls: the person never intersects the room."""
+    from generation import room
+
+    cam = np.array([0.1, -0.7, 0.05])
+    forward = -cam / np.linalg.norm(cam)
+    head_depth = float(np.linalg.norm(cam))
+    flat = forward - np.array([0, 0, forward[2]])
+    flat /= np.linalg.norm(flat)
+    side = np.cross(flat, [0, 0, 1.0])
+    u, v = np.meshgrid(np.linspace(0, 1, 41), np.linspace(0, 1, 41))
+    w = np.stack([(1 - u) * (1 - v), u * (1 - v), u * v, (1 - u) * v], -1).reshape(-1, 4)
+    for seed in range(20):
+        for distance in (0.3, 0.35, 0.5, 1.5):
+            mesh = room.room(kind, head_depth, distance, cam, forward, (0.5, 0.5, 0.5), seed)
+            points = np.einsum("pk,qkd->qpd", w, mesh.vertices[mesh.quads]).reshape(-1, 3) - cam
+            band = np.abs(points @ side) < room.SHOULDERS_M
+            assert band.any()
+            behind = points[band] @ flat - head_depth
+            assert behind.min() > room.CLEAR_M - 0.011, (seed, distance, behind.min())
+            assert mesh.face_attrs["tint"].shape == (len(mesh.quads), 3) and np.isfinite(mesh.vertices).all()

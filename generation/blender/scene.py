@@ -2,9 +2,9 @@
 
 Every value (vertices, hair points, object poses, material inputs) arrives
 computed by generation.realise; this module only copies it into Blender and
-renders. Outputs are
-written by a compositor File Output node: depth as float32 ZIP EXR, the
-material-index pass (mask labels) as float EXR and RGB as 8-bit PNG.
+renders. Outputs are written by a compositor File Output node: depth as
+float32 ZIP EXR, the material-index pass (mask labels) and the lens AOV as
+float EXR, RGB as 8-bit PNG.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import numpy as np
 
 from generation import human
 from generation.assets import SKIN_MASKS, AssetError, hdri_path, mask_path
-from generation.config import HDRIS
-from generation.mesh import MeshData
 from generation.blender import materials
+from generation.config import HDRIS
 from generation.description import Frame
+from generation.mesh import MeshData
 from generation.realise import LightSetup, Realised, Strands
+
 
 def use_device(scene, device: str) -> str:
     """Point Cycles at 'cpu', 'cuda', 'optix' or 'auto' (OptiX, else CUDA, else CPU); returns the kind used.
