@@ -119,7 +119,7 @@ class Frame:
     body_yaw_deg: float
     camera: Camera
     lights: list[Light]
-    environment: float  # legacy uniform world strength, used when world is None
+    environment: float  # world light strength (= world.strength; frames without a world: a uniform world)
     background: Background
     samples: int
     denoiser: str

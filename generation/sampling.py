@@ -160,11 +160,11 @@ def sample_background(p: RenderParams, rng: np.random.Generator) -> Background:
                       scale=float(rng.uniform(2, 30)), seed=int(rng.integers(2**31)))
 
 
-def sample_world(p: RenderParams, rng: np.random.Generator) -> Environment:
+def sample_world(p: RenderParams, rng: np.random.Generator, strength: float) -> Environment:
     li = p.lighting
     tint = 1 - rng.uniform(0, li.tint, 3)
     return Environment(hdri=str(rng.choice(li.hdris)), rotation_deg=float(rng.uniform(0, 360)),
-                       strength=_u(rng, li.environment), rgb=_rgb(tint / tint.max()))
+                       strength=strength, rgb=_rgb(tint / tint.max()))
 
 
 def sample_frame(p: RenderParams, index: int) -> Frame:
@@ -188,7 +188,7 @@ def sample_frame(p: RenderParams, index: int) -> Frame:
         samples=s.samples, denoiser=s.denoiser, threads=s.threads,
     )
     extra = np.random.default_rng([p.seed, FRAME_STREAM, index, 1])  # values added later: earlier ones unchanged
-    frame = dataclasses.replace(frame, world=sample_world(p, extra))
+    frame = dataclasses.replace(frame, world=sample_world(p, extra, frame.environment))
     if frame.background.kind == "hdri":
         bg = dataclasses.replace(frame.background, distance_m=_u(extra, p.background.hdri_distance_m))
         frame = dataclasses.replace(frame, background=bg)
