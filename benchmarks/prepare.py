@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from facedepth.splits import load_split
-from pipeline.prepare import PrepareParams, prepare
+from fdcore.schema import PrepareParams
+from pipeline.prepare import prepare
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     n = len(list(Path(args.renders).glob("shard_*/f*.json")))
     if not n:
         raise SystemExit(f"{args.renders}: no renders; run `dvc repro render` first")
-    p = PrepareParams(size=(args.resolution, args.resolution), splits={"train": 1.0, "val": 0.0, "test": 0.0},
+    p = PrepareParams(resolution=(args.resolution, args.resolution), splits={"train": 1.0, "val": 0.0, "test": 0.0},
                       min_head_pixels=50, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "prepared"

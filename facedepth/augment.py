@@ -18,67 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from fdcore.schema import AugmentParams
+
 Range = tuple[float, float]
 
 
-@dataclass(frozen=True)
-class Augment:
-    flip: float = 0.5  # probability of a horizontal flip
-    brightness: float = 0.2  # colour jitter amplitudes, always applied
-    contrast: float = 0.2
-    saturation: float = 0.2
-    p_zoom: float = 0.0
-    zoom: Range = (0.7, 1.3)  # > 1 zooms in: the head fills ~22-76% of the width at the default framing
-    shift: float = 0.08  # translation with a zoom, fraction of the image size
-    p_gamma: float = 0.0
-    gamma: Range = (0.75, 1.35)
-    p_white_balance: float = 0.0
-    white_balance: float = 0.15  # per-channel gain in 1 +- this
-    p_blur: float = 0.0
-    blur_sigma: Range = (0.3, 1.2)  # Gaussian, pixels
-    p_motion_blur: float = 0.0
-    motion_px: Range = (3, 7)  # streak length
-    p_noise: float = 0.0
-    shot_noise: Range = (0.0, 0.03)  # std at full scale grows with sqrt(intensity)
-    read_noise: Range = (0.0, 0.015)
-    p_chroma: float = 0.0
-    chroma_px: float = 1.0  # red and blue planes shifted apart by up to this
-    p_grey: float = 0.0
-    p_jpeg: float = 0.0
-    jpeg_quality: Range = (30, 95)
-
-    @classmethod
-    def from_params(cls, section: dict) -> Augment:
-        """Typed, range-checked; an unknown key or a bad value names itself."""
-        allowed = {f.name: f for f in dataclasses.fields(cls)}
-        if not isinstance(section, dict) or set(section) - set(allowed):
-            bad = sorted(set(section) - set(allowed)) if isinstance(section, dict) else section
-            raise ValueError(f"train.augment: unknown key(s) {bad}; allowed: {sorted(allowed)}")
-        out = {}
-        for key, value in section.items():
-            default = allowed[key].default
-            if isinstance(default, tuple):
-                ok = (isinstance(value, (list, tuple)) and len(value) == 2 and all(_number(v) for v in value)
-                      and 0 <= value[0] <= value[1])
-                if not ok:
-                    raise ValueError(f"train.augment.{key}: need [low, high] with 0 <= low <= high, got {value!r}")
-                out[key] = (float(value[0]), float(value[1]))
-            else:
-                if not _number(value) or (key == "flip" or key.startswith("p_")) and value > 1:
-                    raise ValueError(f"train.augment.{key}: need a number >= 0"
-                                     f"{' and <= 1 (a probability)' if key == 'flip' or key.startswith('p_') else ''}, "
-                                     f"got {value!r}")
-                out[key] = float(value)
-        return cls(**out)
+Augment = AugmentParams  # fields and the default profile's values: fdcore.schema (params.yaml train.augment)
+_OFF = {f.name: 0.0 for f in dataclasses.fields(Augment)
+        if f.name in ("flip", "brightness", "contrast", "saturation") or f.name.startswith("p_")}
 
 
-def _number(v) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and 0 <= v < math.inf
+def only(**effects) -> Augment:
+    """Every effect off (probabilities and jitter 0) but those given; amplitudes and ranges keep the profile's."""
+    return Augment(**{**_OFF, **effects})
 
 
 def _u(rng: np.random.Generator, r: Range) -> float:
@@ -151,14 +107,7 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.n
     return out
 
 
-# The default profile's training augmentation (params.yaml train.augment; tests/test_config.py keeps them equal).
-SIM_TO_REAL = dict(flip=0.5, brightness=0.2, contrast=0.2, saturation=0.2, p_zoom=0.5, zoom=(0.7, 1.3), shift=0.08,
-                   p_gamma=0.3, gamma=(0.75, 1.35), p_white_balance=0.3, white_balance=0.15, p_blur=0.2,
-                   blur_sigma=(0.3, 1.2), p_motion_blur=0.1, motion_px=(3, 7), p_noise=0.4, shot_noise=(0.0, 0.03),
-                   read_noise=(0.0, 0.015), p_chroma=0.1, chroma_px=1.0, p_grey=0.05, p_jpeg=0.4,
-                   jpeg_quality=(30, 95))
-
 # The fixed camera-effects pipeline of the robustness evaluation: every photometric effect but greyscale, no geometry.
-CAMERA_EFFECTS = Augment(flip=0.0, brightness=0.1, contrast=0.1, saturation=0.1, p_gamma=1.0, p_white_balance=1.0,
-                         p_blur=1.0, blur_sigma=(0.3, 0.8), p_motion_blur=0.0, p_noise=1.0, shot_noise=(0.01, 0.03),
-                         read_noise=(0.005, 0.012), p_chroma=1.0, p_jpeg=1.0, jpeg_quality=(30, 70))
+CAMERA_EFFECTS = only(brightness=0.1, contrast=0.1, saturation=0.1, p_gamma=1.0, p_white_balance=1.0, p_blur=1.0,
+                      blur_sigma=(0.3, 0.8), p_noise=1.0, shot_noise=(0.01, 0.03), read_noise=(0.005, 0.012),
+                      p_chroma=1.0, p_jpeg=1.0, jpeg_quality=(30.0, 70.0))

@@ -80,13 +80,10 @@ def normal(pred, target, mask):
     return _masked_mean(1 - cos, m)
 
 
-# The default profile's weights (params.yaml; tests/test_config.py keeps them equal): the paper's terms at gain 300,
-# most of L1's weight moved to the relief term (README, "Models and training"). The class defaults are the paper's.
-PROFILE_LOSS = {"w_ssim": 0.28, "w_l1": 0.02, "w_grad": 0.30, "w_normal": 0.20, "w_relief": 0.2, "gain": 300.0}
-
-
 @dataclass(frozen=True)
 class HybridLoss:
+    """The paper's weights at gain 1; the default profile's: fdcore.schema.LossParams (params.yaml train.loss)."""
+
     w_ssim: float = 0.28
     w_l1: float = 0.22
     w_grad: float = 0.30

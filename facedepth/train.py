@@ -21,81 +21,38 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from facedepth.augment import SIM_TO_REAL, Augment
 from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.depthnorm import DepthNorm
-from facedepth.losses import PROFILE_LOSS, HybridLoss
-from facedepth.models import MODELS, build, options
+from facedepth.losses import HybridLoss
+from facedepth.models import MODELS, build
+from facedepth.models import options as options_of
+from fdcore import schema
 from fdcore.files import atomic_path
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str
-    # defaults equal params.yaml's train section (tests/test_config.py); train.models and the per-model
-    # model_cfg have no code default
-    steps: int = 1200  # optimiser steps; model_cfg.MODEL.steps overrides it for one model
-    warmup_steps: int = 50  # linear LR warm-up from lr/100
-    val_every: int = 100  # steps between validations (and checkpoints); also at the last step
-    batch_size: int = 8
-    lr: float = 1e-3
-    lr_schedule: str = "cosine"  # cosine | step | constant, after warm-up
-    lr_step: int = 500  # steps between decays of the step schedule
-    lr_gamma: float = 0.1
-    weight_decay: float = 0.0
-    near_m: float = 0.15
-    far_m: float = 3.0
-    depth_norm: str = "log"  # log | inverse (facedepth.depthnorm)
-    canonical_focal: float = 1.0  # focal length / image width of the canonical camera; 0 = raw metric depth
-    amp: bool = True  # only takes effect on CUDA
-    pretrained: bool | str = False
-    num_workers: int = 0
-    seed: int = 0
-    loss: dict = field(default_factory=lambda: dict(PROFILE_LOSS))
-    augment: dict = field(default_factory=lambda: {k: list(v) if isinstance(v, tuple) else v
-                                                   for k, v in SIM_TO_REAL.items()})
-    model_cfg: dict = field(default_factory=dict)  # per model name: kwargs for models.build
+class TrainConfig(schema.TrainRun):
+    """One model's training run (fields and defaults: fdcore.schema), with what it builds in torch."""
 
     @classmethod
-    def from_params(cls, data: dict, model: str) -> TrainConfig:
-        section = dict(data.get("train") or {})
-        section.pop("models", None)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(section) - known
-        if unknown:
-            raise ValueError(f"train: unknown key(s) {sorted(unknown)}; allowed: {sorted(known - {'model'})}")
-        model_cfg = dict(section.get("model_cfg") or {})
-        mine = dict(model_cfg.get(model) or {})
-        if "steps" in mine:  # a per-model schedule length, not a model argument
-            section["steps"] = mine.pop("steps")
-            model_cfg[model] = mine
-            section["model_cfg"] = model_cfg
-        cfg = cls(model=model, seed=int(data.get("seed", 0)), **section)
-        for key in ("steps", "val_every", "batch_size", "lr_step"):
-            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
-                raise ValueError(f"train.{key}: need a whole number >= 1, got {getattr(cfg, key)!r}")
-        if not isinstance(cfg.warmup_steps, int) or cfg.warmup_steps < 0:
-            raise ValueError(f"train.warmup_steps: need a whole number >= 0, got {cfg.warmup_steps!r}")
-        if not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
-            raise ValueError(f"train.lr: need a number > 0, got {cfg.lr!r} (write 3.0e-4, not 3e-4: YAML reads that as text)")
-        Augment.from_params(cfg.augment)
-        allowed = {f.name for f in dataclasses.fields(HybridLoss)}
-        if not isinstance(cfg.loss, dict) or set(cfg.loss) - allowed:
-            bad = sorted(set(cfg.loss) - allowed) if isinstance(cfg.loss, dict) else cfg.loss
-            raise ValueError(f"train.loss: unknown key(s) {bad}; allowed: {sorted(allowed)}")
-        for name, value in cfg.loss.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"train.loss.{name}: need a number >= 0, got {value!r}")
-        if cfg.lr_schedule not in ("cosine", "step", "constant"):
-            raise ValueError(f"train.lr_schedule: {cfg.lr_schedule!r} is not one of cosine, step, constant")
+    def from_params(cls, data: dict | schema.Params, model: str) -> TrainConfig:
+        """The run of `model` under params (a mapping or parsed Params); model_cfg.MODEL.steps sets its steps."""
+        try:
+            t = data if isinstance(data, schema.Params) else schema.parse(data)
+        except schema.ParamsError as exc:
+            raise ValueError(str(exc)) from None
+        seed, t = t.seed, t.train
+        options = dict(t.model_cfg.get(model) or {})
+        steps = options.pop("steps", t.steps)  # a per-model schedule length, not a model argument
+        settings = {f.name: getattr(t, f.name) for f in dataclasses.fields(schema.TrainSettings)}
+        cfg = cls(**{**settings, "steps": steps, "model_cfg": {model: options}, "model": model, "seed": seed})
         cfg.norm  # validates the depth encoding
-        for name, opts in {model: {}, **cfg.model_cfg}.items():
+        for name, opts in {model: {}, **t.model_cfg}.items():
             if name not in MODELS:
                 raise ValueError(f"train.model_cfg.{name}: unknown model; choose from {list(MODELS)}")
-            bad = set(opts or {}) - set(options(name)) - {"steps"}
+            bad = set(opts or {}) - set(options_of(name)) - {"steps"}
             if bad:
                 raise ValueError(f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
-                                 f"{options(name) or 'none (a published architecture)'} and steps")
+                                 f"{options_of(name) or 'none (a published architecture)'} and steps")
         return cfg
 
     @property
@@ -165,10 +122,10 @@ def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainCon
     """Rebuild the model a checkpoint was trained with, weights loaded, in eval mode."""
     state = read_state(path, device)
     try:
-        cfg = TrainConfig(**{**LEGACY, **state["config"], "pretrained": False})
+        cfg = schema.build(TrainConfig, {**LEGACY, **state["config"], "pretrained": False}, f"{path}: config")
         model = cfg.build_model().to(device)
         model.load_state_dict(state["model"])
-    except (TypeError, RuntimeError, KeyError) as exc:
+    except (TypeError, RuntimeError, KeyError, schema.ParamsError) as exc:
         raise ValueError(f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
                          f"{str(exc)[:200]}); retrain it with `facedepth train`") from None
     return model.eval(), cfg, state
@@ -325,14 +282,14 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     run = _start(cfg, out_dir, resume)
     env = run.env
     ddp = torch.nn.parallel.DistributedDataParallel(run.model) if env.world > 1 else run.model
-    train_ds = DepthSplit(prepared, "train", cfg.norm, Augment.from_params(cfg.augment), cfg.seed, train_rows)
+    train_ds = DepthSplit(prepared, "train", cfg.norm, cfg.augment, cfg.seed, train_rows)
     val_ds = DepthSplit(prepared, "val", cfg.norm)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})")
     if env.main:
         warn_out_of_range(train_ds, cfg)
     val_loader = DataLoader(val_ds, cfg.batch_size, num_workers=cfg.num_workers)
-    loss_fn = HybridLoss(**cfg.loss)
+    loss_fn = HybridLoss(**dataclasses.asdict(cfg.loss))
     live = None
     if env.main:
         from dvclive import Live

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fdcore import schema
 from generation import geometry
 
 
@@ -142,20 +143,6 @@ class Frame:
         return dataclasses.asdict(self)
 
 
-def _make(cls, d: dict):
-    """A dataclass from its JSON form (JSON turns tuples into lists)."""
-    return cls(**{f.name: tuple(d[f.name]) if str(f.type).startswith("tuple") else d[f.name]
-                  for f in dataclasses.fields(cls) if f.name in d})  # fields added later keep their defaults
-
-
 def frame_from_dict(d: dict) -> Frame:
-    """Inverse of Frame.to_dict (the JSON next to each frame)."""
-    d = dict(d)
-    d["identity"] = _make(Identity, d["identity"])
-    d["expression"] = _make(Expression, d["expression"])
-    d["camera"] = _make(Camera, d["camera"])
-    d["lights"] = [_make(Light, light) for light in d["lights"]]
-    d["background"] = _make(Background, d["background"])
-    if d.get("world") is not None:
-        d["world"] = _make(Environment, d["world"])
-    return _make(Frame, d)
+    """Inverse of Frame.to_dict (the JSON next to each frame): typed, unknown keys rejected, later fields defaulted."""
+    return schema.build(Frame, d, "description")

@@ -121,7 +121,7 @@ class Realised:
     camera_matrix: np.ndarray  # 4x4 world, Blender camera axes
     focal_mm: float
     sensor_mm: float
-    wall_matrix: np.ndarray  # 4x4: the unit quad scaled, facing the camera
+    wall_matrix: np.ndarray | None  # 4x4: the unit quad scaled, facing the camera; None without a legacy wall
     lights: list[LightSetup]
     skin: SkinLook
     iris_rgb: tuple[float, float, float]
@@ -181,8 +181,18 @@ def wall_look(bg: Background) -> WallLook:
                     offset=(bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0.0))
 
 
+def head_vertices(rest: np.ndarray) -> np.ndarray:
+    """The rest-pose vertices that move wholly with the head (above the neck blend)."""
+    return rest[human.neck_weights(rest[:, 2]) > 0.999]
+
+
+def eye_centres(points: np.ndarray) -> np.ndarray:
+    """(2, 3) left and right eyeball centres of the rest-pose points (MakeHuman's eye joints)."""
+    return np.stack([points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"])
+
+
 def skull(rest: np.ndarray) -> hair.Skull:
-    head = rest[human.neck_weights(rest[:, 2]) > 0.999]
+    head = head_vertices(rest)
     return hair.Skull(centre=(head.max(0) + head.min(0)) / 2, radii=(head.max(0) - head.min(0)) / 2 * 0.9)
 
 
@@ -259,7 +269,7 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
     sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.12), 0.00005))
     # eyelashes: from MakeHuman's lash helper strips, out from the eyeball and curling away from the eye
     if ident.lash_length_m > 0:
-        eyes = {s: points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"}
+        eyes = dict(zip("lr", eye_centres(points)))
         for lid, count, scale, up in (("upper", 90, 1.0, 1.0), ("lower", 45, 0.55, -1.0)):
             quads = human.lash_strips()[lid]
             face_ids, w = hair.sample_roots(points, quads, np.arange(len(quads)), 2 * count, ident.hair_seed + 2)
@@ -306,9 +316,7 @@ def fabric_look(ident: Identity) -> FabricLook:
 def glasses_mesh(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.ndarray) -> MeshData | None:
     if frame.identity.glasses not in glasses.SHAPES:
         return None
-    eyes = np.stack([points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"])
-    head = rest[human.neck_weights(rest[:, 2]) > 0.999]
-    mesh = glasses.glasses(frame.identity.glasses, eyes, head)
+    mesh = glasses.glasses(frame.identity.glasses, eye_centres(points), head_vertices(rest))
     return MeshData(_pose(frame, mesh.vertices, pivot), mesh.quads, mesh.slots)
 
 
@@ -335,10 +343,9 @@ def world_look(frame: Frame) -> WorldLook:
     return WorldLook(hdri=w.hdri, rotation_rad=float(np.radians(w.rotation_deg)), strength=strength, rgb=w.rgb)
 
 
-def exposure(frame: Frame) -> float:
+def exposure(frame: Frame, world: WorldLook) -> float:
     """Face-priority auto-exposure, as phones meter portraits: the irradiance at the head and, half-way in
     stops, the skin's albedo (dark skin is lifted, light skin held back, and both keep their tone)."""
-    world = world_look(frame)
     irradiance = np.pi * world.strength * (HDRI_REFERENCE if frame.world is not None else 1.0)
     for light in frame.lights:
         d2 = float(np.dot(light.location, light.location))
@@ -384,6 +391,7 @@ def realise(frame: Frame) -> Realised:
     head = frame.head_world_rotation()
     posed = human.pose(rest, frame.body_yaw_deg, head, pivot)
     legacy_wall = frame.background.kind in ("plain", "noise", "checker", "waves")
+    world = world_look(frame)
     return Realised(
         vertices=posed,
         eyes_world=human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0],
@@ -392,9 +400,9 @@ def realise(frame: Frame) -> Realised:
         garment=garment_mesh(frame, posed), fabric=fabric_look(ident),
         glasses=glasses_mesh(frame, points, rest, pivot), glasses_rgb=ident.glasses_rgb,
         backdrop=backdrop(frame), backdrop_hdri=frame.background.kind == "hdri",
-        world=world_look(frame), exposure=exposure(frame),
+        world=world, exposure=exposure(frame, world),
         camera_matrix=camera_matrix(frame), focal_mm=frame.camera.focal_mm, sensor_mm=frame.camera.sensor_mm,
-        wall_matrix=wall_matrix(frame),
+        wall_matrix=wall_matrix(frame) if legacy_wall else None,
         lights=[light_setup(light) for light in frame.lights],
         skin=skin_look(ident),
         iris_rgb=ident.iris_rgb, iris_rim_rgb=_t(np.asarray(ident.iris_rgb) * 0.5),

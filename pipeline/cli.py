@@ -31,18 +31,14 @@ def fail_unwritable(exc: OSError, option: str) -> None:
     fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable {option}")
 
 
-def _load_yaml(path: Path) -> dict:
-    import yaml
+def _params(path: Path):
+    """Every section of a params file, typed (fdcore.schema): a bad key anywhere stops any stage before work."""
+    from generation.config import ParamsError, load_all
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        fail(f"{path}: cannot read the params file ({exc.strerror}); pass a params.yaml file")
-    except yaml.YAMLError as exc:
-        fail(f"{path}: not valid YAML: {exc}")
-    if not isinstance(data, dict):
-        fail(f"{path}: expected a mapping of sections (seed, render, prepare, train)")
-    return data
+        return load_all(path)
+    except ParamsError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -105,14 +101,10 @@ def prepare(
 
     from generation.layout import META_GLOB
     from pipeline import stats
-    from pipeline.prepare import PrepareParams
     from pipeline.prepare import prepare as run_prepare
     from pipeline.progress import bar
 
-    try:
-        p = PrepareParams.from_params(_load_yaml(params))
-    except ValueError as exc:
-        fail(f"{params}: {exc}")
+    p = _params(params).prepare
     total = len(list(renders.glob(META_GLOB)))
     if not total:
         fail(f"{renders}: no rendered frames; run `facedepth render --out {renders}` first")
@@ -149,7 +141,7 @@ def train(
     from pipeline.progress import bar
 
     try:
-        cfg = TrainConfig.from_params(_load_yaml(params), model)
+        cfg = TrainConfig.from_params(_params(params), model)
         cfg.build_model()  # fail on a bad model name or encoder before touching data
     except (ValueError, TypeError, RuntimeError, FileNotFoundError) as exc:
         fail(str(exc))
@@ -264,9 +256,7 @@ def report(
     from pipeline.report import build_report
 
     if not models:
-        models = (_load_yaml(params).get("train") or {}).get("models") or []
-        if not models:
-            fail(f"{params}: no train.models to report on; pass --model NAME")
+        models = list(_params(params).train.models)
     try:
         typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure))
     except FileNotFoundError as exc:
@@ -290,7 +280,7 @@ def learning_curve(
     from pipeline.curve import run
 
     try:
-        cfg = TrainConfig.from_params(_load_yaml(params), model)
+        cfg = TrainConfig.from_params(_params(params), model)
         base = {n: json.loads((baselines_root / n / "metrics.json").read_text()) for n in NAMES}
     except (ValueError, OSError) as exc:
         fail(f"{exc}; run `facedepth baselines` first" if isinstance(exc, OSError) else str(exc))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,46 +21,11 @@ import pandas as pd
 from PIL import Image
 
 from facedepth.splits import SPLIT_FILES, create_split
+from fdcore.schema import SPLITS, PrepareParams
 from generation import exr, human
 from generation.layout import META_GLOB, SHARD_GLOB, frame_paths
 
-SPLITS = ("train", "val", "test")
 FACE_LABELS = (human.FACE, human.EYES, human.MOUTH)
-
-
-@dataclass(frozen=True)
-class PrepareParams:
-    size: tuple[int, int]  # width, height
-    splits: dict[str, float]
-    min_head_pixels: int
-    seed: int
-
-    @classmethod
-    def from_params(cls, data: dict) -> PrepareParams:
-        p = data.get("prepare") or {}
-        # the key is `resolution`, not `size`: DVC's run cache ignores params named `size`
-        unknown = set(p) - {"resolution", "splits", "min_head_pixels"}
-        if unknown:
-            raise ValueError(f"prepare: unknown key(s) {sorted(unknown)}")
-        raw = p.get("splits", {"train": 0.6, "val": 0.2, "test": 0.2})
-        try:
-            splits = {k: float(v) for k, v in raw.items()}
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"prepare.splits: need a mapping of train/val/test ratios, got {raw!r}") from None
-        if set(splits) != set(SPLITS) or min(splits.values()) <= 0 or abs(sum(splits.values()) - 1) > 1e-6:
-            raise ValueError(f"prepare.splits: need train/val/test ratios > 0 summing to 1 (every split is used: "
-                             f"train to fit, val to pick the checkpoint, test to report), got {splits}")
-        res = p.get("resolution", [128, 128])
-        if not (isinstance(res, (list, tuple)) and len(res) == 2 and all(type(v) is int for v in res)):
-            raise ValueError(f"prepare.resolution: need [width, height] in whole pixels, e.g. [128, 128], got {res!r}")
-        w, h = res
-        if w < 8 or h < 8 or w % 2 or h % 2:
-            raise ValueError(f"prepare.resolution: {w}x{h}; need even sizes of at least 8 (networks predict at half size)")
-        heads = p.get("min_head_pixels", 50)
-        if type(heads) is not int or heads < 1:
-            raise ValueError(f"prepare.min_head_pixels: need a whole number >= 1, got {heads!r}")
-        return cls(size=(w, h), splits=splits, min_head_pixels=heads,
-                   seed=int(data.get("seed", 0)))
 
 
 class BadFrame(Exception):
@@ -221,7 +185,7 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     manifests = []
-    w, h = p.size
+    w, h = p.resolution
     for split in SPLITS:
         members = [m for m, i in kept if assignment[i] == split]
         folder = tmp / split
@@ -231,8 +195,8 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
         rows = []
         for k, meta_path in enumerate(members):
             frame = load_frame(meta_path, p.min_head_pixels)
-            rgb[k], depth[k], mask[k] = resize_frame(frame["rgb"], frame["depth"], frame["mask"], p.size)
-            rows.append({**manifest_row(frame["meta"], p.size, meta_path.parent.name), "split": split, "row": k})
+            rgb[k], depth[k], mask[k] = resize_frame(frame["rgb"], frame["depth"], frame["mask"], p.resolution)
+            rows.append({**manifest_row(frame["meta"], p.resolution, meta_path.parent.name), "split": split, "row": k})
         for arr in (rgb, depth, mask):
             arr.flush()
         del rgb, depth, mask
@@ -240,7 +204,7 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
         table.to_parquet(folder / SPLIT_FILES["manifest"], index=False)
         manifests.append(table)
     rejected.to_csv(tmp / "rejected.csv", index=False)
-    (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.size)}) + "\n")
+    (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.resolution)}) + "\n")
     old = out.with_name(out.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from facedepth.splits import load_split  # noqa: E402
 from generation import human  # noqa: E402
 from pipeline.colour import colourise  # noqa: E402
-from pipeline.prepare import SPLITS  # noqa: E402
+from fdcore.schema import SPLITS  # noqa: E402
 
 
 def dataset_figure(prepared: Path, out_png: Path, out_json: Path, rejected: pd.DataFrame) -> dict:

@@ -50,11 +50,12 @@ def rendered(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def prepared(rendered, tmp_path_factory) -> Path:
     """Prepared 48x40 splits of the session render (2 identities train, 1 val... by ratio)."""
-    from pipeline.prepare import PrepareParams, prepare
+    from fdcore.schema import PrepareParams
+    from pipeline.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared") / "prepared"
-    prepare(rendered[1], out, PrepareParams(size=(48, 40), splits={"train": 0.34, "val": 0.33, "test": 0.33},
-                                            min_head_pixels=10, seed=0))
+    prepare(rendered[1], out, PrepareParams(resolution=(48, 40), splits={"train": 0.34, "val": 0.33, "test": 0.33},
+                                                  min_head_pixels=10, seed=0))
     return out
 
 

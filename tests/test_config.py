@@ -1,7 +1,11 @@
+import dataclasses
+import json
+
 import pytest
 import yaml
 
 from conftest import ROOT, facedepth, tiny_params, write_params
+from fdcore import schema
 from generation import config
 
 
@@ -51,12 +55,11 @@ def test_missing_params_file_is_named(tmp_path):
 
 def test_paper_profile_is_valid():
     from facedepth.train import TrainConfig
-    from pipeline.prepare import PrepareParams
 
     data = yaml.safe_load((ROOT / "params-paper.yaml").read_text())
     p = config.parse(data)
     assert p.frames >= 10_000 and p.identities >= 100 and p.settings.resolution == (640, 480)
-    assert PrepareParams.from_params(data).size == (640, 480)
+    assert schema.parse(data).prepare.resolution == (640, 480)
     for model in data["train"]["models"]:
         assert TrainConfig.from_params(data, model).model == model
 
@@ -103,15 +106,55 @@ def test_learning_curve_profile_is_the_default_distribution_larger():
     assert curve["prepare"] == default["prepare"] and TrainConfig.from_params(curve, "facedepth_lite").steps >= 1000
 
 
-def test_code_defaults_equal_params_yaml():
-    """One source of defaults: a section left empty means exactly what params.yaml says."""
-    from facedepth.train import TrainConfig
-    from pipeline.prepare import PrepareParams
-
+def test_schema_defaults_equal_params_yaml():
+    """One source of defaults: an empty params file means exactly what params.yaml says, in every section."""
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert config.parse({"seed": data["seed"], "render": {}}) == config.parse(data)
-    assert PrepareParams.from_params({"seed": data["seed"]}) == PrepareParams.from_params(data)
-    written = {k: v for k, v in data["train"].items() if k not in ("models", "model_cfg")}  # no code default
-    for model in data["train"]["models"]:
-        empty = TrainConfig.from_params({"seed": data["seed"], "train": {}}, model)
-        assert empty == TrainConfig.from_params({"seed": data["seed"], "train": written}, model), model
+    assert schema.parse(data) == schema.parse({}) == schema.Params()
+    assert config.parse({"render": {}}) == config.parse(data)
+
+
+@pytest.mark.parametrize("section, mutate, message", [
+    ("prepare", lambda s: s.update(resolutoin=[64, 64]), r"prepare: unknown key\(s\) \['resolutoin'\]"),
+    ("prepare", lambda s: s.update(resolution=[64, "64"]), r"prepare.resolution: expected int"),
+    ("prepare", lambda s: s.update(splits={"train": 0.9, "val": 0.2, "test": 0.1}), "summing to 1"),
+    ("prepare", lambda s: s.update(seed=3), "the seed is top-level"),
+    ("train", lambda s: s.update(stpes=10), r"train: unknown key\(s\) \['stpes'\]"),
+    ("train", lambda s: s.update(lr="3e-4"), r"train.lr: expected float.*write 3.0e-4"),
+    ("train", lambda s: s.update(amp="yes"), r"train.amp: expected bool"),
+    ("train", lambda s: s["loss"].update(w_ssmi=0.1), r"train.loss: unknown key"),
+    ("train", lambda s: s["augment"].update(p_jpeg=2), r"train.augment.p_jpeg: .*a probability"),
+    ("train", lambda s: s["augment"].update(zoom=[1.3, 0.7]), r"train.augment.zoom: need \[low, high\]"),
+    ("train", lambda s: s["model_cfg"].update(bts_lite={"steps": 0}), r"train.model_cfg.bts_lite"),
+    ("train", lambda s: s.update(models="facedepth_lite"), r"train.models: expected a list"),
+])
+def test_every_section_is_typed(section, mutate, message):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    mutate(data[section])
+    with pytest.raises(schema.ParamsError, match=message):
+        schema.parse(data)
+
+
+def test_a_typo_in_train_stops_the_render_stage_before_rendering(tmp_path):
+    """Unknown or mistyped keys in any section fail before work starts, whichever stage reads the file."""
+    data = tiny_params()
+    data["train"]["batch_szie"] = 4
+    params = write_params(tmp_path, data)
+    proc = facedepth("render", "--params", str(params), "--out", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 2 and "train: unknown key(s) ['batch_szie']" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_config_and_frame_json_use_the_schema():
+    from facedepth.train import TrainConfig
+    from generation.description import frame_from_dict
+    from generation.sampling import sample_frame
+
+    cfg = TrainConfig.from_params(yaml.safe_load((ROOT / "params.yaml").read_text()), "bts_lite")
+    stored = json.loads(json.dumps(dataclasses.asdict(cfg)))  # a checkpoint's config, lists for tuples
+    assert schema.build(TrainConfig, stored, "config") == cfg
+    with pytest.raises(schema.ParamsError, match=r"config.loss.gain: expected float"):
+        schema.build(TrainConfig, {**stored, "loss": {**stored["loss"], "gain": "high"}}, "config")
+    frame = json.loads(json.dumps(sample_frame(config.parse(tiny_params()), 0).to_dict()))
+    frame["identity"]["hair_colour"] = "red"
+    with pytest.raises(schema.ParamsError, match=r"description.identity: unknown key\(s\) \['hair_colour'\]"):
+        frame_from_dict(frame)

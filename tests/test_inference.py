@@ -88,11 +88,12 @@ def test_scale_invariant_metrics_see_through_scale(checkpoint, prepared):
 
 
 def test_evaluate_refuses_data_of_another_resolution(checkpoint, rendered, tmp_path):
-    from pipeline.prepare import PrepareParams, prepare
+    from fdcore.schema import PrepareParams
+    from pipeline.prepare import prepare
 
     other = tmp_path / "prepared32"
-    prepare(rendered[1], other, PrepareParams(size=(32, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33},
-                                              min_head_pixels=5, seed=0))
+    prepare(rendered[1], other, PrepareParams(resolution=(32, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33},
+                                                    min_head_pixels=5, seed=0))
     with pytest.raises(ValueError, match="trained on 48x40"):
         evaluate(checkpoint, other)
 

@@ -11,9 +11,11 @@ from conftest import facedepth
 from facedepth.depthnorm import KINDS, DepthNorm, denormalize, normalize
 from generation import exr, human
 from facedepth.splits import load_split
-from pipeline.prepare import PrepareParams, prepare, resize_frame, scan, split_identities
+from fdcore import schema
+from fdcore.schema import PrepareParams
+from pipeline.prepare import prepare, resize_frame, scan, split_identities
 
-PARAMS = PrepareParams(size=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
+PARAMS = PrepareParams(resolution=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
 
 
 @pytest.fixture()
@@ -198,14 +200,14 @@ def test_canonical_focal_makes_depth_over_focal_the_target():
 
 def test_prepare_params_validation():
     with pytest.raises(ValueError, match="summing to 1"):
-        PrepareParams.from_params({"prepare": {"splits": {"train": 0.9, "val": 0.2, "test": 0.1}}})
+        schema.parse({"prepare": {"splits": {"train": 0.9, "val": 0.2, "test": 0.1}}})
     with pytest.raises(ValueError, match="unknown key"):
-        PrepareParams.from_params({"prepare": {"size": [64, 64]}})
+        schema.parse({"prepare": {"size": [64, 64]}})
     for bad, words in (({"resolution": "64"}, "prepare.resolution"), ({"resolution": [64.5, 64]}, "prepare.resolution"),
                        ({"splits": {"train": 0, "val": 0.5, "test": 0.5}}, "ratios > 0"),
                        ({"splits": {"train": 0, "val": 0, "test": 1}}, "ratios > 0")):
         with pytest.raises(ValueError, match=words):
-            PrepareParams.from_params({"prepare": bad})
+            schema.parse({"prepare": bad})
     with pytest.raises(ValueError, match="cannot fill the train/val/test splits"):
         split_identities([1, 2], {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
 

@@ -56,6 +56,8 @@ def test_posed_vertices_and_eyes_agree_with_the_pose(params):
 def test_wall_faces_the_camera_behind_the_head_and_fills_the_view(params):
     for i in range(4):
         frame = sample_frame(params, i)
+        assert realise(frame).wall_matrix is None  # the default kinds are rooms and backdrops, not a flat wall
+        frame = dataclasses.replace(frame, background=dataclasses.replace(frame.background, kind="plain"))
         W = realise(frame).wall_matrix
         cam = frame.camera
         corners = np.array([[x, y, 0, 1] for x in (-0.5, 0.5) for y in (-0.5, 0.5)]) @ W.T

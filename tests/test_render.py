@@ -247,10 +247,8 @@ def test_ray_renders_the_same_frames(rendered, tmp_path):
         assert np.array_equal(exr.read_depth(str(first)[:-5] + ".depth.exr"), exr.read_depth(str(meta)[:-5] + ".depth.exr"))
         assert np.array_equal(np.asarray(Image.open(str(first)[:-5] + ".mask.png")),
                               np.asarray(Image.open(str(meta)[:-5] + ".mask.png")))
-        # RGB matched byte for byte in every run but one, made while another render loaded the machine
-        # (a few pixels off); until that is understood, colour is held to a near-identity here
-        a, b = (np.asarray(Image.open(str(m)[:-5] + ".rgb.png")).astype(int) for m in (first, meta))
-        assert np.abs(a - b).mean() < 0.5 and (a != b).mean() < 0.02
+        # OIDN's BALANCED quality varied RGB by one level between runs; at HIGH colour is exact too
+        assert Path(str(first)[:-5] + ".rgb.png").read_bytes() == Path(str(meta)[:-5] + ".rgb.png").read_bytes()
 
 
 def _alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import facedepth, tiny_train_params, write_params
-from facedepth.augment import Augment, geometric, photometric
+from facedepth.augment import geometric, only, photometric
 from facedepth.data import BACKGROUND, HEAD_LABELS, DepthSplit, half
 from facedepth.depthnorm import DepthNorm
 from facedepth.train import TrainConfig, load_checkpoint, lr_factor, train
@@ -32,7 +32,7 @@ def test_dataset_targets_are_half_resolution_and_masked(prepared):
 def test_flip_moves_image_depth_and_mask_together(prepared):
     ds = DepthSplit(prepared, "train")
     plain = ds[0]
-    ds.augment = Augment(flip=1.0, brightness=0, contrast=0, saturation=0)
+    ds.augment = only(flip=1.0)
     flipped = ds[0]
     assert torch.allclose(flipped[0], plain[0].flip(-1), atol=1e-6)
     assert torch.equal(flipped[1], plain[1].flip(-1)) and torch.equal(flipped[2], plain[2].flip(-1))
@@ -41,7 +41,7 @@ def test_flip_moves_image_depth_and_mask_together(prepared):
 def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_focal(prepared):
     rgb, depth, mask = (np.asarray(getattr(DepthSplit(prepared, "train"), k)[0]) for k in ("rgb", "depth", "mask"))
     rng = np.random.default_rng(0)
-    aug = Augment(p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
+    aug = only(p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
     zrgb, zdepth, zmask, s = geometric(rgb, depth, mask, rng, aug)
     assert s == 2.0 and zrgb.shape == rgb.shape and zdepth.shape == depth.shape
     h, w = mask.shape
@@ -54,11 +54,11 @@ def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_foca
     person = zmask > 0  # every person depth is some input pixel's depth of the same label: nothing interpolated
     for label in np.unique(zmask[person]):
         assert np.isin(zdepth[zmask == label], depth[mask == label]).all()
-    out = geometric(rgb, depth, mask, rng, Augment(p_zoom=1.0, zoom=(0.5, 0.5), shift=0.0))
+    out = geometric(rgb, depth, mask, rng, only(p_zoom=1.0, zoom=(0.5, 0.5), shift=0.0))
     assert (out[2][0] == 0).all() and np.isnan(out[1][0]).all()  # outside the render: background, no depth
     # a 2x zoom is a 2x longer focal length: the canonical-focal target is the zoomed depth at half the scale
     norm = DepthNorm(0.01, 10.0, canonical_focal=1.0)
-    aug = Augment(flip=0, brightness=0, contrast=0, saturation=0, p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
+    aug = only(p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
     ds = DepthSplit(prepared, "train", norm, aug)
     _, y, m, _ = ds[0]
     _, d, _, s = geometric(rgb, depth, mask, np.random.default_rng([ds.seed, 0, 0]), aug)
@@ -69,7 +69,7 @@ def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_foca
 
 def test_camera_effects_are_seeded_and_each_one_acts(prepared):
     rgb = np.asarray(DepthSplit(prepared, "train").rgb[0])
-    quiet = Augment(flip=0, brightness=0, contrast=0, saturation=0)
+    quiet = only()
     assert np.array_equal(photometric(rgb, np.random.default_rng(1), quiet), rgb)
     for key in ("p_gamma", "p_white_balance", "p_blur", "p_motion_blur", "p_noise", "p_chroma", "p_grey", "p_jpeg"):
         aug = dataclasses.replace(quiet, **{key: 1.0})
@@ -84,11 +84,14 @@ def test_camera_effects_are_seeded_and_each_one_acts(prepared):
 
 
 def test_augment_params_are_checked():
-    assert Augment.from_params({"p_jpeg": 0.5, "jpeg_quality": [40, 90]}).jpeg_quality == (40.0, 90.0)
+    def augment(section):
+        return TrainConfig.from_params({"train": {"augment": section}}, "facedepth_lite").augment
+
+    assert augment({"p_jpeg": 0.5, "jpeg_quality": [40, 90]}).jpeg_quality == (40.0, 90.0)
     for section, words in (({"p_jpg": 0.5}, r"unknown key\(s\) \['p_jpg'\]"), ({"p_blur": 1.5}, "p_blur.*probability"),
-                           ({"zoom": [1.3, 0.7]}, r"zoom: need \[low, high\]"), ({"gamma": 1.2}, "gamma: need")):
+                           ({"zoom": [1.3, 0.7]}, r"zoom: need \[low, high\]"), ({"gamma": 1.2}, "gamma: expected a list")):
         with pytest.raises(ValueError, match=words):
-            Augment.from_params(section)
+            augment(section)
 
 
 def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_path):
