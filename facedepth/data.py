@@ -43,7 +43,8 @@ def half(a: np.ndarray) -> np.ndarray:
 
 
 class DepthSplit(Dataset):
-    """One prepared split; returns (image, target, mask, index); `scales[index]` is metric -> trained depth."""
+    """One prepared split; returns (image, target, valid, face, index): `valid` person pixels with depth, `face`
+    those on face skin (the face-relief loss); `scales[index]` is metric -> trained depth."""
 
     def __init__(self, root: Path, split: str, norm: DepthNorm = DepthNorm(), augment: Augment | None = None,
                  seed: int = 0, rows: list[int] | None = None):
@@ -84,5 +85,6 @@ class DepthSplit(Dataset):
         d = d * scale
         valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.norm.near) & (d < self.norm.far)
         target = np.where(valid, self.norm.encode(np.where(valid, d, 1.0)), 0).astype(np.float32)
+        face = valid & (m == FACE_SKIN)
         return (image_tensor(rgb), torch.from_numpy(target[None].copy()), torch.from_numpy(valid[None].copy()),
-                torch.tensor(i))
+                torch.from_numpy(face[None].copy()), torch.tensor(i))

@@ -102,7 +102,7 @@ def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], kee
 
 
 def _predictions(pred: Predictor, ds: DepthSplit) -> Iterator[tuple[int, np.ndarray]]:
-    for x, _, _, idx in DataLoader(ds, batch_size=8):
+    for x, *_, idx in DataLoader(ds, batch_size=8):
         metric = pred.to_metric(pred.normalized(x).cpu().numpy(), ds.scales[idx.numpy()].reshape(-1, 1, 1, 1))
         yield from zip(idx.tolist(), metric[:, 0])
 

@@ -1,9 +1,9 @@
 """The paper's hybrid loss, computed only on valid (person) pixels.
 
     L = w_ssim * (1 - SSIM) / 2 + w_l1 * L1 + w_grad * |grad diff| + w_normal * (1 - cos(normals))
-        + w_relief * L1 after removing each image's mean error
+        + w_relief * L1 after removing each image's mean error + w_face * the same on face skin alone
 
-with the paper's weights 0.28 / 0.22 / 0.30 / 0.20 / 0. Inputs are (B, 1, H, W)
+with the paper's weights 0.28 / 0.22 / 0.30 / 0.20 / 0 / 0. Inputs are (B, 1, H, W)
 normalised (log) depth and a boolean validity mask of the same shape. The
 relief term is L1 in log depth up to one scale factor per image: it asks for
 the face's shape without asking for its absolute distance, which a single
@@ -12,10 +12,12 @@ image barely shows (focal length and distance co-vary to frame the head).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import torch
 import torch.nn.functional as F
+
+from fdcore.schema import LossParams
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -80,18 +82,17 @@ def normal(pred, target, mask):
     return _masked_mean(1 - cos, m)
 
 
-@dataclass(frozen=True)
+PAPER_LOSS = LossParams(w_ssim=0.28, w_l1=0.22, w_grad=0.30, w_normal=0.20, w_relief=0.0, w_face=0.0, gain=1.0)
+
+
 class HybridLoss:
-    """The paper's weights at gain 1; the default profile's: fdcore.schema.LossParams (params.yaml train.loss)."""
+    """The weighted terms; weights default to the paper's, the profile's come from params.yaml (`train.loss`)."""
 
-    w_ssim: float = 0.28
-    w_l1: float = 0.22
-    w_grad: float = 0.30
-    w_normal: float = 0.20
-    w_relief: float = 0.0
-    gain: float = 1.0  # depth multiplier before every term, see below
+    def __init__(self, weights: LossParams = PAPER_LOSS, **override: float):
+        self.weights = dataclasses.replace(weights, **override)
+        self.gain = self.weights.gain
 
-    def terms(self, pred, target, mask) -> dict[str, torch.Tensor]:
+    def terms(self, pred, target, mask, face=None) -> dict[str, torch.Tensor]:
         """Each term on depth times `gain`.
 
         A face's relief spans about 0.01 of the [0, 1] log range and changes
@@ -101,10 +102,11 @@ class HybridLoss:
         """
         mask = mask.bool()
         pred, target = pred * self.gain, target * self.gain
+        face = mask if face is None else face.bool() & mask
         return {"ssim": ssim_term(pred, target, mask), "l1": l1(pred, target, mask),
                 "grad": gradient(pred, target, mask), "normal": normal(pred, target, mask),
-                "relief": relief(pred, target, mask)}
+                "relief": relief(pred, target, mask), "face": relief(pred, target, face)}
 
-    def __call__(self, pred, target, mask) -> torch.Tensor:
-        t = self.terms(pred, target, mask)
-        return sum(getattr(self, f"w_{k}") * v for k, v in t.items())
+    def __call__(self, pred, target, mask, face=None) -> torch.Tensor:
+        t = self.terms(pred, target, mask, face)
+        return sum(getattr(self.weights, f"w_{k}") * v for k, v in t.items())

@@ -162,10 +162,10 @@ def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, floa
     model.eval()
     losses, abs_rel, si_abs_rel = [], [], []
     norm = cfg.norm
-    for x, y, m, idx in loader:
-        x, y, m = x.to(device), y.to(device), m.to(device)
+    for x, y, m, f, idx in loader:
+        x, y, m, f = x.to(device), y.to(device), m.to(device), f.to(device)
         pred = model(x).float()
-        losses.append(loss_fn(pred, y, m).item())
+        losses.append(loss_fn(pred, y, m, f).item())
         scale = torch.as_tensor(loader.dataset.scales[idx.numpy()], dtype=pred.dtype, device=device).view(-1, 1, 1, 1)
         for p, g, valid in zip(norm.decode(pred, scale), norm.decode(y, scale), m):
             p, g = p[valid], g[valid]
@@ -241,11 +241,11 @@ def _epoch_loader(run: Run, train_ds: DepthSplit, epoch: int, drop_last: bool) -
 def _step(run: Run, ddp, loss_fn, batch) -> float:
     """One optimiser step (AMP on CUDA); returns the loss."""
     device = run.env.device
-    x, y, m = (t.to(device, non_blocking=True) for t in batch[:3])
+    x, y, m, f = (t.to(device, non_blocking=True) for t in batch[:4])
     run.opt.zero_grad(set_to_none=True)
     with torch.autocast(device.type, enabled=run.amp):
         pred = ddp(x)
-    loss = loss_fn(pred.float(), y, m)
+    loss = loss_fn(pred.float(), y, m, f)
     run.scaler.scale(loss).backward()
     run.scaler.step(run.opt)
     run.scaler.update()
@@ -289,7 +289,7 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     if env.main:
         warn_out_of_range(train_ds, cfg)
     val_loader = DataLoader(val_ds, cfg.batch_size, num_workers=cfg.num_workers)
-    loss_fn = HybridLoss(**dataclasses.asdict(cfg.loss))
+    loss_fn = HybridLoss(cfg.loss)
     live = None
     if env.main:
         from dvclive import Live

@@ -98,7 +98,7 @@ class BackgroundParams:
 @dataclass(frozen=True)
 class RenderSettings:
     resolution: tuple[int, int] = (128, 128)  # width, height
-    samples: int = 8
+    samples: int = 4
     denoiser: str = "OPENIMAGEDENOISE"
     threads: int = 0  # 0 = all cores of the worker
     device: str = "auto"  # auto (OptiX, else CUDA, else CPU) | cpu | cuda | optix
@@ -153,6 +153,7 @@ class LossParams:
     w_grad: float = 0.30
     w_normal: float = 0.20
     w_relief: float = 0.2
+    w_face: float = 0.3
     gain: float = 300.0
 
 
@@ -187,7 +188,7 @@ class AugmentParams:
 
 def _lite_options() -> dict[str, dict]:
     return {"facedepth_lite": {"encoder": "mobilenetv2_100"}, "unet_simple_lite": {"base": 16, "steps": 700},
-            "bts_lite": {"encoder": "resnet34", "num_features": 128, "steps": 150},
+            "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 250},
             "densedepth_lite": {"encoder": "densenet121", "steps": 120}}
 
 

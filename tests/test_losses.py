@@ -59,7 +59,7 @@ def test_invalid_pixels_are_ignored():
 def test_weights_combine_terms():
     pred, target = _ramp(0.02, offset=0.4), _ramp(offset=0.5)
     mask = torch.ones_like(pred, dtype=torch.bool)
-    loss = HybridLoss(1.0, 0.0, 0.0, 0.0)
+    loss = HybridLoss(w_ssim=1.0, w_l1=0.0, w_grad=0.0, w_normal=0.0)
     assert loss(pred, target, mask).item() == pytest.approx(loss.terms(pred, target, mask)["ssim"].item())
 
 

@@ -10,7 +10,7 @@ import torch
 
 from conftest import facedepth, tiny_train_params, write_params
 from facedepth.augment import geometric, only, photometric
-from facedepth.data import BACKGROUND, HEAD_LABELS, DepthSplit, half
+from facedepth.data import BACKGROUND, FACE_SKIN, HEAD_LABELS, DepthSplit, half
 from facedepth.depthnorm import DepthNorm
 from facedepth.train import TrainConfig, load_checkpoint, lr_factor, train
 from generation import human
@@ -24,9 +24,11 @@ def test_label_constants_match_the_render_contract():
 
 def test_dataset_targets_are_half_resolution_and_masked(prepared):
     ds = DepthSplit(prepared, "train")
-    x, y, m, i = ds[0]
-    assert x.shape == (3, 40, 48) and y.shape == m.shape == (1, 20, 24)
+    x, y, m, face, i = ds[0]
+    assert x.shape == (3, 40, 48) and y.shape == m.shape == face.shape == (1, 20, 24)
     assert m.any() and (~m).any() and torch.all((y[m] > 0) & (y[m] < 1)) and torch.all(y[~m] == 0)
+    labels = torch.from_numpy(half(np.asarray(ds.mask[0]))[None].copy())
+    assert face.any() and torch.equal(face, m & (labels == FACE_SKIN))  # the face-relief loss's pixels
 
 
 def test_flip_moves_image_depth_and_mask_together(prepared):
@@ -60,7 +62,7 @@ def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_foca
     norm = DepthNorm(0.01, 10.0, canonical_focal=1.0)
     aug = only(p_zoom=1.0, zoom=(2.0, 2.0), shift=0.0)
     ds = DepthSplit(prepared, "train", norm, aug)
-    _, y, m, _ = ds[0]
+    _, y, m, _, _ = ds[0]
     _, d, _, s = geometric(rgb, depth, mask, np.random.default_rng([ds.seed, 0, 0]), aug)
     expected = norm.encode(half(d).astype(np.float64) * ds.scales[0] / s)
     assert s == 2.0 and m.sum() > 20
