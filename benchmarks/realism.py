@@ -1,6 +1,8 @@
 """Realism proxy and render cost: OpenCV's frontal-face detector on near-frontal renders.
 
     python benchmarks/realism.py [--frames 64] [--sizes 256x256 640x480] [--sheets docs/]
+    python benchmarks/realism.py --upright [--samples 8] [--sizes 640x480]
+    python benchmarks/realism.py --photo-control [--photos docs/photos]
     python benchmarks/realism.py --costs [--frames 8] [--sizes 256x256]
 
 Renders `--frames` identities, one near-frontal frame each (|yaw| < 30 deg,
@@ -10,6 +12,11 @@ and counts the frames in which OpenCV's bundled Haar cascade
 minSize 30 px) finds a face. A real photo of a frontal face is found ~9 times
 in 10; a mannequin much less often. Also prints s/frame (start-up included)
 and the CPU, and with --sheets saves a 16-frame contact sheet per size.
+
+--upright renders upright heads only (|pitch| < 15, |roll| < 10 besides |yaw| < 30:
+the range the frontal cascade was trained for). --photo-control runs the same
+detector on the real photos in docs/photos turned by 0-30 degrees of roll,
+the control that shows where the detector itself stops finding real faces.
 
 --costs prices each realism feature instead: the same frames rendered in one
 Blender process with the feature removed from the realised frame (hair
@@ -37,13 +44,33 @@ from render import cpu  # noqa: E402
 HAAR = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
 
 
+def _cascade() -> cv2.CascadeClassifier:
+    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+
+def photo_control(photos: Path, rolls=(0, 5, 10, 15, 20, 25, 30)) -> None:
+    """The detector on real photos turned in the image plane: where it stops finding a face that is there."""
+    cascade = _cascade()
+    print("| photo | " + " | ".join(f"roll {r}" for r in rolls) + " |")
+    print("|---|" + "---|" * len(rolls))
+    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
+        grey = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
+        h, w = grey.shape
+        hits = []
+        for roll in rolls:
+            turned = cv2.warpAffine(grey, cv2.getRotationMatrix2D((w / 2, h / 2), roll, 1.0), (w, h),
+                                    borderMode=cv2.BORDER_REPLICATE)
+            hits.append("found" if len(cascade.detectMultiScale(turned, **HAAR)) else "missed")
+        print(f"| {path.name} | " + " | ".join(hits) + " |")
+
+
 def detect(render_root: Path) -> tuple[int, int, int, int]:
     """Frames with a face found: (found, frames, found in the upright subset, upright frames).
 
     Upright: |pitch| < 15 and |roll| < 10 degrees besides |yaw| < 30, the range the frontal cascade was
     trained for; the rest of the near-frontal frames are tilted or nodding heads it misses on photos too.
     """
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = _cascade()
     found = frames = up_found = upright = 0
     for meta in sorted(Path(render_root).glob("shard_*/f*.json")):
         pose = json.loads(meta.read_text())["head_pose"]
@@ -124,6 +151,10 @@ def main() -> None:
     ap.add_argument("--sheets", type=Path, help="save realism_<size>.png contact sheets in this folder")
     ap.add_argument("--keep", type=Path, help="render into this folder (kept) instead of a temporary one")
     ap.add_argument("--costs", action="store_true", help="price each realism feature instead")
+    ap.add_argument("--upright", action="store_true", help="render upright heads only (|pitch| < 15, |roll| < 10)")
+    ap.add_argument("--samples", type=int, help="path-tracing samples (default: params.yaml's)")
+    ap.add_argument("--photo-control", action="store_true", help="the detector on real photos turned by 0-30 deg")
+    ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
     ap.add_argument("--detect-only", type=Path, help="only score the renders under this folder (e.g. older ones)")
     ap.add_argument("--compare", nargs=3, type=Path, metavar=("BEFORE", "AFTER", "OUT"),
                     help="stack the top of two contact sheets of the same frames")
@@ -134,6 +165,9 @@ def main() -> None:
             costs(args.params, args.frames, size)
         return
     base = yaml.safe_load(Path(args.params).read_text())
+    if args.photo_control:
+        photo_control(args.photos)
+        return
     if args.compare:
         compare(*args.compare)
         return
@@ -150,6 +184,11 @@ def main() -> None:
         r.update(identities=args.frames, frames_per_identity=1, shard_size=args.frames)
         r["settings"]["resolution"] = [w, h]
         r["pose"]["yaw"] = [-30, 30]
+        if args.upright:  # head pitch and roll, plus the camera's own roll, inside the cascade's range
+            r["pose"].update(pitch=[-12, 12], roll=[-5, 5])
+            r["camera"]["roll_deg"] = [-4, 4]
+        if args.samples:
+            r["settings"]["samples"] = args.samples
         with tempfile.TemporaryDirectory() as tmp:
             work = args.keep / size if args.keep else Path(tmp)
             work.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import itertools
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,24 +35,20 @@ class TrainConfig(schema.TrainRun):
 
     @classmethod
     def from_params(cls, data: dict | schema.Params, model: str) -> TrainConfig:
-        """The run of `model` under params (a mapping or parsed Params); model_cfg.MODEL.steps sets its steps."""
-        try:
-            t = data if isinstance(data, schema.Params) else schema.parse(data)
-        except schema.ParamsError as exc:
-            raise ValueError(str(exc)) from None
-        seed, t = t.seed, t.train
-        options = dict(t.model_cfg.get(model) or {})
-        steps = options.pop("steps", t.steps)  # a per-model schedule length, not a model argument
-        settings = {f.name: getattr(t, f.name) for f in dataclasses.fields(schema.TrainSettings)}
-        cfg = cls(**{**settings, "steps": steps, "model_cfg": {model: options}, "model": model, "seed": seed})
+        """The run of `model` under params (a mapping or parsed Params); model_cfg.MODEL may set its schedule."""
+        params = data if isinstance(data, schema.Params) else schema.parse(data)  # ParamsError is a ValueError
+        seed, t = params.seed, params.train
+        run, options = schema.run_settings(t, model)
+        settings = {f.name: getattr(run, f.name) for f in dataclasses.fields(schema.TrainSettings)}
+        cfg = cls(**{**settings, "model_cfg": {model: options}, "model": model, "seed": seed})
         cfg.norm  # validates the depth encoding
         for name, opts in {model: {}, **t.model_cfg}.items():
             if name not in MODELS:
                 raise ValueError(f"train.model_cfg.{name}: unknown model; choose from {list(MODELS)}")
-            bad = set(opts or {}) - set(options_of(name)) - {"steps"}
+            bad = set(opts or {}) - set(options_of(name)) - set(schema.SCHEDULE_KEYS)
             if bad:
                 raise ValueError(f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
-                                 f"{options_of(name) or 'none (a published architecture)'} and steps")
+                                 f"{options_of(name) or 'none (a published architecture)'} and {schema.SCHEDULE_KEYS}")
         return cfg
 
     @property
@@ -60,7 +56,8 @@ class TrainConfig(schema.TrainRun):
         return DepthNorm(self.near_m, self.far_m, self.depth_norm, self.canonical_focal)
 
     def build_model(self) -> torch.nn.Module:
-        return build(self.model, pretrained=self.pretrained, **self.model_cfg.get(self.model, {}))
+        options = {k: v for k, v in (self.model_cfg.get(self.model) or {}).items() if k not in schema.SCHEDULE_KEYS}
+        return build(self.model, pretrained=self.pretrained, **options)
 
 
 def warn_out_of_range(ds: DepthSplit, cfg: TrainConfig, sample: int = 500) -> float:

@@ -196,7 +196,7 @@ def _lite_options() -> dict[str, dict]:
 class TrainSettings:
     """What trains one model; a checkpoint stores these (TrainRun)."""
 
-    steps: int = 1200  # optimiser steps; model_cfg.MODEL.steps overrides it for one model
+    steps: int = 1200  # optimiser steps; model_cfg.MODEL.steps (and warmup_steps, lr) override for one model
     warmup_steps: int = 50  # linear LR warm-up from lr/100
     val_every: int = 100  # steps between validations (and checkpoints); also at the last step
     batch_size: int = 8
@@ -214,7 +214,7 @@ class TrainSettings:
     num_workers: int = 0
     loss: LossParams = field(default_factory=LossParams)
     augment: AugmentParams = field(default_factory=AugmentParams)
-    model_cfg: dict[str, dict] = field(default_factory=_lite_options)  # per model: options for models.build, steps
+    model_cfg: dict[str, dict | None] = field(default_factory=_lite_options)  # per model: build options, SCHEDULE_KEYS
 
 
 @dataclass(frozen=True)
@@ -272,25 +272,44 @@ def check_prepare(p: PrepareParams) -> None:
         raise ParamsError(f"prepare.min_head_pixels: need a whole number >= 1, got {p.min_head_pixels}")
 
 
-def check_train(t: TrainSettings) -> None:
+SCHEDULE_KEYS = ("steps", "warmup_steps", "lr")  # train.model_cfg.MODEL may set these for one model's run
+
+
+def run_settings(t: TrainSettings, model: str) -> tuple[TrainSettings, dict]:
+    """One model's settings (its model_cfg schedule keys applied, checked) and its options for models.build."""
+    options = t.model_cfg.get(model)
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise ParamsError(f"train.model_cfg.{model}: need a mapping of options, got {options!r}")
+    options, hints = dict(options), typing.get_type_hints(TrainSettings)
+    schedule = {k: coerce(hints[k], options.pop(k), f"train.model_cfg.{model}.{k}") for k in SCHEDULE_KEYS
+                if k in options}
+    run = dataclasses.replace(t, **schedule)
+    _check_schedule(run, f"train.model_cfg.{model}." if schedule else "train.")
+    return run, options
+
+
+def _check_schedule(t: TrainSettings, where: str) -> None:
     for key in ("steps", "val_every", "batch_size", "lr_step"):
         if getattr(t, key) < 1:
-            raise ParamsError(f"train.{key}: need a whole number >= 1, got {getattr(t, key)!r}")
+            raise ParamsError(f"{where}{key}: need a whole number >= 1, got {getattr(t, key)!r}")
     if t.warmup_steps < 0:
-        raise ParamsError(f"train.warmup_steps: need a whole number >= 0, got {t.warmup_steps!r}")
+        raise ParamsError(f"{where}warmup_steps: need a whole number >= 0, got {t.warmup_steps!r}")
     if not t.lr > 0:
-        raise ParamsError(f"train.lr: need a number > 0, got {t.lr!r}")
+        raise ParamsError(f"{where}lr: need a number > 0, got {t.lr!r}")
+
+
+def check_train(t: TrainSettings) -> None:
+    _check_schedule(t, "train.")
     if t.lr_schedule not in LR_SCHEDULES:
         raise ParamsError(f"train.lr_schedule: {t.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
     for name, value in dataclasses.asdict(t.loss).items():
         if value < 0:
             raise ParamsError(f"train.loss.{name}: need a number >= 0, got {value!r}")
     check_augment(t.augment)
-    for name, opts in t.model_cfg.items():
-        steps = (opts or {}).get("steps", 1)
-        if not isinstance(opts, dict) or type(steps) is not int or steps < 1:
-            raise ParamsError(f"train.model_cfg.{name}: need a mapping of options (steps: a whole number >= 1), "
-                              f"got {opts!r}")
+    for name in t.model_cfg:
+        run_settings(t, name)
 
 
 def check_augment(a: AugmentParams) -> None:

@@ -12,9 +12,8 @@ from pathlib import Path
 import yaml
 
 from fdcore import schema
-from fdcore.schema import (  # noqa: F401  (the render section's names, re-exported for generation/)
-    BACKGROUND_KINDS, DENOISERS, DEVICES, GARMENTS, HAIR_STYLES, HDRIS, LIGHT_TYPES, BackgroundParams, CameraParams,
-    HumanParams, LightingParams, ParamsError, PoseParams, RenderParams, RenderSettings,
+from fdcore.schema import (
+    BACKGROUND_KINDS, DENOISERS, DEVICES, GARMENTS, HAIR_STYLES, HDRIS, LIGHT_TYPES, ParamsError, RenderParams,
 )
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from generation import geometry
 from generation.assets import base_mesh, mpfb_root, target, vertex_groups
+from generation.description import Identity
 from generation.expressions import ETHNICITIES
 
 

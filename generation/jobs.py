@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
-from generation.config import RenderParams
+from fdcore.schema import RenderParams
 from generation.layout import shard_dir
 from generation.shard import claim_root, is_complete, render_shard
 

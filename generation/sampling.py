@@ -10,9 +10,9 @@ import dataclasses
 
 import numpy as np
 
+from fdcore.schema import RenderParams
 from generation import geometry, human
 from generation.assets import face_morph_categories, user_skins
-from generation.config import RenderParams
 from generation.description import Background, Camera, Environment, Expression, Frame, Identity, Light
 from generation.expressions import ETHNICITIES, PRESETS, UNITS
 

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from fdcore.files import atomic_write_text
+from fdcore.schema import RenderParams
 from generation import exr, geometry, human
-from generation.config import RenderParams
 from generation.description import Frame
 from generation.layout import SHARD_GLOB, frame_paths, shard_dir
 from generation.realise import realise

@@ -158,7 +158,6 @@ def test_rendered_frames_follow_the_contract(rendered):
         assert rgb.std() > 5  # not a blank frame
         assert {human.BACKGROUND, human.FACE} <= set(np.unique(mask).tolist())
         seen |= set(np.unique(mask).tolist())
-        head = np.isin(mask, human.HEAD_LABELS)
         d = meta["description"]["camera"]["distance_m"]
         face = np.isin(mask, (human.FACE, human.EYES, human.MOUTH))
         assert np.all(np.abs(depth[face] - d) < 0.12)  # a head is ~25 cm deep around the aimed point

@@ -125,10 +125,13 @@ def test_lr_warms_up_then_follows_the_schedule():
 
 def test_per_model_steps_and_bad_numbers_are_named():
     data = tiny_train_params(steps=50)
-    data["train"]["model_cfg"]["bts_lite"] = {"encoder": "resnet18", "num_features": 128, "steps": 7}
-    assert TrainConfig.from_params(data, "bts_lite").steps == 7
-    assert TrainConfig.from_params(data, "bts_lite").model_cfg["bts_lite"] == {"encoder": "resnet18", "num_features": 128}
-    assert TrainConfig.from_params(data, "unet_simple_lite").steps == 50
+    data["train"]["model_cfg"]["bts_lite"] = {"encoder": "resnet18", "num_features": 128, "steps": 7,
+                                              "warmup_steps": 2, "lr": 2.0e-3}
+    bts = TrainConfig.from_params(data, "bts_lite")
+    assert (bts.steps, bts.warmup_steps, bts.lr) == (7, 2, 2.0e-3)
+    assert bts.model_cfg["bts_lite"] == {"encoder": "resnet18", "num_features": 128}  # the build options only
+    unet = TrainConfig.from_params(data, "unet_simple_lite")
+    assert (unet.steps, unet.warmup_steps, unet.lr) == (50, data["train"]["warmup_steps"], data["train"]["lr"])
     for key, value, words in (("lr", "3e-4", "train.lr"), ("steps", 0, "train.steps"), ("steps", "2", "train.steps"),
                               ("warmup_steps", -1, "train.warmup_steps"), ("loss", {"w_ssmi": 0.3}, r"\['w_ssmi'\]"),
                               ("loss", {"w_l1": "0.2"}, "train.loss.w_l1"), ("augment", {"flip": -1}, "augment.flip"),
@@ -136,7 +139,9 @@ def test_per_model_steps_and_bad_numbers_are_named():
                               ("canonical_focal", -1, "train.canonical_focal"),
                               ("model_cfg", {"facedepth": {"encoder": "resnet18"}}, r"model_cfg.facedepth.*published"),
                               ("model_cfg", {"bts_lite": {"width": 64}}, r"\['width'\].*num_features"),
-                              ("model_cfg", {"resnet": {}}, "model_cfg.resnet: unknown model")):
+                              ("model_cfg", {"resnet": {}}, "model_cfg.resnet: unknown model"),
+                              ("model_cfg", {"bts_lite": {"lr": "1e-3"}}, "model_cfg.bts_lite.lr: expected float"),
+                              ("model_cfg", {"bts_lite": {"steps": 0}}, "model_cfg.bts_lite.steps: need")):
         with pytest.raises(ValueError, match=words):
             TrainConfig.from_params(tiny_train_params(**{key: value}), "unet_simple_lite")
 

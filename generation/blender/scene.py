@@ -17,10 +17,10 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from fdcore.schema import HDRIS
 from generation import human
 from generation.assets import SKIN_MASKS, AssetError, hdri_path, mask_path
 from generation.blender import materials
-from generation.config import HDRIS
 from generation.description import Frame
 from generation.mesh import MeshData
 from generation.realise import LightSetup, Realised, Strands
