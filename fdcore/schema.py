@@ -187,8 +187,8 @@ class AugmentParams:
 
 
 def _lite_options() -> dict[str, dict]:
-    return {"facedepth_lite": {"encoder": "mobilenetv2_100"}, "unet_simple_lite": {"base": 16, "steps": 700},
-            "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 250},
+    return {"facedepth_lite": {"encoder": "mobilenetv2_100"}, "unet_simple_lite": {"base": 16, "steps": 500},
+            "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 200},
             "densedepth_lite": {"encoder": "densenet121", "steps": 120}}
 
 
@@ -196,8 +196,8 @@ def _lite_options() -> dict[str, dict]:
 class TrainSettings:
     """What trains one model; a checkpoint stores these (TrainRun)."""
 
-    steps: int = 1200  # optimiser steps; model_cfg.MODEL.steps (and warmup_steps, lr) override for one model
-    warmup_steps: int = 50  # linear LR warm-up from lr/100
+    steps: int = 1000  # optimiser steps; model_cfg.MODEL.steps (and warmup_steps, lr) override for one model
+    warmup_steps: int = 10  # linear LR warm-up from lr/100
     val_every: int = 100  # steps between validations (and checkpoints); also at the last step
     batch_size: int = 8
     lr: float = 1e-3
