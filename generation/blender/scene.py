@@ -127,7 +127,7 @@ class BlenderScene:
         sc.cycles.transmission_bounces = 4
         sc.cycles.transparent_max_bounces = 4
         sc.cycles.use_denoising = True
-        sc.cycles.denoising_quality = "HIGH"  # BALANCED varied by one 8-bit level between runs; HIGH is repeatable, +0-4% time
+        sc.cycles.denoising_quality = "HIGH"  # 0-4% more time than BALANCED; neither is bit-repeatable (README)
         sc.cycles.denoising_prefilter = "FAST"
         sc.cycles.caustics_reflective = sc.cycles.caustics_refractive = False
         sc.view_settings.view_transform = "AgX"
