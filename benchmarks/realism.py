@@ -41,6 +41,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render import cpu  # noqa: E402
 
+from pipeline.predict import find_images  # noqa: E402
+
 HAAR = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
 
 
@@ -53,7 +55,7 @@ def photo_control(photos: Path, rolls=(0, 5, 10, 15, 20, 25, 30)) -> None:
     cascade = _cascade()
     print("| photo | " + " | ".join(f"roll {r}" for r in rolls) + " |")
     print("|---|" + "---|" * len(rolls))
-    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
+    for path in find_images(photos):
         grey = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
         h, w = grey.shape
         hits = []

@@ -24,11 +24,11 @@ from generation.mesh import MeshData
 LIGHT_SKIN = np.array([0.62, 0.40, 0.29])  # linear RGB
 DARK_SKIN = np.array([0.085, 0.042, 0.025])
 SUN_W_PER_UNIT = 100.0  # a sun's `power_w` is spread over 100 m^2 of irradiance (Blender sun strength in W/m^2)
-WALL_OVERSCAN = 2.0
+WALL_OVERSCAN = 2.0  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
 HDRI_REFERENCE = 0.5  # mean luminance an HDRI is scaled to at environment strength 1
 EXPOSURE_REFERENCE = 2.5  # irradiance at the face (W/m^2) that a camera exposes a mid-tone face at 0 EV
 MID_SKIN = 0.2  # luminance of the skin albedo that face-priority metering treats as the mid tone
-EXPOSURE_RANGE = 2.5  # the metering corrects at most this many stops either way  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
+EXPOSURE_RANGE = 2.5  # the metering corrects at most this many stops either way
 
 
 @dataclass(frozen=True)
@@ -328,7 +328,7 @@ def backdrop(frame: Frame) -> MeshData | None:
     if bg.kind == "hdri":
         if bg.distance_m < head[2] + 0.3:
             raise RuntimeError(f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
-                             f"({head[2]:.2f} m away); raise render.background.hdri_distance_m")
+                               f"({head[2]:.2f} m away); raise render.background.hdri_distance_m")
         return room.sphere(bg.distance_m)
     if bg.kind in ("plaster", "corner", "shelf", "door"):
         return room.room(bg.kind, float(head[2]), bg.distance_m, M[:3, 3], M[:3, 2], bg.rgb, bg.seed)
