@@ -48,7 +48,7 @@ class HumanParams:
     expressions: tuple[str, ...] = (
         "neutral", "smile", "open_mouth", "blink", "surprise", "frown", "pout", "talk",
     )
-    expression_intensity: Range = (0.4, 1.0)
+    expression_intensity: Range = (0.25, 0.7)
     garments: tuple[str, ...] = GARMENTS
     facial_hair: float = 0.5  # share of male identities with stubble, moustache, goatee or beard
     glasses: float = 0.25  # share of identities wearing glasses

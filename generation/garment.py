@@ -36,14 +36,22 @@ CUTS = {
 }
 INNER = Cut(5.6, 0.3, False, 1.0, 0.003)  # the shirt under a jacket
 RING_POINTS = 120
+NECK_Z, NECK_R = 0.2, 0.55  # the neck's axis (z) and radius at its base, base-mesh units (decimetres)
+SHOULDER_RISE = 0.6  # how fast the neckline climbs the shoulders away from the neck (dm per dm)
+HUG_DM = 0.25  # the cloth thins towards the skin over this distance below the neckline (decimetres)
 
 
 def neckline(cut: Cut, base: np.ndarray) -> np.ndarray:
-    """Signed distance below the neckline (> 0: covered) for base-mesh vertices (x left, y up, z forward)."""
+    """Signed distance below the neckline (> 0: covered) for base-mesh vertices (x left, y up, z forward).
+
+    The line rises with the distance from the neck axis, so cloth covers the sloping shoulders up to the
+    base of the neck as real necklines do, instead of a level cut that bares them.
+    """
     front = np.clip(base[:, 2] - 0.3, 0, 1)
     across = np.clip(1 - np.abs(base[:, 0]) / cut.width, 0, 1)
     dip = cut.dip * front * (across if cut.v else across ** 0.5)
-    return cut.back_y - dip - base[:, 1]
+    r = np.hypot(base[:, 0], base[:, 2] - NECK_Z)
+    return cut.back_y - dip - base[:, 1] + SHOULDER_RISE * np.maximum(r - NECK_R, 0)
 
 
 def shell(cut: Cut, base: np.ndarray, posed: np.ndarray, faces: np.ndarray, body_faces: np.ndarray,
@@ -52,7 +60,8 @@ def shell(cut: Cut, base: np.ndarray, posed: np.ndarray, faces: np.ndarray, body
     c = neckline(cut, base)
     f = faces[body_faces]
     kept = f[(c[f] > 0).any(1)]
-    pos = posed + normals * cut.thickness_m
+    hug = 0.3 + 0.7 * np.clip(c / HUG_DM, 0, 1)[:, None] ** 0.5  # the edge lies on the skin, as a neck band does
+    pos = posed + normals * cut.thickness_m * hug
     edges = np.concatenate([kept[:, [a, b]] for a, b in ((0, 1), (1, 2), (2, 3), (3, 0))])
     edges = np.unique(np.sort(edges, axis=1), axis=0)
     ca, cb = c[edges[:, 0]], c[edges[:, 1]]

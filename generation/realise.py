@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation import garment, geometry, glasses, hair, human, room
-from generation.assets import base_mesh, hdri_luminance, vertex_groups
+from generation.assets import LUMA, base_mesh, hdri_luminance, hdri_mean_rgb, vertex_groups
 from generation.description import Background, Frame, Identity, Light
 from generation.mesh import MeshData
 
@@ -26,9 +26,10 @@ DARK_SKIN = np.array([0.085, 0.042, 0.025])
 SUN_W_PER_UNIT = 100.0  # a sun's `power_w` is spread over 100 m^2 of irradiance (Blender sun strength in W/m^2)
 WALL_OVERSCAN = 2.0  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
 HDRI_REFERENCE = 0.5  # mean luminance an HDRI is scaled to at environment strength 1
-EXPOSURE_REFERENCE = 2.5  # irradiance at the face (W/m^2) that a camera exposes a mid-tone face at 0 EV
+EXPOSURE_REFERENCE = 3.1  # irradiance at the face (W/m^2) that a camera exposes a mid-tone face at 0 EV
 MID_SKIN = 0.2  # luminance of the skin albedo that face-priority metering treats as the mid tone
 EXPOSURE_RANGE = 2.5  # the metering corrects at most this many stops either way
+WHITE_BALANCE = 0.6  # share of the light's colour cast a camera's auto white balance removes (phones keep some warmth)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class SkinLook:
     oil: float  # roughness drop on the T-zone
     stubble_rgb: tuple[float, float, float]
     stubble: float
+    scalp_rgb: tuple[float, float, float]  # hair roots and stubble seen on the scalp under the hair
+    scalp_cover: float  # 0 bald .. 1: how much the roots darken the scalp (short hair shows more of them)
     noise_offset: tuple[float, float, float]  # per identity: freckles and moles differ between people
 
 
@@ -118,6 +121,7 @@ class Realised:
     backdrop_hdri: bool
     world: WorldLook
     exposure: float  # stops, like a camera's auto-exposure: bright and dark scenes both keep a visible face
+    white_balance: tuple[float, float, float]  # linear RGB gains, like a camera's auto white balance
     camera_matrix: np.ndarray  # 4x4 world, Blender camera axes
     focal_mm: float
     sensor_mm: float
@@ -166,7 +170,14 @@ def skin_look(ident: Identity) -> SkinLook:
                     freckle_rgb=(0.62, 0.45, 0.35), freckles=ident.freckles,
                     mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])), moles=ident.moles / 300, oil=0.25 * ident.oil,
                     stubble_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.45)), stubble=stubble,
+                    scalp_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)), scalp_cover=scalp_cover(ident),
                     noise_offset=_t(rng.uniform(-100, 100, 3)))
+
+
+def scalp_cover(ident: Identity) -> float:
+    """How strongly hair roots tint the scalp: none when bald, most for a buzz cut (the scalp is what shows)."""
+    style = hair.STYLES.get(ident.hair_style)
+    return 0.0 if style is None else style.cover
 
 
 def shirt_rgb(rgb) -> tuple[float, float, float]:
@@ -343,16 +354,30 @@ def world_look(frame: Frame) -> WorldLook:
     return WorldLook(hdri=w.hdri, rotation_rad=float(np.radians(w.rotation_deg)), strength=strength, rgb=w.rgb)
 
 
-def exposure(frame: Frame, world: WorldLook) -> float:
-    """Face-priority auto-exposure, as phones meter portraits: the irradiance at the head and, half-way in
-    stops, the skin's albedo (dark skin is lifted, light skin held back, and both keep their tone)."""
-    irradiance = np.pi * world.strength * (HDRI_REFERENCE if frame.world is not None else 1.0)
+def illuminant(frame: Frame, world: WorldLook) -> np.ndarray:
+    """Linear RGB irradiance at the head: the environment's mean colour over the sphere plus the lamps."""
+    sky = hdri_mean_rgb(world.hdri) if world.hdri else np.ones(3)
+    rgb = np.pi * world.strength * sky * np.asarray(world.rgb)
     for light in frame.lights:
         d2 = float(np.dot(light.location, light.location))
-        irradiance += light.power_w / (4 * np.pi * d2) * (100.0 if light.type == "SUN" else 1.0)
-    skin = float(skin_rgb(frame.identity) @ np.array([0.2126, 0.7152, 0.0722]))
-    stops = np.log2(EXPOSURE_REFERENCE / irradiance) + 0.5 * np.log2(MID_SKIN / skin)
+        rgb = rgb + light.power_w / (4 * np.pi * d2) * (100.0 if light.type == "SUN" else 1.0) * np.asarray(light.rgb)
+    return rgb
+
+
+def exposure(frame: Frame, light: np.ndarray) -> float:
+    """Face-priority auto-exposure, as phones meter portraits: the irradiance at the head and, half-way in
+    stops, the skin's albedo (dark skin is lifted, light skin held back, and both keep their tone)."""
+    skin = float(skin_rgb(frame.identity) @ LUMA)
+    stops = np.log2(EXPOSURE_REFERENCE / float(light @ LUMA)) + 0.5 * np.log2(MID_SKIN / skin)
     return float(np.clip(stops, -EXPOSURE_RANGE, EXPOSURE_RANGE))
+
+
+def white_balance(light: np.ndarray) -> tuple[float, float, float]:
+    """Auto white balance: per-channel gains that take most of the light's colour cast away at equal
+    luminance, so a 7000 K lamp or a blue sky does not leave grey-blue skin (a camera corrects it)."""
+    grey = float(light @ LUMA)
+    gains = np.clip((grey / np.maximum(light, 1e-6 * grey)) ** WHITE_BALANCE, 0.4, 2.5)  # as far as cameras go
+    return _t(gains * grey / float((gains * light) @ LUMA))
 
 
 def camera_matrix(frame: Frame) -> np.ndarray:
@@ -392,6 +417,7 @@ def realise(frame: Frame) -> Realised:
     posed = human.pose(rest, frame.body_yaw_deg, head, pivot)
     legacy_wall = frame.background.kind in ("plain", "noise", "checker", "waves")
     world = world_look(frame)
+    light = illuminant(frame, world)
     return Realised(
         vertices=posed,
         eyes_world=human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0],
@@ -400,7 +426,7 @@ def realise(frame: Frame) -> Realised:
         garment=garment_mesh(frame, posed), fabric=fabric_look(ident),
         glasses=glasses_mesh(frame, points, rest, pivot), glasses_rgb=ident.glasses_rgb,
         backdrop=backdrop(frame), backdrop_hdri=frame.background.kind == "hdri",
-        world=world, exposure=exposure(frame, world),
+        world=world, exposure=exposure(frame, light), white_balance=white_balance(light),
         camera_matrix=camera_matrix(frame), focal_mm=frame.camera.focal_mm, sensor_mm=frame.camera.sensor_mm,
         wall_matrix=wall_matrix(frame) if legacy_wall else None,
         lights=[light_setup(light) for light in frame.lights],

@@ -66,7 +66,7 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
         gender=gender, age=age, weight=_u(rng, h.weight), muscle=_u(rng, h.muscle),
         ethnicity={e: round(float(w), 6) for e, w in zip(ETHNICITIES, eth)},
         morphs=morphs,
-        skin_tone=skin_tone, skin_hue=float(rng.uniform(0, 1)), skin_roughness=float(rng.uniform(0.45, 0.7)),
+        skin_tone=skin_tone, skin_hue=float(rng.uniform(0, 1)), skin_roughness=float(rng.uniform(0.35, 0.55)),
         lip_tint=float(rng.uniform(0.2, 0.8)),
         iris_rgb=_rgb(iris * rng.uniform(0.8, 1.2, 3)),
         hair_style=str(rng.choice(h.hair_styles)), hair_melanin=melanin,

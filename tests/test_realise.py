@@ -135,3 +135,97 @@ def test_rooms_keep_clear_of_the_head_at_every_distance(kind):
             behind = points[band] @ flat - head_depth
             assert behind.min() > room.CLEAR_M - 0.011, (seed, distance, behind.min())
             assert mesh.face_attrs["tint"].shape == (len(mesh.quads), 3) and np.isfinite(mesh.vertices).all()
+
+
+def test_every_hdri_meters_the_same_and_lamps_add_inverse_square_light(params):
+    """The environment's irradiance at the head is pi x the HDRI's mean radiance, which world_look scales to
+    one luminance: every HDRI then lights (and meters) the same; a lamp adds power / (4 pi d^2) of its colour."""
+    from generation.assets import LUMA
+    from generation.realise import HDRI_REFERENCE, exposure, illuminant, world_look
+
+    frame = dataclasses.replace(sample_frame(params, 0), lights=[])
+    stops = set()
+    for name in ("city", "night", "studio", "sunset"):
+        f = dataclasses.replace(frame, world=dataclasses.replace(frame.world, hdri=name, rgb=(1.0, 1.0, 1.0)))
+        light = illuminant(f, world_look(f))
+        assert float(light @ LUMA) == pytest.approx(np.pi * f.world.strength * HDRI_REFERENCE, rel=1e-9)
+        stops.add(round(exposure(f, light), 9))
+    assert len(stops) == 1
+    lamp = dataclasses.replace(sample_frame(params, 0).lights[0], type="POINT", power_w=40.0, location=(0.0, -2.0, 0.0),
+                               rgb=(1.0, 0.5, 0.25))
+    lit = dataclasses.replace(f, lights=[lamp])
+    added = illuminant(lit, world_look(lit)) - illuminant(f, world_look(f))
+    np.testing.assert_allclose(added, 40.0 / (4 * np.pi * 4.0) * np.array([1.0, 0.5, 0.25]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kelvin", [3400, 4500, 6500, 7500])
+def test_white_balance_keeps_luminance_and_removes_most_of_a_cast(kelvin):
+    """Gains x light keeps the light's luminance; its red/blue ratio keeps (1 - WHITE_BALANCE) of its log cast."""
+    from generation.assets import LUMA
+    from generation.realise import WHITE_BALANCE, white_balance
+    from generation.sampling import kelvin_to_rgb
+
+    light = 3.0 * np.asarray(kelvin_to_rgb(kelvin))
+    balanced = np.asarray(white_balance(light)) * light
+    assert float(balanced @ LUMA) == pytest.approx(float(light @ LUMA), rel=1e-9)
+    cast = np.log(light[0] / light[2])
+    assert np.log(balanced[0] / balanced[2]) == pytest.approx((1 - WHITE_BALANCE) * cast, abs=1e-9)
+    np.testing.assert_allclose(white_balance(np.full(3, 2.0)), 1.0, rtol=1e-12)  # grey light: no correction
+
+
+def test_necklines_cover_the_shoulders_and_bare_the_neck():
+    """Every cut covers the sloping shoulders up to the base of the neck, bares the neck above it, and its
+    edge lies closer to the skin than the body of the garment (a neck band, not a rolled shell)."""
+    from generation import garment
+    from generation.assets import base_mesh
+
+    topo = human.topology()
+    base = base_mesh()["verts"][topo.vert_index]
+    body = np.unique(topo.faces[topo.face_labels == human.BODY])
+    shoulders = body[(np.abs(base[body, 0]) > 1.2) & (base[body, 1] > 5.3)]
+    neck = body[base[body, 1] > 6.05]
+    assert len(shoulders) > 20 and len(neck) > 20
+    for kind, cut in garment.CUTS.items():
+        c = garment.neckline(cut, base)
+        assert np.all(c[shoulders] > 0), kind
+        assert np.all(c[neck] < 0), kind
+    normals = np.tile([0.0, 0.0, 1.0], (len(base), 1))
+    faces = np.flatnonzero(topo.face_labels == human.BODY)
+    mesh, _ = garment.shell(garment.CUTS["crew"], base, np.zeros_like(base), topo.faces, faces, normals)
+    lift = mesh.vertices[:, 2]  # the skin at the origin: each shell vertex sits at its lift off the skin
+    edge = mesh.vertex_attrs["cut"] < 0.02
+    assert lift[edge].max() < 0.5 * lift[~edge].max()
+
+
+def test_scalp_roots_tint_only_the_scalp_and_not_a_bald_head(params):
+    topo = human.topology()
+    scalp = topo.regions["scalp"]
+    assert np.all(scalp[np.unique(topo.faces[topo.scalp_faces])] == 1.0)
+    face_centre = topo.regions["cheek"] > 0.3  # cheeks and nose
+    assert scalp[face_centre].max() < 0.5
+    ident = sample_frame(params, 0).identity
+    covers = {s: skin_look(dataclasses.replace(ident, hair_style=s)).scalp_cover for s in ("none", "buzz", "long")}
+    assert covers["none"] == 0 and covers["buzz"] > covers["long"] > 0
+
+
+def test_eye_uvs_put_each_cornea_on_the_procedural_eye_pupil():
+    """MakeHuman's eye shader draws the pupil at its layout's centres and the iris out to MH_IRIS_SHARE of the
+    eyeball: the cornea's apex must land on the pupil, skin beyond the iris on the white, and nothing off
+    the eyeball layer (the tree makes that transparent)."""
+    from generation.assets import base_mesh, vertex_groups
+
+    topo = human.topology()
+    uv = human.eye_uv(topo)
+    base = base_mesh()["verts"]
+    corners = base[topo.vert_index[topo.faces]]
+    iris_uv = human.MH_IRIS_SHARE * human.MH_EYEBALL_UV
+    for side, centre_uv in human.MH_EYE_CENTRES.items():
+        centre = base[vertex_groups()[f"joint-{side}-eye"]].mean(0)
+        faces = (topo.face_labels == human.EYES) & (np.sign(corners[:, :, 0].mean(1)) == np.sign(centre[0]))
+        local = (corners[faces] - centre).reshape(-1, 3)
+        dist = np.linalg.norm(uv[faces].reshape(-1, 2) - centre_uv, axis=1)
+        apex = np.argmax(local[:, 2])
+        assert dist[apex] < 1e-9
+        off_axis = np.linalg.norm(local[:, :2] - local[apex, :2], axis=1)
+        assert np.all(dist[(off_axis > 1.2 * human.IRIS_RADIUS_MH) & (local[:, 2] > 0)] > iris_uv)
+        assert dist.max() < human.MH_EYEBALL_UV

@@ -121,6 +121,29 @@ def test_hair_pixels_are_those_whose_first_hit_is_a_strand(tmp_path):
     np.testing.assert_array_equal(depth[~hair], bare[~hair])
 
 
+def test_white_balance_gains_scale_colour_and_leave_depth_and_labels(tmp_path):
+    """The backend copies the realised white balance into the compositor: halving the green gain darkens
+    green only, and depth and labels are untouched (they are geometry, not colour)."""
+    import dataclasses
+
+    from generation.blender.scene import BlenderScene
+
+    frame = _semantics_frame(hair_style="none")
+    scene = BlenderScene(frame.camera.width, frame.camera.height)
+    r = realise(frame)
+    out = []
+    for k, gains in enumerate(((1.0, 1.0, 1.0), (1.0, 0.5, 1.0))):
+        files = scene.render(frame, dataclasses.replace(r, white_balance=gains), tmp_path / f"raw{k}")
+        out.append((np.asarray(Image.open(files["color"]).convert("RGB"), float), exr.read_depth(files["depth"]),
+                    exr.read_channel(files["index"])))
+    (rgb, depth, index), (green_half, depth2, index2) = out
+    np.testing.assert_array_equal(depth, depth2)
+    np.testing.assert_array_equal(index, index2)
+    mean, half = rgb.reshape(-1, 3).mean(0), green_half.reshape(-1, 3).mean(0)
+    assert half[1] < 0.85 * mean[1]
+    np.testing.assert_allclose(half[[0, 2]], mean[[0, 2]], rtol=0.03)
+
+
 def test_hdri_backdrop_depth_is_the_sphere_it_is_projected_on(tmp_path):
     """Background pixels of an HDRI frame: planar depth of the ray's hit on the backdrop sphere."""
     import dataclasses

