@@ -49,18 +49,56 @@ STYLES = {
 }
 
 
+MAP_BINS = (72, 144)  # polar x azimuth bins of a head's radius map (2.5 degrees, ~4 mm on a skull)
+
+
 @dataclass(frozen=True)
 class Skull:
-    """Ellipsoid fitted to the rest-pose head; hair stays outside it."""
+    """Ellipsoid fitted to the rest-pose head, and the head's own radius by direction: hair stays outside
+    both (the ellipsoid alone lies a centimetre under the crown, where hair would sink into the scalp)."""
 
     centre: np.ndarray
     radii: np.ndarray
+    radius_map: np.ndarray | None = None  # MAP_BINS: largest surface radius per direction, NaN where none
 
     def outside(self, p: np.ndarray, margin) -> np.ndarray:
         r_m = self.radii + np.asarray(margin)[..., None]
         q = (p - self.centre) / r_m
         r = np.linalg.norm(q, axis=-1, keepdims=True)
-        return np.where(r < 1, self.centre + q / np.maximum(r, 1e-9) * r_m, p)
+        p = np.where(r < 1, self.centre + q / np.maximum(r, 1e-9) * r_m, p)
+        if self.radius_map is None:
+            return p
+        d = p - self.centre
+        r = np.linalg.norm(d, axis=-1)
+        surface = self.radius_map[_bins(d)]
+        floor = np.where(np.isnan(surface), 0.0, surface + np.asarray(margin))
+        return self.centre + d * (np.maximum(r, floor) / np.maximum(r, 1e-9))[..., None]
+
+
+def _bins(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    polar = np.arccos(np.clip(d[..., 2] / np.maximum(np.linalg.norm(d, axis=-1), 1e-12), -1, 1))
+    azimuth = np.arctan2(d[..., 1], d[..., 0]) + np.pi
+    h, w = MAP_BINS
+    return (np.minimum((polar / np.pi * h).astype(int), h - 1), np.minimum((azimuth / (2 * np.pi) * w).astype(int), w - 1))
+
+
+def radius_map(surface: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The largest radius of `surface` points in each direction bin, dilated so the gaps between vertices are
+    covered: one bin in polar angle, and in azimuth as many bins as span ~3 degrees of arc at that latitude
+    (azimuth bins narrow towards the crown). A slight overestimate keeps hair off the skin."""
+    d = surface - centre
+    h, w = MAP_BINS
+    out = np.full(MAP_BINS, np.nan)
+    rows, cols = _bins(d)
+    np.fmax.at(out, (rows, cols), np.linalg.norm(d, axis=1))
+    rows = np.fmax(out, np.fmax(np.roll(out, 1, 0), np.roll(out, -1, 0)))
+    rows[0], rows[-1] = np.fmax(out[0], out[1]), np.fmax(out[-1], out[-2])  # no wrap over the poles
+    grown = rows.copy()
+    for i in range(h):
+        arc = np.sin((i + 0.5) / h * np.pi) * 2 * np.pi / w  # radians of arc per azimuth bin
+        for k in range(1, min(w // 2, int(np.ceil(np.radians(3.0) / arc))) + 1):
+            grown[i] = np.fmax(grown[i], np.fmax(np.roll(rows[i], k), np.roll(rows[i], -k)))
+    return grown
 
 
 def sample_roots(verts: np.ndarray, faces: np.ndarray, chosen_faces: np.ndarray, count: int, seed: int,
@@ -127,8 +165,8 @@ def _gathered(root: np.ndarray, style: Style, skull: Skull, rng: np.random.Gener
     n = style.points
     split = n // 2
     t = np.linspace(0, 1, split)[None, :, None]
-    path = root[:, None] * (1 - t) + tie * t  # straight to the tie, then pushed out over the skull
-    path = skull.outside(path.reshape(-1, 3), 0.006).reshape(len(root), split, 3)
+    path = root[:, None] * (1 - t) + tie * t  # straight to the tie, then pushed out over the scalp
+    path = skull.outside(path, 0.003 + 0.003 * t[..., 0])
     s = np.linspace(0, 1, n - split + 1)[1:][None, :, None]
     phase = rng.uniform(0, 2 * np.pi, (len(root), 1, 1))
     if style.gather == "ponytail":

@@ -168,7 +168,7 @@ def skin_look(ident: Identity) -> SkinLook:
                     shadow_rgb=_t(rgb * np.array([0.55, 0.45, 0.5]) * (1 - 0.5 * ident.makeup)),
                     eyelid=0.3 + 0.5 * ident.makeup,
                     freckle_rgb=(0.62, 0.45, 0.35), freckles=ident.freckles,
-                    mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])), moles=ident.moles / 300, oil=0.25 * ident.oil,
+                    mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])), moles=ident.moles / 300, oil=0.12 * ident.oil,
                     stubble_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.45)), stubble=stubble,
                     scalp_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)), scalp_cover=scalp_cover(ident),
                     noise_offset=_t(rng.uniform(-100, 100, 3)))
@@ -204,7 +204,10 @@ def eye_centres(points: np.ndarray) -> np.ndarray:
 
 def skull(rest: np.ndarray) -> hair.Skull:
     head = head_vertices(rest)
-    return hair.Skull(centre=(head.max(0) + head.min(0)) / 2, radii=(head.max(0) - head.min(0)) / 2 * 0.9)
+    centre = (head.max(0) + head.min(0)) / 2
+    cranium = head[head[:, 2] > -0.02]  # above the eyes (the rest pose's origin)
+    return hair.Skull(centre=centre, radii=(head.max(0) - head.min(0)) / 2 * 0.9,
+                      radius_map=hair.radius_map(cranium, centre))
 
 
 def _pose(frame: Frame, points: np.ndarray, pivot: np.ndarray) -> np.ndarray:

@@ -229,3 +229,24 @@ def test_eye_uvs_put_each_cornea_on_the_procedural_eye_pupil():
         off_axis = np.linalg.norm(local[:, :2] - local[apex, :2], axis=1)
         assert np.all(dist[(off_axis > 1.2 * human.IRIS_RADIUS_MH) & (local[:, 2] > 0)] > iris_uv)
         assert dist.max() < human.MH_EYEBALL_UV
+
+
+@pytest.mark.parametrize("style", ["short", "ponytail", "bun", "long"])
+def test_scalp_hair_lies_over_the_cranium_not_under_it(params, style):
+    """Past its root, no strand point is under the skin: checked by brute force against every cranium vertex
+    within 3 degrees of its direction from the skull centre (strands combed over the crown once sank ~1 cm)."""
+    from generation.realise import scalp_strands, skull
+
+    ident = dataclasses.replace(sample_frame(params, 0).identity, hair_style=style)
+    strands = scalp_strands(ident)[:, 1:].reshape(-1, 3)
+    rest, _ = human.rest_vertices(ident, {})
+    centre = skull(rest).centre
+    head = rest[human.head_vertex_mask()]
+    cranium = head[head[:, 2] > 0.0] - centre
+    pts = strands[np.random.default_rng(0).choice(len(strands), 4000, replace=False)] - centre
+    r, rc = np.linalg.norm(pts, axis=1), np.linalg.norm(cranium, axis=1)
+    cos = (pts / r[:, None]) @ (cranium / rc[:, None]).T
+    near = cos > np.cos(np.radians(3))
+    has = near.any(1)
+    under = r[has] < np.where(near, rc[None], 0).max(1)[has] - 0.0005
+    assert has.sum() > 500 and under.mean() < 0.01, under.mean()

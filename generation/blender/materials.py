@@ -87,7 +87,7 @@ def skin(name: str, label: int, masks: dict):
     mat, nt, out = _new(name, label)
     bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
         "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.35,
-        "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04})
+        "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04, "Coat Roughness": 0.25})
     bsdf.subsurface_method = "RANDOM_WALK"
     coords = _add(nt, "ShaderNodeTexCoord")
     shifted = _add(nt, "ShaderNodeMapping", "offset")  # per-identity noise: freckles differ between people
