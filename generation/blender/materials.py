@@ -195,7 +195,7 @@ def eyes(spec: dict, label: int = human.EYES):
     nt.nodes.clear()
     node_json.build(spec, nt, uv_map="eye", prefix="mpfb_")
     eye = nt.nodes["EnhancedEye"].inputs
-    eye["EyeWhiteColor"].default_value = (0.78, 0.74, 0.7, 1.0)  # sclera is off-white in photos, never paper white
+    eye["EyeWhiteColor"].default_value = (0.58, 0.54, 0.5, 1.0)  # sclera albedo ~0.5-0.6: off-white, never paper white
     eye["IrisBumpStrength"].default_value = 0.1  # the tree's 0.3 is for MakeHuman's decimetre scale
     return mat
 
