@@ -420,7 +420,7 @@ def realise(frame: Frame) -> Realised:
     posed = human.pose(rest, frame.body_yaw_deg, head, pivot)
     legacy_wall = frame.background.kind in ("plain", "noise", "checker", "waves")
     world = world_look(frame)
-    light = illuminant(frame, world)
+    irradiance = illuminant(frame, world)
     return Realised(
         vertices=posed,
         eyes_world=human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0],
@@ -429,7 +429,7 @@ def realise(frame: Frame) -> Realised:
         garment=garment_mesh(frame, posed), fabric=fabric_look(ident),
         glasses=glasses_mesh(frame, points, rest, pivot), glasses_rgb=ident.glasses_rgb,
         backdrop=backdrop(frame), backdrop_hdri=frame.background.kind == "hdri",
-        world=world, exposure=exposure(frame, light), white_balance=white_balance(light),
+        world=world, exposure=exposure(frame, irradiance), white_balance=white_balance(irradiance),
         camera_matrix=camera_matrix(frame), focal_mm=frame.camera.focal_mm, sensor_mm=frame.camera.sensor_mm,
         wall_matrix=wall_matrix(frame) if legacy_wall else None,
         lights=[light_setup(light) for light in frame.lights],
