@@ -50,7 +50,19 @@ class FaceFinder:
     def __call__(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         faces = self.cascade.detectMultiScale(grey, 1.1, 5, minSize=(self.min_size, self.min_size))
-        return sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2] * f[3])
+        return distinct(sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2] * f[3]))
+
+
+def distinct(faces: list[tuple[int, int, int, int]], overlap: float = 0.5) -> list[tuple[int, int, int, int]]:
+    """Drop boxes (largest first) that mostly lie inside a larger kept one: the cascade can report one face
+    twice at neighbouring scales, which would predict and paste the same person twice."""
+    kept = []
+    for x, y, w, h in faces:
+        inside = [max(0, min(x + w, kx + kw) - max(x, kx)) * max(0, min(y + h, ky + kh) - max(y, ky))
+                  for kx, ky, kw, kh in kept]
+        if all(a < overlap * w * h for a in inside):
+            kept.append((x, y, w, h))
+    return kept
 
 
 def face_region(face: tuple[int, int, int, int], aspect: float) -> tuple[int, int, int, int]:

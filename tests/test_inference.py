@@ -295,6 +295,16 @@ def test_predict_crops_each_face_and_pastes_it_back_undistorted(checkpoint, fron
     assert found >= 1  # the bundled detector finds at least one of two frontal renders
 
 
+def test_one_face_found_twice_is_one_region_and_two_people_stay_two():
+    """The cascade can report one face at two neighbouring scales (seen on a frontal render): the smaller box,
+    mostly inside the larger, is dropped; side-by-side faces are both kept."""
+    from facedepth.predict import distinct
+
+    assert distinct([(230, 227, 81, 81), (236, 260, 67, 67)]) == [(230, 227, 81, 81)]
+    assert distinct([(0, 0, 80, 80), (90, 10, 70, 70)]) == [(0, 0, 80, 80), (90, 10, 70, 70)]
+    assert distinct([(0, 0, 80, 80), (60, 0, 80, 80)]) == [(0, 0, 80, 80), (60, 0, 80, 80)]  # 25% overlap: two
+
+
 def test_predict_cli_crop_options_and_device(checkpoint, frontal, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
