@@ -91,13 +91,13 @@ def radius_map(surface: np.ndarray, centre: np.ndarray) -> np.ndarray:
     out = np.full(MAP_BINS, np.nan)
     rows, cols = _bins(d)
     np.fmax.at(out, (rows, cols), np.linalg.norm(d, axis=1))
-    rows = np.fmax(out, np.fmax(np.roll(out, 1, 0), np.roll(out, -1, 0)))
-    rows[0], rows[-1] = np.fmax(out[0], out[1]), np.fmax(out[-1], out[-2])  # no wrap over the poles
-    grown = rows.copy()
+    polar = np.fmax(out, np.fmax(np.roll(out, 1, 0), np.roll(out, -1, 0)))
+    polar[0], polar[-1] = np.fmax(out[0], out[1]), np.fmax(out[-1], out[-2])  # no wrap over the poles
+    grown = polar.copy()
     for i in range(h):
         arc = np.sin((i + 0.5) / h * np.pi) * 2 * np.pi / w  # radians of arc per azimuth bin
         for k in range(1, min(w // 2, int(np.ceil(np.radians(3.0) / arc))) + 1):
-            grown[i] = np.fmax(grown[i], np.fmax(np.roll(rows[i], k), np.roll(rows[i], -k)))
+            grown[i] = np.fmax(grown[i], np.fmax(np.roll(polar[i], k), np.roll(polar[i], -k)))
     return grown
 
 

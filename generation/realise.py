@@ -202,9 +202,13 @@ def eye_centres(points: np.ndarray) -> np.ndarray:
     return np.stack([points[vertex_groups()[f"joint-{s}-eye"]].mean(0) for s in "lr"])
 
 
+def _box_centre(points: np.ndarray) -> np.ndarray:
+    return (points.max(0) + points.min(0)) / 2
+
+
 def skull(rest: np.ndarray) -> hair.Skull:
     head = head_vertices(rest)
-    centre = (head.max(0) + head.min(0)) / 2
+    centre = _box_centre(head)
     cranium = head[head[:, 2] > -0.02]  # above the eyes (the rest pose's origin)
     return hair.Skull(centre=centre, radii=(head.max(0) - head.min(0)) / 2 * 0.9,
                       radius_map=hair.radius_map(cranium, centre))
@@ -272,7 +276,7 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
     ident = frame.identity
     topo = human.topology()
     rng = np.random.default_rng(ident.hair_seed + 7)
-    centre = skull(rest).centre
+    centre = _box_centre(head_vertices(rest))  # the skull's centre, without its radius map (per frame)
     sets = []
     # eyebrows: lying flat, pointing out from the nose and a little up at the inner end
     root, normal = _region_roots(rest, topo.brow, int(700 * ident.brow_density), ident.hair_seed + 1, centre)
