@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facedepth.train import load_checkpoint
+from facedepth.checkpoint import load_checkpoint
 from fdcore.files import atomic_path
 
 

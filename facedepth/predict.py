@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from facedepth.data import image_tensor
-from facedepth.train import load_checkpoint
+from fdcore.files import atomic_path
+from facedepth.checkpoint import load_checkpoint
 
 # A training render is ~2.37 face-detection boxes wide, its centre 0.16 box widths below the box centre
 # (medians of haarcascade_frontalface_default on the 300 default renders).
@@ -192,6 +193,6 @@ def write_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
               f"element vertex {len(points)}\n"
               "property float x\nproperty float y\nproperty float z\n"
               "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    with open(path, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a full disk never leaves a header over part of the data
         fh.write(header.encode("ascii"))
         fh.write(vertex.tobytes())

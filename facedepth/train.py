@@ -22,42 +22,10 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from facedepth.data import BACKGROUND, DepthSplit
-from facedepth.depthnorm import DepthNorm
+from facedepth.checkpoint import TrainConfig, read_state, weights_only
 from facedepth.losses import HybridLoss
-from facedepth.models import MODELS, build
-from facedepth.models import options as options_of
 from fdcore import schema
 from fdcore.files import atomic_path
-
-
-class TrainConfig(schema.TrainRun):
-    """One model's training run (fields and defaults: fdcore.schema), with what it builds in torch."""
-
-    @classmethod
-    def from_params(cls, data: dict | schema.Params, model: str) -> TrainConfig:
-        """The run of `model` under params (a mapping or parsed Params); model_cfg.MODEL may set its schedule."""
-        params = data if isinstance(data, schema.Params) else schema.parse(data)  # ParamsError is a ValueError
-        seed, t = params.seed, params.train
-        run, options = schema.run_settings(t, model)
-        settings = {f.name: getattr(run, f.name) for f in dataclasses.fields(schema.TrainSettings)}
-        cfg = cls(**{**settings, "model_cfg": {model: options}, "model": model, "seed": seed})
-        cfg.norm  # validates the depth encoding
-        for name, opts in {model: {}, **t.model_cfg}.items():
-            if name not in MODELS:
-                raise ValueError(f"train.model_cfg.{name}: unknown model; choose from {list(MODELS)}")
-            bad = set(opts or {}) - set(options_of(name)) - set(schema.SCHEDULE_KEYS)
-            if bad:
-                raise ValueError(f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
-                                 f"{options_of(name) or 'none (a published architecture)'} and {schema.SCHEDULE_KEYS}")
-        return cfg
-
-    @property
-    def norm(self) -> DepthNorm:
-        return DepthNorm(self.near_m, self.far_m, self.depth_norm, self.canonical_focal)
-
-    def build_model(self) -> torch.nn.Module:
-        options = {k: v for k, v in (self.model_cfg.get(self.model) or {}).items() if k not in schema.SCHEDULE_KEYS}
-        return build(self.model, pretrained=self.pretrained, **options)
 
 
 def warn_out_of_range(ds: DepthSplit, cfg: TrainConfig, sample: int = 500) -> float:
@@ -93,39 +61,6 @@ def _scheduler(opt, cfg: TrainConfig):
 def _save(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def read_state(path: Path, device="cpu") -> dict:
-    """A checkpoint written by `train`, or a ValueError that names the file and what to pass instead."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found; train first (`facedepth train --model NAME`)")
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # truncated, zero bytes, not a torch file: torch raises many kinds
-        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); pass a models/NAME/best.pt "
-                         f"written by `facedepth train`, or retrain") from None
-    if not isinstance(state, dict) or not {"config", "model", "step"} <= set(state):
-        raise ValueError(f"{path}: not a facedepth checkpoint (no config/model/step); pass a models/NAME/best.pt "
-                         f"written by `facedepth train`")
-    return state
-
-
-# what checkpoints written before a key existed were trained with
-LEGACY = {"depth_norm": "log", "canonical_focal": 0.0}
-
-
-def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainConfig, dict]:
-    """Rebuild the model a checkpoint was trained with, weights loaded, in eval mode."""
-    state = read_state(path, device)
-    try:
-        cfg = schema.build(TrainConfig, {**LEGACY, **state["config"], "pretrained": False}, f"{path}: config")
-        model = cfg.build_model().to(device)
-        model.load_state_dict(state["model"])
-    except (TypeError, RuntimeError, KeyError, schema.ParamsError) as exc:
-        raise ValueError(f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
-                         f"{str(exc)[:200]}); retrain it with `facedepth train`") from None
-    return model.eval(), cfg, state
 
 
 class Distributed:
@@ -184,8 +119,14 @@ class Run:
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    ema: torch.optim.swa_utils.AveragedModel | None = None
     step: int = 0
     best: float = math.inf
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights validation scores and checkpoints ship: the moving average when train.ema is on."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def amp(self) -> bool:
@@ -193,9 +134,14 @@ class Run:
 
     def state(self, epoch: int, input_size: list[int]) -> dict:
         """A self-describing checkpoint: weights, optimiser, schedule, scaler, position and the full config."""
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                "scaler": self.scaler.state_dict(), "epoch": epoch, "step": self.step, "best_si_abs_rel": self.best,
-                "config": dataclasses.asdict(self.cfg), "input_size": input_size}
+        state = {"model": self.evaluated.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
+                 "step": self.step, "best_si_abs_rel": self.best, "config": dataclasses.asdict(self.cfg),
+                 "input_size": input_size}
+        if self.ema is not None:  # resume needs the raw weights too; inference gets the average as "model"
+            state["raw_model"] = self.model.state_dict()
+            state["ema_count"] = int(self.ema.n_averaged.item())
+        return state
 
 
 def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
@@ -205,14 +151,22 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
     model = cfg.build_model().to(env.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and env.device.type == "cuda")
-    run = Run(cfg, env, model, opt, _scheduler(opt, cfg), scaler)
+    ema = None
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    run = Run(cfg, env, model, opt, _scheduler(opt, cfg), scaler, ema)
     last = out_dir / "last.pt"
     if resume and last.is_file():
         state = read_state(last, env.device)
         if state["config"].get("model") != cfg.model:
             raise ValueError(f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
                              f"pass --out of a {cfg.model} run or drop --resume")
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("raw_model", state["model"]))
+        if ema is not None:
+            ema.module.load_state_dict(state["model"])
+            ema.n_averaged.fill_(state.get("ema_count", 0))
         opt.load_state_dict(state["optimizer"])
         run.sched.load_state_dict(state["scheduler"])
         run.scaler.load_state_dict(state["scaler"])
@@ -243,10 +197,16 @@ def _step(run: Run, ddp, loss_fn, batch) -> float:
     with torch.autocast(device.type, enabled=run.amp):
         pred = ddp(x)
     loss = loss_fn(pred.float(), y, m, f)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss became {loss.item()} at step {run.step + 1} of {run.cfg.model}: "
+                                 f"the run diverged (train.lr {run.cfg.lr:g} may be too high) or every loss weight "
+                                 f"is 0; lower train.lr or check train.loss. last.pt/best.pt keep the last good state")
     run.scaler.scale(loss).backward()
     run.scaler.step(run.opt)
     run.scaler.update()
     run.sched.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.model)
     run.step += 1
     return loss.item()
 
@@ -258,7 +218,7 @@ def _checkpoint_and_log(run: Run, metrics: dict, epoch: int, input_size: list[in
     state = run.state(epoch, input_size)
     _save(out_dir / "last.pt", state)
     if improved:
-        _save(out_dir / "best.pt", state)
+        _save(out_dir / "best.pt", weights_only(state))
     live.step = run.step  # one dvclive point per validation, also after --resume
     for k in ("train_loss", "val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
         live.log_metric(k, metrics[k])
@@ -309,7 +269,7 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
             if run.step % cfg.val_every and run.step < cfg.steps:
                 continue
             metrics = {"train_loss": env.mean(float(np.mean(losses))),
-                       **validate(run.model, val_loader, loss_fn, cfg, env.device),
+                       **validate(run.evaluated, val_loader, loss_fn, cfg, env.device),
                        "lr": run.opt.param_groups[0]["lr"], "epoch": epoch, "step": run.step}
             losses = []
             ddp.train()

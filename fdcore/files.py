@@ -1,27 +1,36 @@
 """Files written whole or not at all: write a hidden temporary beside the target, then rename over it.
 
 A reader (or a resumed job) never sees a half-written file: the rename is atomic on one filesystem,
-and a failed write leaves the previous file, if any, untouched.
+and a failed write leaves the previous file, if any, untouched. The temporary is a new file with a
+unique name (created exclusively, so a planted symlink cannot redirect it), and the rename replaces
+a symlink at the target instead of writing through it.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces `path`, on an error it is removed."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary new file would be, not mkstemp's 0600
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
 
 
@@ -29,7 +38,3 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

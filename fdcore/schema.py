@@ -205,6 +205,7 @@ class TrainSettings:
     lr_step: int = 500  # steps between decays of the step schedule
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights (evaluated and shipped); 0 = off
     near_m: float = 0.15
     far_m: float = 3.0
     depth_norm: str = "log"  # log | inverse (facedepth.depthnorm)
@@ -294,6 +295,8 @@ def _check_schedule(t: TrainSettings, where: str) -> None:
     for key in ("steps", "val_every", "batch_size", "lr_step"):
         if getattr(t, key) < 1:
             raise ParamsError(f"{where}{key}: need a whole number >= 1, got {getattr(t, key)!r}")
+    if not 0.0 <= t.ema < 1.0:
+        raise ParamsError(f"{where}ema: need a decay in [0, 1) (0 = off, e.g. 0.999), got {t.ema!r}")
     if t.warmup_steps < 0:
         raise ParamsError(f"{where}warmup_steps: need a whole number >= 0, got {t.warmup_steps!r}")
     if not t.lr > 0:

@@ -111,11 +111,30 @@ def parse(data: dict) -> RenderParams:
     return validate(schema.parse(data).render)
 
 
-def read(path: str | Path) -> dict:
-    """The YAML mapping of a params file, or a ParamsError naming the file and the fix."""
-    path = Path(path)
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice in one mapping (YAML would keep the later one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """`overlay` over `base`, mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_one(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
     except OSError as exc:
@@ -123,6 +142,26 @@ def read(path: str | Path) -> dict:
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     return data
+
+
+def read(path: str | Path, _chain: tuple = ()) -> dict:
+    """The YAML mapping of a params file, or a ParamsError naming the file and the fix.
+
+    A profile is a short overlay: `extends: params.yaml` (relative to the profile) names the file it changes,
+    so the profile holds only what differs and `dvc repro` runs it without copying files.
+    """
+    path = Path(path)
+    data = _read_one(path)
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    overlay = dict(data)
+    base_path = path.parent / str(overlay.pop("extends"))
+    if base_path.resolve() in _chain or base_path.resolve() == path.resolve():
+        raise ParamsError(f"{path}: `extends: {data['extends']}` loops back to itself; point it at params.yaml")
+    base = read(base_path, (*_chain, path.resolve()))
+    if not isinstance(base, dict):
+        raise ParamsError(f"{path}: `extends: {data['extends']}` is not a params mapping")
+    return merge(base, overlay)
 
 
 def load_all(path: str | Path) -> schema.Params:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fdcore.files import atomic_path
 from generation import exr
 from pipeline.colour import colourise
 
@@ -87,6 +88,12 @@ def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: floa
     return default_intrinsics(width, height)[0, 0], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
 
 
+def save_png(path: Path, array: np.ndarray) -> None:
+    """A PNG written whole or not at all (a killed run leaves no 0-byte file; a link at `path` is replaced)."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
+
+
 def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray | None) -> list[Path]:
     from facedepth.predict import point_cloud, write_ply
 
@@ -94,9 +101,9 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
     paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[:4]]
     depth = pred.depth  # float32, NaN outside pred.valid
     exr.write_depth(paths[0], depth)
-    Image.fromarray(np.clip(np.rint(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16)).save(paths[1])
-    Image.fromarray(colourise(depth, pred.valid)).save(paths[2])
-    Image.fromarray(pred.valid.astype(np.uint8) * 255).save(paths[3])
+    save_png(paths[1], np.clip(np.rint(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16))
+    save_png(paths[2], colourise(depth, pred.valid))
+    save_png(paths[3], pred.valid.astype(np.uint8) * 255)
     if K is not None:
         paths.append(out_dir / f"{stem}.ply")
         write_ply(paths[-1], *point_cloud(depth, K, rgb, step=1))

@@ -12,7 +12,8 @@ from conftest import facedepth, tiny_train_params, write_params
 from facedepth.augment import geometric, only, photometric
 from facedepth.data import BACKGROUND, FACE_SKIN, HEAD_LABELS, DepthSplit, half
 from facedepth.depthnorm import DepthNorm
-from facedepth.train import TrainConfig, load_checkpoint, lr_factor, train
+from facedepth.checkpoint import TrainConfig, load_checkpoint
+from facedepth.train import lr_factor, train
 from generation import human
 
 pytestmark = pytest.mark.slow
@@ -212,3 +213,30 @@ def test_unwritable_out_is_a_clear_error(prepared, tmp_path):
     proc = facedepth("train", "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
                      "--out", str(tmp_path / "file" / "m"), check=False)
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_best_checkpoint_is_weights_only_and_loads_safely(prepared, tmp_path):
+    train(TrainConfig.from_params(tiny_train_params(steps=2), "unet_simple_lite"), prepared, tmp_path / "m", tmp_path / "l")
+    best = torch.load(tmp_path / "m/best.pt", weights_only=True)
+    last = torch.load(tmp_path / "m/last.pt", weights_only=True)  # resume state is plain data too
+    assert "optimizer" not in best and "model" in best and "config" in best
+    assert "optimizer" in last
+
+
+def test_ema_weights_are_shipped_and_resume_exactly(prepared, tmp_path):
+    cfg = TrainConfig.from_params(tiny_train_params(steps=4, val_every=2, ema=0.5), "unet_simple_lite")
+    train(cfg, prepared, tmp_path / "full", tmp_path / "l1")
+    full = torch.load(tmp_path / "full/last.pt", weights_only=True)
+    assert full["ema_count"] == 4
+    raw, avg = full["raw_model"], full["model"]
+    assert any(not torch.equal(raw[k], avg[k]) for k in raw if raw[k].is_floating_point())
+    short = dataclasses.replace(cfg, steps=2)
+    train(short, prepared, tmp_path / "part", tmp_path / "l2")
+    train(cfg, prepared, tmp_path / "part", tmp_path / "l2", resume=True)  # the average carries on, not restarts
+    assert torch.load(tmp_path / "part/last.pt", weights_only=True)["ema_count"] == 4
+
+
+def test_a_diverging_run_stops_with_a_clear_error(prepared, tmp_path):
+    cfg = TrainConfig.from_params(tiny_train_params(steps=6, lr=1e30, warmup_steps=0), "unet_simple_lite")
+    with pytest.raises(FloatingPointError, match=r"training loss became (nan|inf).*lower train.lr"):
+        train(cfg, prepared, tmp_path / "m", tmp_path / "l")
