@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facedepth.predict import Predictor  # noqa: E402
-from pipeline.predict import find_images, photo_focal, read_rgb  # noqa: E402
+from facedepth.predict import read_rgb  # noqa: E402
+from pipeline.predict import find_images, photo_focal  # noqa: E402
 
 
 def main() -> None:

@@ -1,1 +1,24 @@
-"""Depth networks, losses, training and inference (torch only; never imports bpy)."""
+"""Monocular face depth: depth networks, losses, training and inference (torch only; never imports bpy).
+
+    import facedepth
+    predictor = facedepth.load()                 # the shipped reference model
+    result = predictor.predict("photo.jpg")      # RGB uint8 array, PIL image or path
+    result.depth, result.valid                   # metres (NaN outside the person), bool mask
+"""
+
+__version__ = "0.2.0"
+
+
+def load(model=None, device=None):
+    """A Predictor: the shipped model by default, or a checkpoint file, a folder with best.pt, a trained name."""
+    from facedepth.predict import Predictor
+
+    return Predictor(model, device)
+
+
+def __getattr__(name):  # Predictor and Prediction on first use: `import facedepth` stays light
+    if name in ("Predictor", "Prediction"):
+        from facedepth import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module 'facedepth' has no attribute {name!r}")

@@ -91,3 +91,30 @@ def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainCon
         raise ValueError(f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
                          f"{str(exc)[:200]}); retrain it with `facedepth train`") from None
     return model.eval(), cfg, state
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+REFERENCE = WEIGHTS_DIR / "reference.pt"  # the shipped model (model card: reference.md beside it)
+
+
+def resolve(model: str | Path | None = None, models_root: Path = Path("models")) -> Path:
+    """One meaning of `--model` everywhere: None or "reference" -> the shipped model; a checkpoint file;
+    a folder holding best.pt; or the name of a trained model (models/NAME/best.pt)."""
+    if model is None or str(model) == "reference":
+        if not REFERENCE.is_file():
+            raise FileNotFoundError(f"{REFERENCE}: the shipped reference model is missing from this install; "
+                                    f"reinstall facedepth or pass --model models/NAME/best.pt")
+        return REFERENCE
+    path = Path(model)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if (path / "best.pt").is_file():
+            return path / "best.pt"
+        raise FileNotFoundError(f"{path}: no best.pt in this folder; pass a checkpoint file or a trained model's name")
+    named = models_root / str(model) / "best.pt"
+    if path.suffix != ".pt" and len(path.parts) == 1 and named.is_file():
+        return named
+    hint = (f"train it first (`facedepth train --model {model}`)" if str(model) in MODELS
+            else "pass a checkpoint file, a folder holding best.pt, a trained model's name, or nothing for the shipped model")
+    raise FileNotFoundError(f"{model}: checkpoint not found; {hint}")

@@ -18,10 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 from facedepth.data import image_tensor
 from fdcore.files import atomic_path
-from facedepth.checkpoint import load_checkpoint
+from facedepth.checkpoint import load_checkpoint, resolve
 
 # A training render is ~2.37 face-detection boxes wide, its centre 0.16 box widths below the box centre
 # (medians of haarcascade_frontalface_default on the 300 default renders).
@@ -101,12 +102,61 @@ def paste(depth: np.ndarray, valid: np.ndarray, region: tuple[int, int, int, int
     valid[ys, xs] = True
 
 
+def _to_8bit(values: np.ndarray) -> np.ndarray:
+    """One channel of any numeric range as uint8: 0..1 floats, 8-bit, 16-bit, else scaled by the maximum."""
+    v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = v.max(initial=0.0)
+    scale = 255.0 if values.dtype.kind == "f" and top <= 1.0 else 1.0 if top <= 255 else \
+        255.0 / 65535.0 if top <= 65535 else 255.0 / top
+    return np.clip(np.rint(v * scale), 0, 255).astype(np.uint8)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Any PIL-readable image as (H, W, 3) uint8, upright by its EXIF orientation.
+
+    Greyscale, palette, 16-bit, 32-bit integer and float images become 8-bit RGB by their range
+    (floats in 0..1 as such); transparency is dropped (the colour under it is kept).
+    """
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # one wide channel: map its range to 0..255
+            return np.repeat(_to_8bit(np.asarray(im))[..., None], 3, axis=2)
+        return np.asarray(im.convert("RGB"))
+
+
+def as_rgb(image, bgr: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from an RGB uint8 array ((H, W) grey or RGBA too), a PIL image or an image path.
+
+    OpenCV frames are BGR: pass bgr=True. Anything else is refused with what to pass instead, never guessed.
+    """
+    if isinstance(image, (str, Path)):
+        return read_rgb(Path(image))
+    if not isinstance(image, np.ndarray):
+        if isinstance(image, Image.Image):
+            return np.asarray(image.convert("RGB"))
+        raise TypeError(f"image: got {type(image).__name__}; pass an (H, W, 3) uint8 RGB array, a PIL image or a path")
+    if image.dtype != np.uint8:
+        raise TypeError(f"image: dtype {image.dtype}; pass uint8 0..255 (for floats in 0..1: "
+                        f"(image * 255).round().astype(np.uint8))")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 2:
+        raise ValueError(f"image: shape {image.shape}; pass (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grey")
+    image = image[..., :3]
+    return np.ascontiguousarray(image[..., ::-1] if bgr else image)
+
+
 class Predictor:
-    def __init__(self, checkpoint: str | Path, device: str | None = None, batch: int = 8):
+    """Depth for photos from one checkpoint (default: the shipped reference model); see `predict`."""
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8):
         if device and device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        if device and not device.split(":")[0] in ("cpu", "cuda"):
+            raise ValueError(f"--device {device}: choose cpu, cuda or cuda:N")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model, self.cfg, state = load_checkpoint(Path(checkpoint), self.device)
+        self.checkpoint = resolve(checkpoint)
+        self.model, self.cfg, state = load_checkpoint(self.checkpoint, self.device)
         self.input_hw = tuple(state.get("input_size", (128, 128)))
         self.batch = max(1, batch)
         self._faces = None
@@ -131,14 +181,15 @@ class Predictor:
                 return [face_region(f, aspect) for f in reversed(faces)], len(faces)
         return [whole_region(w, h, aspect)], 0
 
-    def predict(self, rgb: np.ndarray, fx: float | None = None, crop: bool = True) -> Prediction:
-        """(H, W, 3) uint8 RGB (or (H, W) grey) -> full-size metric depth and validity.
+    def predict(self, image, fx: float | None = None, crop: bool = True, bgr: bool = False) -> Prediction:
+        """A photo (RGB uint8 array, PIL image or path; see `as_rgb`) -> full-size metric depth and validity.
 
         `fx`: the photo's focal length in its pixels; without it, a DEFAULT_FOV_DEG horizontal field of view.
+        `crop=False` predicts the whole photo letterboxed (for photos already framed like the training data).
         """
-        if rgb.ndim == 2:
-            rgb = np.repeat(rgb[..., None], 3, axis=2)
-        rgb = np.ascontiguousarray(rgb[..., :3])
+        rgb = as_rgb(image, bgr)
+        if fx is not None and not (np.isfinite(fx) and fx > 0):
+            raise ValueError(f"fx {fx}: need a finite focal length in pixels > 0")
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
         regions, faces = self.regions(rgb, crop)
@@ -152,9 +203,7 @@ class Predictor:
                 paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r[2])))
         return Prediction(depth, valid, regions, faces)
 
-    def __call__(self, rgb: np.ndarray, fx: float | None = None) -> np.ndarray:
-        """The whole photo, letterboxed (no face search): (H, W) float32 metric depth."""
-        return self.predict(rgb, fx, crop=False).depth
+    __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
 
 
 DEFAULT_FOV_DEG = 50.0  # a typical portrait photo's horizontal field of view

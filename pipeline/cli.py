@@ -13,9 +13,33 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Synthetic face depth: render, prepare, train, evaluate, predict.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from facedepth import __version__
+
+        typer.echo(f"facedepth {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
     """Synthetic face depth: render, prepare, train, evaluate, predict."""
+
+
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", help="the shipped reference model (default), a checkpoint file, a folder holding best.pt, "
+                    "or a trained model's name (models/NAME/best.pt)")]
+
+
+def _checkpoint(model: str | None) -> Path:
+    """--model resolved to a checkpoint file, the same way for every command."""
+    from facedepth.checkpoint import resolve
+
+    try:
+        return resolve(model)
+    except FileNotFoundError as exc:
+        fail(str(exc))
 
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params.yaml to read")]
@@ -172,9 +196,10 @@ def _echo_eval(summary: dict) -> None:
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Option(help="model name (reads models/MODEL/best.pt) or a checkpoint path")],
+    model: ModelOpt = None,
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
-    out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/MODEL)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/NAME: the model's "
+                                                     "name, its checkpoint's folder, or `reference`)")] = None,
     rgbd: Annotated[Optional[Path], typer.Option(help="a folder of your RGB-D captures to score instead (README)")] = None,
     crop: Annotated[bool, typer.Option(help="with --rgbd: predict from face crops, as `predict` does")] = True,
     fx: Annotated[Optional[float], typer.Option(help="with --rgbd: focal length in pixels for every capture")] = None,
@@ -188,12 +213,14 @@ def evaluate(
     """
     from facedepth.evaluate import evaluate_to
 
-    ckpt = Path(model) if model.endswith(".pt") else Path("models") / model / "best.pt"
+    ckpt = _checkpoint(model)
+    label = "reference" if model in (None, "reference") else model if "/" not in model and not model.endswith(".pt") \
+        else ckpt.parent.name
     if rgbd is not None:
-        _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / ckpt.parent.name, crop, fx, fov, device)
+        _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / label, crop, fx, fov, device)
         return
     try:
-        summary, _ = evaluate_to(ckpt, prepared, out)
+        summary, _ = evaluate_to(ckpt, prepared, out or Path("reports/eval") / label)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -299,7 +326,7 @@ def learning_curve(
 @app.command()
 def predict(
     images: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
-    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth_lite/best.pt)")],
+    model: ModelOpt = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("predictions"),
     ply: Annotated[bool, typer.Option(help="also write a PLY point cloud")] = False,
     fov: Annotated[Optional[float], typer.Option(help="horizontal field of view in degrees (overrides EXIF)")] = None,
@@ -326,7 +353,7 @@ def predict(
     from pipeline.predict import predict_paths
 
     try:
-        written = predict_paths(model, images, out, ply, fov, fx, on_error,
+        written = predict_paths(_checkpoint(model), images, out, ply, fov, fx, on_error,
                                 lambda path, note: typer.echo(f"{path}: {note}", err=True), crop, device, batch)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
@@ -339,7 +366,7 @@ def predict(
 
 @app.command()
 def demo(
-    model: Annotated[Path, typer.Option(help="checkpoint (e.g. models/facedepth_lite/best.pt)")],
+    model: ModelOpt = None,
     video: Annotated[Optional[Path], typer.Option(help="video file instead of the webcam")] = None,
     camera: Annotated[int, typer.Option(help="webcam index")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="write the RGB | depth view to this video instead of a window")] = None,
@@ -351,7 +378,7 @@ def demo(
     from pipeline.demo import NoSource, run
 
     try:
-        stats = run(Predictor(model), video, camera, out, max_frames, crop)
+        stats = run(Predictor(_checkpoint(model)), video, camera, out, max_frames, crop)
     except (NoSource, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"{stats['frames']} frames at {stats['fps']:.1f} FPS" + (f"; wrote {out}" if out else ""), err=True)
@@ -359,7 +386,7 @@ def demo(
 
 @app.command()
 def export(
-    model: Annotated[Path, typer.Option(help="checkpoint to export")],
+    model: ModelOpt = None,
     out: Annotated[Path, typer.Option(help="output file")] = Path("model.onnx"),
     format: Annotated[str, typer.Option("--format", help="only 'onnx' for now")] = "onnx",
 ):
@@ -369,7 +396,7 @@ def export(
     if format != "onnx":
         fail(f"--format {format}: only 'onnx' is supported")
     try:
-        diff = export_onnx(model, out)
+        diff = export_onnx(_checkpoint(model), out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {out}; max |onnxruntime - torch| = {diff:.2e}", err=True)

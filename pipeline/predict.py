@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from fdcore.files import atomic_path
 from generation import exr
@@ -31,19 +31,6 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     """`photo` for photo.jpg, or `photo.jpg` when another input shares the stem, so no result overwrites another."""
     stems = [p.stem for p in paths]
     return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in paths}
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Any PIL-readable image as (H, W, 3) uint8, upright by its EXIF orientation.
-
-    Greyscale, palette and 16-bit images become 8-bit RGB by their full range.
-    """
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit greyscale: 0..65535 -> 0..255
-            grey = np.asarray(im, np.float64) / 257.0
-            return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-        return np.asarray(im.convert("RGB"))
 
 
 EXIF_IFD, FOCAL_35MM, FOCAL_MM = 0x8769, 0xA405, 0x920A
@@ -118,7 +105,7 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
     Each photo's focal length (for metric depth and the PLY) and faces found are reported through
     `on_info(path, note)`.
     """
-    from facedepth.predict import Predictor, intrinsics
+    from facedepth.predict import Predictor, intrinsics, read_rgb
 
     predictor = Predictor(checkpoint, device, batch)
     written = []

@@ -31,7 +31,8 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
 from generation import exr  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
-from pipeline.predict import find_images, photo_focal, read_rgb  # noqa: E402
+from facedepth.predict import read_rgb  # noqa: E402
+from pipeline.predict import find_images, photo_focal  # noqa: E402
 
 KEYS = ("abs_rel", "rmse", "delta1")
 CAPTURE_SIDECARS = (".depth.png", ".mask.png")  # PNGs beside a photo that are not photos (predict's own are skipped too)

@@ -68,7 +68,7 @@ def test_metric_depth_follows_the_focal_length(checkpoint, prepared, tmp_path):
     ratios = {}
     for name, ckpt in (("canonical", checkpoint), ("raw", raw / "best.pt")):
         predictor = Predictor(ckpt)
-        depth = [predictor(rgb, fx) for rgb, _, _, fx in shots]
+        depth = [predictor.predict(rgb, fx, crop=False).depth for rgb, _, _, fx in shots]
         ratios[name] = np.median(depth[1][head[1]]) / np.median(depth[0][head[0]])
     assert Predictor(checkpoint).cfg.canonical_focal == 1.0  # the default profile trains this way
     assert abs(np.log(ratios["canonical"] / truth)) < 0.1 < abs(np.log(ratios["raw"] / truth)), (ratios, truth)
@@ -139,7 +139,7 @@ def test_predict_any_photo_and_skip_unreadable(checkpoint, tmp_path):
 def test_predict_reads_16_bit_and_exif_rotated_photos():
     import io
 
-    from pipeline.predict import read_rgb
+    from facedepth.predict import read_rgb
 
     ramp = (np.arange(64, dtype=np.uint16) * 1000)[None].repeat(8, 0)  # 0..63000 of 65535
     buf = io.BytesIO()

@@ -1,0 +1,59 @@
+"""The public Python API: facedepth.load / Predictor.predict, what it accepts and what it refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import facedepth
+from facedepth.checkpoint import REFERENCE, resolve
+from facedepth.predict import as_rgb, read_rgb
+
+
+def test_version_and_lazy_names():
+    assert facedepth.__version__.count(".") == 2
+    assert facedepth.Predictor.__name__ == "Predictor"
+    with pytest.raises(AttributeError):
+        facedepth.nothing_here
+
+
+def test_images_in_every_accepted_form_and_clear_refusals(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    assert np.array_equal(as_rgb(rgb), rgb)
+    assert np.array_equal(as_rgb(rgb[..., ::-1], bgr=True), rgb)
+    assert np.array_equal(as_rgb(np.dstack([rgb, np.full((6, 8), 9, np.uint8)])), rgb)  # RGBA: alpha dropped
+    assert as_rgb(rgb[..., 0]).shape == (6, 8, 3)
+    assert np.array_equal(as_rgb(Image.fromarray(rgb)), rgb)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    assert np.array_equal(as_rgb(tmp_path / "a.png"), rgb) and np.array_equal(as_rgb(str(tmp_path / "a.png")), rgb)
+    with pytest.raises(TypeError, match="float32.*astype\\(np.uint8\\)"):
+        as_rgb(rgb.astype(np.float32) / 255)
+    with pytest.raises(TypeError, match="got list"):
+        as_rgb([[1, 2, 3]])
+    with pytest.raises(ValueError, match="shape"):
+        as_rgb(np.zeros((4, 4, 5), np.uint8))
+
+
+@pytest.mark.parametrize("mode, values, expect", [("F", [[0.0, 0.5, 1.0]], [0, 128, 255]),
+                                                   ("F", [[0.0, 127.0, 255.0]], [0, 127, 255]),
+                                                   ("I", [[0, 1000, 65535]], [0, 4, 255]),
+                                                   ("I", [[0, 50, 200]], [0, 50, 200])])
+def test_float_and_32_bit_tiffs_are_read_by_their_range(tmp_path, mode, values, expect):
+    path = tmp_path / "x.tif"
+    Image.fromarray(np.array(values, np.float32 if mode == "F" else np.int32), mode).save(path)
+    assert read_rgb(path)[0, :, 0].tolist() == expect
+
+
+def test_model_names_folders_files_and_the_shipped_default(tmp_path):
+    (tmp_path / "models/m").mkdir(parents=True)
+    (tmp_path / "models/m/best.pt").write_bytes(b"x")
+    assert resolve("m", tmp_path / "models") == tmp_path / "models/m/best.pt"
+    assert resolve(tmp_path / "models/m") == tmp_path / "models/m/best.pt"
+    assert resolve(tmp_path / "models/m/best.pt") == tmp_path / "models/m/best.pt"
+    with pytest.raises(FileNotFoundError, match="unet_simple_lite: checkpoint not found; train it first"):
+        resolve("unet_simple_lite", tmp_path / "models")
+    with pytest.raises(FileNotFoundError, match="nope.pt: checkpoint not found"):
+        resolve("nope.pt", tmp_path / "models")
+    if REFERENCE.is_file():
+        assert resolve() == REFERENCE == resolve("reference")
