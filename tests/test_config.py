@@ -56,7 +56,7 @@ def test_missing_params_file_is_named(tmp_path):
 def test_paper_profile_is_valid():
     from facedepth.train import TrainConfig
 
-    data = yaml.safe_load((ROOT / "params-paper.yaml").read_text())
+    data = config.read(ROOT / "profiles/paper.yaml")
     p = config.parse(data)
     assert p.frames >= 10_000 and p.identities >= 100 and p.settings.resolution == (640, 480)
     assert schema.parse(data).prepare.resolution == (640, 480)
@@ -99,7 +99,7 @@ def test_learning_curve_profile_is_the_default_distribution_larger():
     from facedepth.train import TrainConfig
 
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
-    curve = yaml.safe_load((ROOT / "params-curve.yaml").read_text())
+    curve = config.read(ROOT / "profiles/curve.yaml")
     a, b = config.parse(default).to_dict(), config.parse(curve).to_dict()
     assert b["identities"] > a["identities"]
     assert {k: v for k, v in a.items() if k != "identities"} == {k: v for k, v in b.items() if k != "identities"}
@@ -158,3 +158,18 @@ def test_checkpoint_config_and_frame_json_use_the_schema():
     frame["identity"]["hair_colour"] = "red"
     with pytest.raises(schema.ParamsError, match=r"description.identity: unknown key\(s\) \['hair_colour'\]"):
         frame_from_dict(frame)
+
+
+def test_profiles_are_short_overlays_and_their_errors_name_the_file(tmp_path):
+    for name in ("paper", "curve", "reference"):
+        text = (ROOT / "profiles" / f"{name}.yaml").read_text()
+        assert "extends: ../params.yaml" in text and len(text.splitlines()) < 40  # an overlay, not a copy
+    (tmp_path / "base.yaml").write_text("seed: 3\nrender: {identities: 4}\n")
+    (tmp_path / "p.yaml").write_text("extends: base.yaml\nrender: {frames_per_identity: 2}\n")
+    assert config.read(tmp_path / "p.yaml") == {"seed": 3, "render": {"identities": 4, "frames_per_identity": 2}}
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(config.ParamsError, match="loop.yaml.*loops back"):
+        config.read(tmp_path / "loop.yaml")
+    (tmp_path / "dup.yaml").write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(config.ParamsError, match="dup.yaml: not valid YAML.*duplicate key 'seed'"):
+        config.read(tmp_path / "dup.yaml")
