@@ -21,7 +21,7 @@ from facedepth.models import options as options_of
 from fdcore import schema
 
 # what a weights-only checkpoint keeps; resume state (optimizer, scheduler, scaler) stays in last.pt
-WEIGHTS_KEYS = ("model", "config", "step", "epoch", "best_si_abs_rel", "input_size")
+WEIGHTS_KEYS = ("model", "config", "step", "epoch", "best_si_abs_rel", "input_size", "train_seconds", "device")
 
 
 class TrainConfig(schema.TrainRun):

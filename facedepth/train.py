@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,8 @@ class Run:
     ema: torch.optim.swa_utils.AveragedModel | None = None
     step: int = 0
     best: float = math.inf
+    seconds: float = 0.0  # wall time spent training, summed over resumes (the model card's compute)
+    since: float = 0.0
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -137,7 +140,8 @@ class Run:
         state = {"model": self.evaluated.state_dict(), "optimizer": self.opt.state_dict(),
                  "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
                  "step": self.step, "best_si_abs_rel": self.best, "config": dataclasses.asdict(self.cfg),
-                 "input_size": input_size}
+                 "input_size": input_size, "train_seconds": self.seconds + time.monotonic() - self.since,
+                 "device": str(self.env.device)}
         if self.ema is not None:  # resume needs the raw weights too; inference gets the average as "model"
             state["raw_model"] = self.model.state_dict()
             state["ema_count"] = int(self.ema.n_averaged.item())
@@ -171,8 +175,10 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
         run.sched.load_state_dict(state["scheduler"])
         run.scaler.load_state_dict(state["scaler"])
         run.step, run.best = state["step"], state["best_si_abs_rel"]
+        run.seconds = float(state.get("train_seconds", 0.0))
     elif resume:
         raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
+    run.since = time.monotonic()
     return run
 
 

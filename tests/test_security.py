@@ -56,6 +56,7 @@ def test_weights_only_keeps_what_inference_needs():
     state = {"model": {"w": torch.zeros(2)}, "optimizer": {"state": {}}, "scheduler": {}, "scaler": {},
              "config": {"model": "x"}, "step": 3, "epoch": 0, "best_si_abs_rel": 0.1, "input_size": [8, 8]}
     assert set(weights_only(state)) == {"model", "config", "step", "epoch", "best_si_abs_rel", "input_size"}
+    assert set(weights_only({**state, "train_seconds": 1.0, "raw_model": {}})) - set(state) == {"train_seconds"}
 
 
 def test_atomic_writes_replace_a_planted_link_and_never_write_through_it(tmp_path):
