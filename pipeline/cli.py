@@ -400,3 +400,30 @@ def export(
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {out}; max |onnxruntime - torch| = {diff:.2e}", err=True)
+
+
+@app.command()
+def ship(
+    checkpoint: Annotated[Path, typer.Option(help="trained checkpoint to ship")] = Path("models/reference/best.pt"),
+    out: Annotated[Path, typer.Option(help="weights file to write; the model card goes beside it (.md)")] =
+        Path("facedepth/weights/reference.pt"),
+    evals: Annotated[Optional[list[str]], typer.Option("--eval", help="SPLIT=FOLDER of `facedepth evaluate` output "
+                                                                     "(repeatable; the first is the headline)")] = None,
+    baselines: Annotated[Optional[Path], typer.Option(help="`facedepth baselines` output on the first --eval split")] = None,
+    profile: Annotated[str, typer.Option(help="the params profile the model was trained with")] = "profiles/reference.yaml",
+    data_summary: Annotated[Optional[Path], typer.Option(help="dataset summary.json of the training data")] = None,
+):
+    """Ship a checkpoint as the package's reference model: weights only, plus a model card from its evaluations."""
+    from pipeline.ship import ship as run_ship
+
+    pairs = {}
+    for item in evals or []:
+        split, sep, folder = item.partition("=")
+        if not sep or not (Path(folder) / "metrics.json").is_file():
+            fail(f"--eval {item}: need SPLIT=FOLDER where FOLDER holds metrics.json of `facedepth evaluate`")
+        pairs[split] = Path(folder)
+    try:
+        card = run_ship(checkpoint, out, pairs, baselines, profile, data_summary)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {out} and {card}", err=True)

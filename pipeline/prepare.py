@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -181,9 +182,28 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
     if not kept:
         raise RuntimeError(f"{renders}: no usable frames ({len(rejected)} rejected); see the table above")
     assignment = split_identities([i for _, i in kept], p.splits, p.seed)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # names no one else uses, made by this run: nothing beside `out` that this run did not create is touched
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; the prepared folder is an ordinary shared one
+    try:
+        manifests = _write_splits(renders, tmp, kept, assignment, p)
+        rejected.to_csv(tmp / "rejected.csv", index=False)
+        (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.resolution)}) + "\n")
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            out.rename(old / out.name)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return pd.concat(manifests, ignore_index=True), rejected
+
+
+def _write_splits(renders: Path, tmp: Path, kept, assignment, p: PrepareParams) -> list[pd.DataFrame]:
     manifests = []
     w, h = p.resolution
     for split in SPLITS:
@@ -203,12 +223,4 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
         table = pd.DataFrame(rows)
         table.to_parquet(folder / SPLIT_FILES["manifest"], index=False)
         manifests.append(table)
-    rejected.to_csv(tmp / "rejected.csv", index=False)
-    (tmp / MARKER).write_text(json.dumps({"renders": str(renders), "resolution": list(p.resolution)}) + "\n")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-    return pd.concat(manifests, ignore_index=True), rejected
+    return manifests

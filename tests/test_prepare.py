@@ -217,3 +217,15 @@ def test_unwritable_out_is_named_without_a_traceback(renders, tmp_path, rendered
     proc = facedepth("prepare", "--params", str(rendered[0]), "--renders", str(renders),
                      "--out", str(tmp_path / "file" / "prepared"), check=False)
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_folders_beside_out_that_this_run_did_not_make_are_never_deleted(renders, tmp_path):
+    (tmp_path / "ds.tmp").mkdir()
+    (tmp_path / "ds.tmp" / "thesis.txt").write_text("three years")
+    shutil.copytree(renders, tmp_path / "ds.old")  # someone's renders, named like the old scheme's leftovers
+    prepare(tmp_path / "ds.old", tmp_path / "ds", PARAMS)
+    prepare(tmp_path / "ds.old", tmp_path / "ds", PARAMS)  # replacing its own output
+    assert (tmp_path / "ds.tmp" / "thesis.txt").read_text() == "three years"
+    assert sorted(p.name for p in (tmp_path / "ds.old").rglob("*")) == sorted(p.name for p in renders.rglob("*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "ds.old", "ds.tmp", "renders"]
+    assert oct((tmp_path / "ds").stat().st_mode & 0o777) == oct(0o755)
