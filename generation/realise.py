@@ -366,9 +366,16 @@ def illuminant(frame: Frame, world: WorldLook) -> np.ndarray:
     sky = hdri_mean_rgb(world.hdri) if world.hdri else np.ones(3)
     rgb = np.pi * world.strength * sky * np.asarray(world.rgb)
     for light in frame.lights:
-        d2 = float(np.dot(light.location, light.location))
-        rgb = rgb + light.power_w / (4 * np.pi * d2) * (100.0 if light.type == "SUN" else 1.0) * np.asarray(light.rgb)
+        rgb = rgb + lamp_irradiance(light) * np.asarray(light.rgb)
     return rgb
+
+
+def lamp_irradiance(light) -> float:
+    """W/m^2 a lamp delivers at the head (camera origin's neighbourhood, facing it): P / 4 pi d^2 for a
+    point-like lamp; a sun's strength (its Blender energy, W/m^2) whatever its distance."""
+    if light.type == "SUN":
+        return light.power_w / SUN_W_PER_UNIT
+    return light.power_w / (4 * np.pi * float(np.dot(light.location, light.location)))
 
 
 def exposure(frame: Frame, light: np.ndarray) -> float:

@@ -156,6 +156,13 @@ def test_every_hdri_meters_the_same_and_lamps_add_inverse_square_light(params):
     lit = dataclasses.replace(f, lights=[lamp])
     added = illuminant(lit, world_look(lit)) - illuminant(f, world_look(f))
     np.testing.assert_allclose(added, 40.0 / (4 * np.pi * 4.0) * np.array([1.0, 0.5, 0.25]), rtol=1e-12)
+    from generation.realise import realise
+
+    sun = dataclasses.replace(lamp, type="SUN", power_w=300.0)
+    sunlit = dataclasses.replace(f, lights=[sun])
+    added = illuminant(sunlit, world_look(sunlit)) - illuminant(f, world_look(f))
+    blender_strength = realise(sunlit).lights[0].energy  # W/m^2 at any distance: what Cycles is given
+    np.testing.assert_allclose(added, blender_strength * np.array([1.0, 0.5, 0.25]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kelvin", [3400, 4500, 6500, 7500])
