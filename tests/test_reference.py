@@ -1,0 +1,68 @@
+"""The shipped reference model: never trained on the people it is scored on; shipped safely and small."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import torch
+
+from conftest import ROOT
+from generation import config
+from generation.sampling import sample_identity
+from pipeline.prepare import split_identities
+
+
+def _people(p, ids):
+    """Each identity's shape: its macro blend and every face morph weight (what makes a person)."""
+    out = []
+    for i in ids:
+        ident = sample_identity(p, i)
+        out.append((round(ident.gender, 9), round(ident.age, 9), tuple(sorted((k, round(v, 9))
+                                                                               for k, v in ident.morphs.items()))))
+    return out
+
+
+def test_reference_training_people_are_not_the_default_test_people():
+    default = config.load(ROOT / "params.yaml")
+    reference = config.load(ROOT / "profiles/reference.yaml")
+    assert reference.seed != default.seed
+    test_ids = [i for i, s in split_identities(range(default.identities), config.load_all(ROOT / "params.yaml").prepare.splits,
+                                               default.seed).items() if s == "test"]
+    assert len(test_ids) >= 10
+    seen = set(_people(reference, range(reference.identities)))
+    assert len(seen) == reference.identities  # distinct people (the comparison can tell people apart)
+    assert not seen & set(_people(default, test_ids))
+    # and the same comparison does catch a leak: the default profile's people recur under its own seed
+    assert set(_people(default, test_ids)) <= set(_people(default, range(default.identities)))
+
+
+def test_shipped_weights_are_weights_only_small_and_match_their_card():
+    path = ROOT / "facedepth/weights/reference.pt"
+    state = torch.load(path, weights_only=True)
+    assert set(state) <= {"model", "config", "step", "epoch", "best_si_abs_rel", "input_size", "train_seconds", "device"}
+    assert path.stat().st_size < 25 * 2**20
+    card = (ROOT / "facedepth/weights/reference.md").read_text()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in card
+    assert f"{state['step']} optimiser steps" in card and state["config"]["seed"] == 1
+
+
+def test_readme_python_example_runs():
+    """The README's Python snippet, as written, on the shipped model."""
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    import contextlib
+    import io
+    import os
+
+    buf, cwd = io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(compile(code, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    printed = buf.getvalue().split()
+    assert printed[0].startswith("(") and int(printed[-2]) >= 1  # Grace Hopper's face found
+    assert 0.3 < float(printed[-1]) < 3.0  # her nearest point, in metres
