@@ -38,7 +38,7 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     stem = str(meta_path)[:-len(".json")]
     try:
         meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
         raise BadFrame(f"unreadable JSON ({exc.__class__.__name__})") from None
     try:
         manifest_row(meta, (1, 1), "")
@@ -116,7 +116,39 @@ def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]
     return out
 
 
+def _number(value, what: str, positive: bool = False) -> float:
+    """A finite number (never a bool, string or list), or a ValueError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+            or (positive and not value > 0):
+        raise ValueError(f"{what} = {str(value)[:40]!r} is not a finite{' positive' if positive else ''} number")
+    return float(value)
+
+
+def check_meta(meta: dict) -> None:
+    """The numbers prepare and evaluation use, checked: a bad one rejects the frame with its key named."""
+    if not isinstance(meta, dict):
+        raise ValueError("the JSON is not an object")
+    ident = meta["identity_id"]
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 <= ident < 2**31:
+        raise ValueError(f"identity_id = {str(ident)[:40]!r} is not a whole number in 0..2^31-1")
+    for k in ("yaw", "pitch", "roll"):
+        _number(meta["head_pose"][k], f"head_pose.{k}")
+    eyes = meta["head_pose"]["eyes_cam"]
+    if not isinstance(eyes, list) or len(eyes) != 3:
+        raise ValueError("head_pose.eyes_cam is not 3 numbers")
+    for i, v in enumerate(eyes):
+        _number(v, f"head_pose.eyes_cam[{i}]")
+    _number(eyes[2], "head_pose.eyes_cam[2] (depth of the eyes)", positive=True)
+    cam = meta["description"]["camera"]
+    for k in ("width", "height"):
+        _number(cam[k], f"description.camera.{k}", positive=True)
+    K = np.asarray(meta["K"], dtype=np.float64)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise ValueError("K is not a 3x3 camera matrix with positive focal lengths")
+
+
 def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
+    check_meta(meta)
     d = meta["description"]
     K = np.asarray(meta["K"])
     sx, sy = size[0] / d["camera"]["width"], size[1] / d["camera"]["height"]

@@ -1,5 +1,6 @@
 """Prepare stage: validation report, identity-disjoint splits, edge-safe resizing, normalisation."""
 
+import re
 import shutil
 
 import numpy as np
@@ -229,3 +230,30 @@ def test_folders_beside_out_that_this_run_did_not_make_are_never_deleted(renders
     assert sorted(p.name for p in (tmp_path / "ds.old").rglob("*")) == sorted(p.name for p in renders.rglob("*"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "ds.old", "ds.tmp", "renders"]
     assert oct((tmp_path / "ds").stat().st_mode & 0o777) == oct(0o755)
+
+
+@pytest.mark.parametrize("path, value, words", [
+    (("head_pose", "yaw"), float("nan"), "head_pose.yaw"), (("head_pose", "yaw"), "left", "head_pose.yaw"),
+    (("head_pose", "eyes_cam"), [0, 0, 0], "eyes_cam\\[2\\]"), (("identity_id",), "abc", "identity_id"),
+    (("identity_id",), 10**30, "identity_id"), (("identity_id",), [1], "identity_id"), (("identity_id",), 1.5, "identity_id"),
+    (("description", "camera", "width"), 0, "camera.width"), (("K",), [[1, 0], [0, 1]], "K is not"),
+])
+def test_bad_numbers_in_a_frame_json_reject_that_frame_only(renders, path, value, words):
+    import json
+
+    meta_path = next(renders.glob("shard_*/f0000001.json"))
+    meta = json.loads(meta_path.read_text())
+    node = meta
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    meta_path.write_text(json.dumps(meta))
+    kept, rejected = scan(renders, PARAMS.min_head_pixels)
+    assert len(kept) == 5 and rejected.frame.tolist() == ["f0000001"]
+    assert re.search(words, rejected.reason[0]), rejected.reason[0]
+
+
+def test_deeply_nested_json_is_a_rejected_frame(renders):
+    next(renders.glob("shard_*/f0000001.json")).write_text("[" * 100000 + "]" * 100000)
+    kept, rejected = scan(renders, PARAMS.min_head_pixels)
+    assert len(kept) == 5 and "unreadable JSON" in rejected.reason[0]
