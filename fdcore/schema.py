@@ -256,6 +256,8 @@ def parse(data) -> Params:
     if data.get("train") is None:
         data["train"] = {}
     p = build(Params, data, "params", top=True)
+    if not 0 <= p.seed < 2**32:
+        raise ParamsError(f"seed: need a whole number in 0..2^32-1 (numpy and torch seeds), got {p.seed}")
     check_prepare(p.prepare)
     check_train(p.train)
     return p

@@ -17,6 +17,9 @@ from fdcore.schema import (
 )
 
 
+MAX_FRAMES = 10_000_000  # checked before anything is allocated per frame
+
+
 def _check_range(path: str, rng, lo=None, hi=None):
     a, b = rng
     if a > b:
@@ -39,6 +42,9 @@ def validate(p: RenderParams) -> RenderParams:
                     ("shard_size", p.shard_size), ("settings.samples", p.settings.samples)):
         if n < 1:
             raise ParamsError(f"render.{name}: must be >= 1, got {n}")
+    if p.frames > MAX_FRAMES:
+        raise ParamsError(f"render: identities x frames_per_identity = {p.frames:,} frames is over {MAX_FRAMES:,}; "
+                          f"render a large dataset as several render roots or lower render.identities")
     if p.workers < 0 or p.settings.threads < 0:
         raise ParamsError(f"render.workers and settings.threads: need >= 0 (0 = automatic), got {p.workers}, "
                           f"{p.settings.threads}")

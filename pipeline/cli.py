@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,6 +31,11 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="the shipped reference model (default), a checkpoint file, a folder holding best.pt, "
                     "or a trained model's name (models/NAME/best.pt)")]
+
+
+def _check_device(device: str | None) -> None:
+    if device and not (device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        fail(f"--device {device}: choose cpu, cuda or cuda:N")
 
 
 def _checkpoint(model: str | None) -> Path:
@@ -213,6 +219,7 @@ def evaluate(
     """
     from facedepth.evaluate import evaluate_to
 
+    _check_device(device)
     ckpt = _checkpoint(model)
     label = "reference" if model in (None, "reference") else model if "/" not in model and not model.endswith(".pt") \
         else ckpt.parent.name
@@ -341,8 +348,9 @@ def predict(
 
     Metric depth needs the camera's focal length: --fx, --fov, the photo's EXIF, else a 50 deg field of view.
     """
-    if fx is not None and not fx > 0:
-        fail(f"--fx {fx}: need a focal length in pixels > 0")
+    if fx is not None and not (math.isfinite(fx) and fx > 0):
+        fail(f"--fx {fx}: need a finite focal length in pixels > 0")
+    _check_device(device)
     if fov is not None and not 0 < fov < 180:
         fail(f"--fov {fov}: need a horizontal field of view between 0 and 180 degrees")
     skipped = []

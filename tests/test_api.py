@@ -57,3 +57,14 @@ def test_model_names_folders_files_and_the_shipped_default(tmp_path):
         resolve("nope.pt", tmp_path / "models")
     if REFERENCE.is_file():
         assert resolve() == REFERENCE == resolve("reference")
+
+
+@pytest.mark.parametrize("args, words", [(["--fx", "inf"], "--fx inf: need a finite"), (["--fx", "nan"], "--fx nan"),
+                                         (["--device", "tpu"], "--device tpu: choose cpu, cuda")])
+def test_predict_refuses_impossible_options(tmp_path, args, words):
+    from conftest import facedepth as cli
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    proc = cli("predict", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), *args, check=False)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -173,3 +173,15 @@ def test_profiles_are_short_overlays_and_their_errors_name_the_file(tmp_path):
     (tmp_path / "dup.yaml").write_text("seed: 1\nseed: 2\n")
     with pytest.raises(config.ParamsError, match="dup.yaml: not valid YAML.*duplicate key 'seed'"):
         config.read(tmp_path / "dup.yaml")
+
+
+@pytest.mark.parametrize("key, value, words", [("seed", -1, "seed: need a whole number"), ("seed", 10**100, "seed: need"),
+                                               ("identities", 10**9, "frames is over")])
+def test_seeds_and_dataset_sizes_are_checked_before_any_work(key, value, words):
+    data = tiny_params()
+    if key == "seed":
+        data["seed"] = value
+    else:
+        data["render"][key] = value
+    with pytest.raises(config.ParamsError, match=words):
+        config.parse(data)
