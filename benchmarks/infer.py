@@ -25,8 +25,9 @@ def onnx_ms(model, h: int, w: int, repeats: int = 10) -> float:
     x = torch.rand(1, 3, h, w)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"
-        torch.onnx.export(model, (x,), str(path), input_names=["image"], output_names=["depth"],
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model, (x,), str(path), input_names=["image"], output_names=["depth"], opset_version=17, dynamo=False
+        )
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {"image": x.numpy()}
     session.run(None, feed)
@@ -48,7 +49,9 @@ def main() -> None:
         model = TrainConfig.from_params(params, name).build_model().eval()
         cells = []
         for h, w in ((256, 256), (480, 640)):
-            cells.append(f"{w}x{h}: torch {inference_ms(model, h, w, cpu):.1f} ms, onnxruntime {onnx_ms(model, h, w):.1f} ms")
+            cells.append(
+                f"{w}x{h}: torch {inference_ms(model, h, w, cpu):.1f} ms, onnxruntime {onnx_ms(model, h, w):.1f} ms"
+            )
             if torch.cuda.is_available():
                 cells.append(f"cuda {inference_ms(model.cuda(), h, w, torch.device('cuda')):.2f} ms")
                 model.cpu()

@@ -1,6 +1,6 @@
 """Prepare throughput (frames/s) and random-batch read speed from the prepared arrays.
 
-    python benchmarks/prepare.py [--renders data/renders] [--resolution 256]
+python benchmarks/prepare.py [--renders data/renders] [--resolution 256]
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ def main() -> None:
     n = len(list(Path(args.renders).glob("shard_*/f*.json")))
     if not n:
         raise SystemExit(f"{args.renders}: no renders; run `dvc repro render` first")
-    p = PrepareParams(resolution=(args.resolution, args.resolution), splits={"train": 1.0, "val": 0.0, "test": 0.0},
-                      min_head_pixels=50, seed=0)
+    p = PrepareParams(
+        resolution=(args.resolution, args.resolution),
+        splits={"train": 1.0, "val": 0.0, "test": 0.0},
+        min_head_pixels=50,
+        seed=0,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "prepared"
         t = time.perf_counter()
@@ -39,8 +43,11 @@ def main() -> None:
         count, t = 0, time.perf_counter()
         while time.perf_counter() - t < 3.0:
             idx = np.sort(rng.choice(len(table), size=min(args.batch, len(table)), replace=False))
-            batch = (np.ascontiguousarray(data["rgb"][idx]), np.ascontiguousarray(data["depth"][idx]),
-                     np.ascontiguousarray(data["mask"][idx]))
+            batch = (
+                np.ascontiguousarray(data["rgb"][idx]),
+                np.ascontiguousarray(data["depth"][idx]),
+                np.ascontiguousarray(data["mask"][idx]),
+            )
             count += len(batch[0])
         rate = count / (time.perf_counter() - t)
         print(f"random batch read ({args.batch}/batch, memory-mapped, rgb+depth+mask): {rate:.0f} samples/s")

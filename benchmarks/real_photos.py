@@ -20,21 +20,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from facedepth.predict import Predictor  # noqa: E402
-from facedepth.predict import read_rgb  # noqa: E402
+from facedepth.predict import (
+    Predictor,  # noqa: E402
+    read_rgb,  # noqa: E402
+)
 from pipeline.predict import find_images, photo_focal  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
-    ap.add_argument("--models", nargs="+", default=["facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite"])
+    ap.add_argument(
+        "--models", nargs="+", default=["facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite"]
+    )
     ap.add_argument("--out", type=Path, default=Path("docs/real_photos.png"))
     args = ap.parse_args()
     photos = find_images(args.photos)
     predictors = {m: Predictor(Path("models") / m / "best.pt") for m in args.models}
-    fig, axes = plt.subplots(len(photos), len(predictors) + 1, figsize=(3.2 * (len(predictors) + 1), 3.4 * len(photos)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(photos), len(predictors) + 1, figsize=(3.2 * (len(predictors) + 1), 3.4 * len(photos)), squeeze=False
+    )
     for row, path in zip(axes, photos):
         rgb = read_rgb(path)
         h, w = rgb.shape[:2]

@@ -60,8 +60,9 @@ def photo_control(photos: Path, rolls=(0, 5, 10, 15, 20, 25, 30)) -> None:
         h, w = grey.shape
         hits = []
         for roll in rolls:
-            turned = cv2.warpAffine(grey, cv2.getRotationMatrix2D((w / 2, h / 2), roll, 1.0), (w, h),
-                                    borderMode=cv2.BORDER_REPLICATE)
+            turned = cv2.warpAffine(
+                grey, cv2.getRotationMatrix2D((w / 2, h / 2), roll, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE
+            )
             hits.append("found" if len(cascade.detectMultiScale(turned, **HAAR)) else "missed")
         print(f"| {path.name} | " + " | ".join(hits) + " |")
 
@@ -96,8 +97,11 @@ def costs(params_path: str, frames: int, size: str) -> None:
 
     w, h = map(int, size.split("x"))
     p = config.load(params_path)
-    p = dataclasses.replace(p, settings=dataclasses.replace(p.settings, resolution=(w, h)),
-                            pose=dataclasses.replace(p.pose, yaw=(-30.0, 30.0)))
+    p = dataclasses.replace(
+        p,
+        settings=dataclasses.replace(p.settings, resolution=(w, h)),
+        pose=dataclasses.replace(p.pose, yaw=(-30.0, 30.0)),
+    )
     scene = BlenderScene(w, h, p.settings.device)
     uniform = WorldLook(hdri="", rotation_rad=0.0, strength=0.8, rgb=(0.8, 0.8, 0.85))
     variants = {
@@ -158,8 +162,13 @@ def main() -> None:
     ap.add_argument("--photo-control", action="store_true", help="the detector on real photos turned by 0-30 deg")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
     ap.add_argument("--detect-only", type=Path, help="only score the renders under this folder (e.g. older ones)")
-    ap.add_argument("--compare", nargs=3, type=Path, metavar=("BEFORE", "AFTER", "OUT"),
-                    help="stack the top of two contact sheets of the same frames")
+    ap.add_argument(
+        "--compare",
+        nargs=3,
+        type=Path,
+        metavar=("BEFORE", "AFTER", "OUT"),
+        help="stack the top of two contact sheets of the same frames",
+    )
     args = ap.parse_args()
     print(f"CPU: {cpu()}")
     if args.costs:
@@ -175,9 +184,14 @@ def main() -> None:
         return
     if args.detect_only:
         found, n, up_found, up = detect(args.detect_only)
-        print(f"{args.detect_only}: {found}/{n} = {found / n:.0%}; upright {up_found}/{up} = {up_found / max(up, 1):.0%}")
+        print(
+            f"{args.detect_only}: {found}/{n} = {found / n:.0%}; upright {up_found}/{up} = {up_found / max(up, 1):.0%}"
+        )
         return
-    print("| size | samples | denoiser | frames | faces found | rate | upright frames: found | rate | s/frame (end to end) |")
+    print(
+        "| size | samples | denoiser | frames | faces found | rate | upright frames: found | rate "
+        "| s/frame (end to end) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         w, h = map(int, size.split("x"))
@@ -196,13 +210,18 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             (work / "params.yaml").write_text(yaml.safe_dump(params))
             t0 = time.perf_counter()
-            subprocess.run(["facedepth", "render", "--params", str(work / "params.yaml"), "--out", str(work / "renders")],
-                           check=True)
+            subprocess.run(
+                ["facedepth", "render", "--params", str(work / "params.yaml"), "--out", str(work / "renders")],
+                check=True,
+            )
             per_frame = (time.perf_counter() - t0) / args.frames
             found, n, up_found, up = detect(work / "renders")
             s = r["settings"]
-            print(f"| {size} | {s['samples']} | {s['denoiser']} | {n} | {found} | {found / n:.0%} | {up_found}/{up} "
-                  f"| {up_found / max(up, 1):.0%} | {per_frame:.2f} |", flush=True)
+            print(
+                f"| {size} | {s['samples']} | {s['denoiser']} | {n} | {found} | {found / n:.0%} | {up_found}/{up} "
+                f"| {up_found / max(up, 1):.0%} | {per_frame:.2f} |",
+                flush=True,
+            )
             if args.sheets:
                 from pipeline.preview import contact_sheet
 

@@ -28,8 +28,10 @@ from generation.sampling import sample_frame
 
 def cpu() -> str:
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
     simd = [f for f in ("avx", "avx2", "avx512f") if f in flags]
     return f"{model}, {os.cpu_count()} cores, {'/'.join(simd) or 'no AVX'}"
@@ -53,8 +55,10 @@ def main() -> None:
     human.topology()
     sample_frame(p, 0)
     scene = BlenderScene(*p.settings.resolution, p.settings.device)
-    print(f"start-up (import bpy, load assets, build scene): {time.perf_counter() - t0:.2f} s; "
-          f"Cycles device: {scene.device} (render.settings.device: {p.settings.device})")
+    print(
+        f"start-up (import bpy, load assets, build scene): {time.perf_counter() - t0:.2f} s; "
+        f"Cycles device: {scene.device} (render.settings.device: {p.settings.device})"
+    )
     print("| size | describe | geometry+hair+materials | path tracing | denoising | check+write | total s/frame |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
@@ -85,8 +89,9 @@ def main() -> None:
                 # phase 4 re-applies the scene and path-traces again: subtract both to leave the denoiser
                 phases.append([d[0], d[1], d[2], max(d[3] - d[1] - d[2], 0.0), d[4]])
         m = np.mean(phases, axis=0)
-        print(f"| {w}x{h} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} | {m[3]:.3f} | {m[4]:.3f} | {m.sum():.2f} |",
-              flush=True)
+        print(
+            f"| {w}x{h} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} | {m[3]:.3f} | {m[4]:.3f} | {m.sum():.2f} |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,12 @@ def main() -> None:
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     p = config.load(args.params)
-    p = replace(p, identities=max(1, args.frames // p.frames_per_identity + 1), shard_size=args.frames,
-                settings=replace(p.settings, resolution=(w, h), samples=args.samples))
+    p = replace(
+        p,
+        identities=max(1, args.frames // p.frames_per_identity + 1),
+        shard_size=args.frames,
+        settings=replace(p.settings, resolution=(w, h), samples=args.samples),
+    )
     print(f"CPU: {cpu()}; {args.frames} frames at {w}x{h}, {args.samples} spp, one worker", flush=True)
     seen, t0 = [], time.time()
     start = rss_mb()
@@ -54,7 +58,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         render_shard(p, range(args.frames), Path(tmp), on_frame)
-    first, end = None, rss_mb()
+    end = rss_mb()
     print(f"RSS before the first frame {start:.1f} MB, at the end {end:.1f} MB", flush=True)
 
 

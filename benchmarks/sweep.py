@@ -40,9 +40,13 @@ SWEEPS = {
         "inverse, canonical focal 1.0": {"depth_norm": "inverse", "canonical_focal": 1.0},
     },
     # the augmentation of earlier versions: flip and colour jitter only
-    "robustness": {f"{m}, no sim-to-real": {"model": m, "augment": {"flip": 0.5, "brightness": 0.2, "contrast": 0.2,
-                                                                      "saturation": 0.2}}
-                   for m in ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite")},
+    "robustness": {
+        f"{m}, no sim-to-real": {
+            "model": m,
+            "augment": {"flip": 0.5, "brightness": 0.2, "contrast": 0.2, "saturation": 0.2},
+        }
+        for m in ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite")
+    },
 }
 
 
@@ -52,10 +56,15 @@ def main() -> None:
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = ap.parse_args()
-    print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
-          f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}")
-    print("| variant | train s | AbsRel (m) | SI AbsRel | relief (mm) | Spearman | SI AbsRel, effects | relief, effects |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
+        f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}"
+    )
+    print(
+        "| variant | train s | AbsRel (m) | SI AbsRel | relief (mm) | Spearman "
+        "| SI AbsRel, effects | relief, effects |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     for name, over in SWEEPS[args.sweep].items():
         data = yaml.safe_load(args.params.read_text())
         over = dict(over)
@@ -69,9 +78,12 @@ def main() -> None:
             seconds = time.perf_counter() - start
             s, _, _ = evaluate(Path(tmp) / "best.pt", args.prepared)
         fx = s["camera_effects"]
-        print(f"| {name} | {seconds:.0f} | {s['metric']['abs_rel']:.4f} | {s['scale_invariant']['abs_rel']:.4f} | "
-              f"{s['shape']['relief_mm']:.2f} | {s['shape']['spearman']:.3f} | {fx['scale_invariant']['abs_rel']:.4f} | "
-              f"{fx['shape']['relief_mm']:.2f} |", flush=True)
+        print(
+            f"| {name} | {seconds:.0f} | {s['metric']['abs_rel']:.4f} | {s['scale_invariant']['abs_rel']:.4f} | "
+            f"{s['shape']['relief_mm']:.2f} | {s['shape']['spearman']:.3f} | {fx['scale_invariant']['abs_rel']:.4f} | "
+            f"{fx['shape']['relief_mm']:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

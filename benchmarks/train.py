@@ -65,17 +65,24 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS), help="only these; other rows of --out are kept")
     args = ap.parse_args()
     params = yaml.safe_load(Path(args.params).read_text())
-    print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
-          f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}", flush=True)
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
+        f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}",
+        flush=True,
+    )
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() and set(args.models) != set(MODELS) else {}
     for name in args.models:
         model = TrainConfig.from_params(params, name).build_model()
-        row = {"published": name in PUBLISHED, "params_M": count_params(model) / 1e6,
-               "gmacs_480x640": count_macs(model, 480, 640) / 1e9,
-               "cpu_ms_480x640": inference_ms(model.eval(), 480, 640, torch.device("cpu"), repeats=3)}
-        row[f"cpu_train_samples_s_{args.size}"] = samples_per_second(model, torch.device("cpu"), args.batch,
-                                                                      args.size, args.size, amp=False)
+        row = {
+            "published": name in PUBLISHED,
+            "params_M": count_params(model) / 1e6,
+            "gmacs_480x640": count_macs(model, 480, 640) / 1e9,
+            "cpu_ms_480x640": inference_ms(model.eval(), 480, 640, torch.device("cpu"), repeats=3),
+        }
+        row[f"cpu_train_samples_s_{args.size}"] = samples_per_second(
+            model, torch.device("cpu"), args.batch, args.size, args.size, amp=False
+        )
         if torch.cuda.is_available():
             cuda = torch.device("cuda")
             torch.cuda.reset_peak_memory_stats()

@@ -1,9 +1,9 @@
 """Monocular face depth: depth networks, losses, training and inference (torch only; never imports bpy).
 
-    import facedepth
-    predictor = facedepth.load()                 # the shipped reference model
-    result = predictor.predict("photo.jpg")      # RGB uint8 array, PIL image or path
-    result.depth, result.valid                   # metres (NaN outside the person), bool mask
+import facedepth
+predictor = facedepth.load()                 # the shipped reference model
+result = predictor.predict("photo.jpg")      # RGB uint8 array, PIL image or path
+result.depth, result.valid                   # metres (NaN outside the person), bool mask
 """
 
 __version__ = "0.2.0"

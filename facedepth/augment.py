@@ -28,8 +28,11 @@ Range = tuple[float, float]
 
 
 Augment = AugmentParams  # fields and the default profile's values: fdcore.schema (params.yaml train.augment)
-_OFF = {f.name: 0.0 for f in dataclasses.fields(Augment)
-        if f.name in ("flip", "brightness", "contrast", "saturation") or f.name.startswith("p_")}
+_OFF = {
+    f.name: 0.0
+    for f in dataclasses.fields(Augment)
+    if f.name in ("flip", "brightness", "contrast", "saturation") or f.name.startswith("p_")
+}
 
 
 def only(**effects) -> Augment:
@@ -51,10 +54,17 @@ def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.rand
     # pixel centres at integer coordinates (OpenCV): the centre (w-1)/2 stays put before the shift
     M = np.array([[s, 0, (1 - s) * (w - 1) / 2 + tx], [0, s, (1 - s) * (h - 1) / 2 + ty]])
     rgb = cv2.warpAffine(np.ascontiguousarray(rgb), M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    depth = cv2.warpAffine(np.ascontiguousarray(depth, np.float32), M, (w, h), flags=cv2.INTER_NEAREST,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
-    mask = cv2.warpAffine(np.ascontiguousarray(mask), M, (w, h), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    depth = cv2.warpAffine(
+        np.ascontiguousarray(depth, np.float32),
+        M,
+        (w, h),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=float("nan"),
+    )
+    mask = cv2.warpAffine(
+        np.ascontiguousarray(mask), M, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     return rgb, depth, mask, s
 
 
@@ -87,8 +97,9 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.n
     if rng.uniform() < aug.p_blur:
         x = cv2.GaussianBlur(x, (0, 0), _u(rng, aug.blur_sigma), borderType=cv2.BORDER_REPLICATE)
     if rng.uniform() < aug.p_motion_blur:
-        x = cv2.filter2D(x, -1, _motion_kernel(_u(rng, aug.motion_px), rng.uniform(0, math.pi)),
-                         borderType=cv2.BORDER_REPLICATE)
+        x = cv2.filter2D(
+            x, -1, _motion_kernel(_u(rng, aug.motion_px), rng.uniform(0, math.pi)), borderType=cv2.BORDER_REPLICATE
+        )
     if rng.uniform() < aug.p_noise:
         std = np.sqrt(_u(rng, aug.shot_noise) ** 2 * x + _u(rng, aug.read_noise) ** 2)
         x = np.clip(x + std * rng.standard_normal(x.shape, dtype=np.float32), 0, 1)
@@ -96,18 +107,37 @@ def photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.n
         k = rng.uniform(-aug.chroma_px, aug.chroma_px)
         h, w = x.shape[:2]
         for channel, dx in ((0, k), (2, -k)):
-            x[..., channel] = cv2.warpAffine(np.ascontiguousarray(x[..., channel]), np.float32([[1, 0, dx], [0, 1, 0]]),
-                                             (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            x[..., channel] = cv2.warpAffine(
+                np.ascontiguousarray(x[..., channel]),
+                np.float32([[1, 0, dx], [0, 1, 0]]),
+                (w, h),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
     if rng.uniform() < aug.p_grey:
         x = np.repeat(x @ np.float32([0.299, 0.587, 0.114])[:, None], 3, axis=2)
     out = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
     if rng.uniform() < aug.p_jpeg:
-        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(round(_u(rng, aug.jpeg_quality)))])
+        ok, buf = cv2.imencode(
+            ".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(round(_u(rng, aug.jpeg_quality)))]
+        )
         out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
     return out
 
 
 # The fixed camera-effects pipeline of the robustness evaluation: every photometric effect but greyscale, no geometry.
-CAMERA_EFFECTS = only(brightness=0.1, contrast=0.1, saturation=0.1, p_gamma=1.0, p_white_balance=1.0, p_blur=1.0,
-                      blur_sigma=(0.3, 0.8), p_noise=1.0, shot_noise=(0.01, 0.03), read_noise=(0.005, 0.012),
-                      p_chroma=1.0, p_jpeg=1.0, jpeg_quality=(30.0, 70.0))
+CAMERA_EFFECTS = only(
+    brightness=0.1,
+    contrast=0.1,
+    saturation=0.1,
+    p_gamma=1.0,
+    p_white_balance=1.0,
+    p_blur=1.0,
+    blur_sigma=(0.3, 0.8),
+    p_noise=1.0,
+    shot_noise=(0.01, 0.03),
+    read_noise=(0.005, 0.012),
+    p_chroma=1.0,
+    p_jpeg=1.0,
+    jpeg_quality=(30.0, 70.0),
+)

@@ -46,7 +46,7 @@ def head_mask(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 def _canonical(frame: Frame, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Mean-face grid coordinates (float32 maps for cv2.remap) of every pixel of `shape`."""
-    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     cx = (x - frame.eye_xy[0]) / frame.radius
     cy = (y - frame.eye_xy[1]) / frame.radius
     to_grid = lambda c: ((c + EXTENT) / (2 * EXTENT) * (GRID - 1)).astype(np.float32)  # noqa: E731

@@ -41,8 +41,10 @@ class TrainConfig(schema.TrainRun):
                 raise ValueError(f"train.model_cfg.{name}: unknown model; choose from {list(MODELS)}")
             bad = set(opts or {}) - set(options_of(name)) - set(schema.SCHEDULE_KEYS)
             if bad:
-                raise ValueError(f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
-                                 f"{options_of(name) or 'none (a published architecture)'} and {schema.SCHEDULE_KEYS}")
+                raise ValueError(
+                    f"train.model_cfg.{name}: unknown option(s) {sorted(bad)}; {name} takes "
+                    f"{options_of(name) or 'none (a published architecture)'} and {schema.SCHEDULE_KEYS}"
+                )
         return cfg
 
     @property
@@ -63,20 +65,27 @@ def read_state(path: Path, device="cpu") -> dict:
     """A checkpoint written by `train`, or an error that names the file and what to pass instead."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found; train first (`facedepth train --model NAME`) "
-                                f"or pass another --model")
+        raise FileNotFoundError(
+            f"{path}: checkpoint not found; train first (`facedepth train --model NAME`) or pass another --model"
+        )
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: refused to load: the file holds Python objects besides weights and plain data "
-                         f"({str(exc).splitlines()[0][:160]}), which could run code; a facedepth checkpoint never "
-                         f"does. Use checkpoints from a source you trust, written by `facedepth train`") from None
+        raise ValueError(
+            f"{path}: refused to load: the file holds Python objects besides weights and plain data "
+            f"({str(exc).splitlines()[0][:160]}), which could run code; a facedepth checkpoint never "
+            f"does. Use checkpoints from a source you trust, written by `facedepth train`"
+        ) from None
     except Exception as exc:  # truncated, zero bytes, not a torch file: torch raises many kinds
-        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); pass a models/NAME/best.pt "
-                         f"written by `facedepth train`, or retrain") from None
+        raise ValueError(
+            f"{path}: not a readable checkpoint ({exc.__class__.__name__}); pass a models/NAME/best.pt "
+            f"written by `facedepth train`, or retrain"
+        ) from None
     if not isinstance(state, dict) or not {"config", "model", "step"} <= set(state):
-        raise ValueError(f"{path}: not a facedepth checkpoint (no config/model/step); pass a models/NAME/best.pt "
-                         f"written by `facedepth train`")
+        raise ValueError(
+            f"{path}: not a facedepth checkpoint (no config/model/step); pass a models/NAME/best.pt "
+            f"written by `facedepth train`"
+        )
     return state
 
 
@@ -88,8 +97,10 @@ def load_checkpoint(path: Path, device="cpu") -> tuple[torch.nn.Module, TrainCon
         model = cfg.build_model().to(device)
         model.load_state_dict(state["model"])
     except (TypeError, RuntimeError, KeyError, schema.ParamsError) as exc:
-        raise ValueError(f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
-                         f"{str(exc)[:200]}); retrain it with `facedepth train`") from None
+        raise ValueError(
+            f"{path}: checkpoint does not match this version's models ({exc.__class__.__name__}: "
+            f"{str(exc)[:200]}); retrain it with `facedepth train`"
+        ) from None
     return model.eval(), cfg, state
 
 
@@ -102,8 +113,10 @@ def resolve(model: str | Path | None = None, models_root: Path = Path("models"))
     a folder holding best.pt; or the name of a trained model (models/NAME/best.pt)."""
     if model is None or str(model) == "reference":
         if not REFERENCE.is_file():
-            raise FileNotFoundError(f"{REFERENCE}: the shipped reference model is missing from this install; "
-                                    f"reinstall facedepth or pass --model models/NAME/best.pt")
+            raise FileNotFoundError(
+                f"{REFERENCE}: the shipped reference model is missing from this install; "
+                f"reinstall facedepth or pass --model models/NAME/best.pt"
+            )
         return REFERENCE
     path = Path(model)
     if path.is_file():
@@ -115,6 +128,10 @@ def resolve(model: str | Path | None = None, models_root: Path = Path("models"))
     named = models_root / str(model) / "best.pt"
     if path.suffix != ".pt" and len(path.parts) == 1 and named.is_file():
         return named
-    hint = (f"train it first (`facedepth train --model {model}`)" if str(model) in MODELS
-            else "pass a checkpoint file, a folder holding best.pt, a trained model's name, or nothing for the shipped model")
+    hint = (
+        f"train it first (`facedepth train --model {model}`)"
+        if str(model) in MODELS
+        else "pass a checkpoint file, a folder holding best.pt, a trained model's name, "
+        "or nothing for the shipped model"
+    )
     raise FileNotFoundError(f"{model}: checkpoint not found; {hint}")

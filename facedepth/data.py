@@ -38,15 +38,22 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
 def half(a: np.ndarray) -> np.ndarray:
     """Every other pixel, cropped to (H//2, W//2)."""
     h, w = a.shape[:2]
-    return a[: 2 * (h // 2): 2, : 2 * (w // 2): 2]
+    return a[: 2 * (h // 2) : 2, : 2 * (w // 2) : 2]
 
 
 class DepthSplit(Dataset):
     """One prepared split; returns (image, target, valid, face, index): `valid` person pixels with depth, `face`
     those on face skin (the face-relief loss); `scales[index]` is metric -> trained depth."""
 
-    def __init__(self, root: Path, split: str, norm: DepthNorm = DepthNorm(), augment: Augment | None = None,
-                 seed: int = 0, rows: list[int] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        split: str,
+        norm: DepthNorm = DepthNorm(),
+        augment: Augment | None = None,
+        seed: int = 0,
+        rows: list[int] | None = None,
+    ):
         """`rows` restricts the split to those rows (a learning curve's smaller training sets)."""
         folder = Path(root) / split
         data = load_split(root, split)
@@ -57,8 +64,10 @@ class DepthSplit(Dataset):
             self.manifest = self.manifest.iloc[rows].reset_index(drop=True)
         self.norm, self.augment, self.seed = norm, augment, seed
         if norm.canonical_focal and "fx" not in self.manifest.columns:
-            raise ValueError(f"{folder}/manifest.parquet has no fx for train.canonical_focal; "
-                             f"rerun `facedepth prepare` with this version")
+            raise ValueError(
+                f"{folder}/manifest.parquet has no fx for train.canonical_focal; "
+                f"rerun `facedepth prepare` with this version"
+            )
         fx = self.manifest["fx"].to_numpy(np.float64) if "fx" in self.manifest.columns else np.ones(len(self.rgb))
         self.scales = norm.scale(fx, self.rgb.shape[2]).reshape(-1)
         self.epoch = 0
@@ -85,5 +94,10 @@ class DepthSplit(Dataset):
         valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.norm.near) & (d < self.norm.far)
         target = np.where(valid, self.norm.encode(np.where(valid, d, 1.0)), 0).astype(np.float32)
         face = valid & (m == FACE_SKIN)
-        return (image_tensor(rgb), torch.from_numpy(target[None].copy()), torch.from_numpy(valid[None].copy()),
-                torch.from_numpy(face[None].copy()), torch.tensor(i))
+        return (
+            image_tensor(rgb),
+            torch.from_numpy(target[None].copy()),
+            torch.from_numpy(valid[None].copy()),
+            torch.from_numpy(face[None].copy()),
+            torch.tensor(i),
+        )

@@ -64,8 +64,10 @@ class DepthNorm:
         if self.kind not in KINDS:
             raise ValueError(f"train.depth_norm: {self.kind!r} is not one of {', '.join(KINDS)}")
         if isinstance(self.canonical_focal, bool) or not 0 <= self.canonical_focal < math.inf:
-            raise ValueError(f"train.canonical_focal: need a number >= 0 (focal length / image width; 0 = off), "
-                             f"got {self.canonical_focal!r}")
+            raise ValueError(
+                f"train.canonical_focal: need a number >= 0 (focal length / image width; 0 = off), "
+                f"got {self.canonical_focal!r}"
+            )
 
     def scale(self, fx, width):
         """Factor from metric depth to the trained (canonical-camera) depth; fx in pixels of an image `width` wide."""

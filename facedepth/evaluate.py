@@ -58,10 +58,12 @@ def score(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> dict[str, float
         return None
     face = head & (mask == FACE_SKIN)
     scaled = pred * (np.median(gt[head]) / np.median(pred[head]))
-    return {**depth_metrics(pred, gt, head),
-            **{f"si_{k}": v for k, v in depth_metrics(pred, gt, head, median_scale=True).items()},
-            "relief_mm": relief_mae_mm(scaled, gt, face) if face.any() else np.nan,
-            "spearman": spearman(pred, gt, head)}
+    return {
+        **depth_metrics(pred, gt, head),
+        **{f"si_{k}": v for k, v in depth_metrics(pred, gt, head, median_scale=True).items()},
+        "relief_mm": relief_mae_mm(scaled, gt, face) if face.any() else np.nan,
+        "spearman": spearman(pred, gt, head),
+    }
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -71,9 +73,13 @@ def summarise(rows: list[dict]) -> dict:
     for b in sorted({r["bin"] for r in rows}):
         members = [r for r in rows if r["bin"] == b]
         by_yaw[b] = {"n": len(members), **{k: mean(k, members) for k in ("abs_rel", "si_abs_rel", *SHAPE_METRICS)}}
-    return {"test_images": len(rows), "metric": {k: mean(k) for k in METRICS},
-            "scale_invariant": {k: mean(f"si_{k}") for k in METRICS},
-            "shape": {k: mean(k) for k in SHAPE_METRICS}, "by_yaw": by_yaw}
+    return {
+        "test_images": len(rows),
+        "metric": {k: mean(k) for k in METRICS},
+        "scale_invariant": {k: mean(f"si_{k}") for k in METRICS},
+        "shape": {k: mean(k) for k in SHAPE_METRICS},
+        "by_yaw": by_yaw,
+    }
 
 
 def test_split(prepared: Path, norm: DepthNorm = DepthNorm()) -> DepthSplit:
@@ -118,15 +124,18 @@ def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tup
     ds = test_split(prepared, cfg.norm)
     h, w = pred.input_hw
     if tuple(ds.rgb.shape[1:3]) != (h, w):
-        raise ValueError(f"{prepared}/test holds {ds.rgb.shape[2]}x{ds.rgb.shape[1]} images but {checkpoint} was "
-                         f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
-                         f"(prepare.resolution: [{w}, {h}])")
+        raise ValueError(
+            f"{prepared}/test holds {ds.rgb.shape[2]}x{ds.rgb.shape[1]} images but {checkpoint} was "
+            f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
+            f"(prepare.resolution: [{w}, {h}])"
+        )
     rows, kept = score_all(ds, _predictions(pred, ds), keep_predictions)
     effects = DepthSplit(prepared, "test", cfg.norm, CAMERA_EFFECTS, seed=0)
     effect_rows, _ = score_all(effects, _predictions(pred, effects), 0)
     model = pred.model
     summary = {
-        "model": cfg.model, **summarise(rows),
+        "model": cfg.model,
+        **summarise(rows),
         "camera_effects": {k: v for k, v in summarise(effect_rows).items() if k != "by_yaw"},
         "params_M": count_params(model) / 1e6,
         "gmacs_480x640": count_macs(model.cpu(), 480, 640) / 1e9,
@@ -166,13 +175,17 @@ def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
         raise ValueError(f"prepared manifest lacks {sorted(missing)}; rerun `facedepth prepare` with this version")
     gt = half(np.asarray(ds.depth[i]))
     # evaluation pixel j is prepared pixel 2j, whose centre is at 2j + 0.5 in K's convention
-    frame = baselines.Frame(baselines.head_mask(half(np.asarray(ds.mask[i])), gt),
-                            ((meta["eye_u"] - 0.5) / 2, (meta["eye_v"] - 0.5) / 2), float(meta["fx"]) / 2)
+    frame = baselines.Frame(
+        baselines.head_mask(half(np.asarray(ds.mask[i])), gt),
+        ((meta["eye_u"] - 0.5) / 2, (meta["eye_v"] - 0.5) / 2),
+        float(meta["fx"]) / 2,
+    )
     return frame, gt
 
 
-def evaluate_baselines(prepared: Path, out: Path | None = None,
-                       keep_predictions: int = 4) -> dict[str, tuple[dict, list[dict], dict]]:
+def evaluate_baselines(
+    prepared: Path, out: Path | None = None, keep_predictions: int = 4
+) -> dict[str, tuple[dict, list[dict], dict]]:
     """{baseline name: (summary, rows, kept predictions)}, fitted on the train split, scored on test;
     written to out/NAME when `out` is given."""
     train = DepthSplit(prepared, "train")

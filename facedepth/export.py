@@ -21,8 +21,9 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 17) -> float:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["depth"],
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            model, (x,), str(tmp), input_names=["image"], output_names=["depth"], opset_version=opset, dynamo=False
+        )
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(x).numpy()

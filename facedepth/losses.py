@@ -103,9 +103,14 @@ class HybridLoss:
         mask = mask.bool()
         pred, target = pred * self.gain, target * self.gain
         face = mask if face is None else face.bool() & mask
-        return {"ssim": ssim_term(pred, target, mask), "l1": l1(pred, target, mask),
-                "grad": gradient(pred, target, mask), "normal": normal(pred, target, mask),
-                "relief": relief(pred, target, mask), "face": relief(pred, target, face)}
+        return {
+            "ssim": ssim_term(pred, target, mask),
+            "l1": l1(pred, target, mask),
+            "grad": gradient(pred, target, mask),
+            "normal": normal(pred, target, mask),
+            "relief": relief(pred, target, mask),
+            "face": relief(pred, target, face),
+        }
 
     def __call__(self, pred, target, mask, face=None) -> torch.Tensor:
         t = self.terms(pred, target, mask, face)

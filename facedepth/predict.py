@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from facedepth.checkpoint import load_checkpoint, resolve
 from facedepth.data import image_tensor
 from fdcore.files import atomic_path
-from facedepth.checkpoint import load_checkpoint, resolve
 
 # A training render is ~2.37 face-detection boxes wide, its centre 0.16 box widths below the box centre
 # (medians of haarcascade_frontalface_default on the 300 default renders).
@@ -45,8 +45,9 @@ class FaceFinder:
         path = Path(cv2.data.haarcascades) / CASCADE
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise FileNotFoundError(f"{path}: face detector not readable; reinstall opencv-python-headless "
-                                    f"or predict with --no-crop")
+            raise FileNotFoundError(
+                f"{path}: face detector not readable; reinstall opencv-python-headless or predict with --no-crop"
+            )
         self.min_size = min_size
 
     def __call__(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -60,8 +61,10 @@ def distinct(faces: list[tuple[int, int, int, int]], overlap: float = 0.5) -> li
     twice at neighbouring scales, which would predict and paste the same person twice."""
     kept = []
     for x, y, w, h in faces:
-        inside = [max(0, min(x + w, kx + kw) - max(x, kx)) * max(0, min(y + h, ky + kh) - max(y, ky))
-                  for kx, ky, kw, kh in kept]
+        inside = [
+            max(0, min(x + w, kx + kw) - max(x, kx)) * max(0, min(y + h, ky + kh) - max(y, ky))
+            for kx, ky, kw, kh in kept
+        ]
         if all(a < overlap * w * h for a in inside):
             kept.append((x, y, w, h))
     return kept
@@ -87,7 +90,7 @@ def cut(rgb: np.ndarray, region: tuple[int, int, int, int], size: tuple[int, int
     x, y, w, h = region
     H, W = rgb.shape[:2]
     pads = (max(0, -y), max(0, y + h - H), max(0, -x), max(0, x + w - W))
-    crop = rgb[max(0, y):min(H, y + h), max(0, x):min(W, x + w)]
+    crop = rgb[max(0, y) : min(H, y + h), max(0, x) : min(W, x + w)]
     crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE) if any(pads) else crop
     return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
 
@@ -98,7 +101,7 @@ def paste(depth: np.ndarray, valid: np.ndarray, region: tuple[int, int, int, int
     H, W = depth.shape
     up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     ys, xs = slice(max(0, y), min(H, y + h)), slice(max(0, x), min(W, x + w))
-    depth[ys, xs] = up[ys.start - y:ys.stop - y, xs.start - x:xs.stop - x]
+    depth[ys, xs] = up[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x]
     valid[ys, xs] = True
 
 
@@ -106,8 +109,15 @@ def _to_8bit(values: np.ndarray) -> np.ndarray:
     """One channel of any numeric range as uint8: 0..1 floats, 8-bit, 16-bit, else scaled by the maximum."""
     v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     top = v.max(initial=0.0)
-    scale = 255.0 if values.dtype.kind == "f" and top <= 1.0 else 1.0 if top <= 255 else \
-        255.0 / 65535.0 if top <= 65535 else 255.0 / top
+    scale = (
+        255.0
+        if values.dtype.kind == "f" and top <= 1.0
+        else 1.0
+        if top <= 255
+        else 255.0 / 65535.0
+        if top <= 65535
+        else 255.0 / top
+    )
     return np.clip(np.rint(v * scale), 0, 255).astype(np.uint8)
 
 
@@ -136,8 +146,10 @@ def as_rgb(image, bgr: bool = False) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
         raise TypeError(f"image: got {type(image).__name__}; pass an (H, W, 3) uint8 RGB array, a PIL image or a path")
     if image.dtype != np.uint8:
-        raise TypeError(f"image: dtype {image.dtype}; pass uint8 0..255 (for floats in 0..1: "
-                        f"(image * 255).round().astype(np.uint8))")
+        raise TypeError(
+            f"image: dtype {image.dtype}; pass uint8 0..255 (for floats in 0..1: "
+            f"(image * 255).round().astype(np.uint8))"
+        )
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 2:
@@ -152,7 +164,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8):
         if device and device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-        if device and not device.split(":")[0] in ("cpu", "cuda"):
+        if device and device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"--device {device}: choose cpu, cuda or cuda:N")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.checkpoint = resolve(checkpoint)
@@ -171,7 +183,7 @@ class Predictor:
         return self.cfg.norm.decode(n, scale)
 
     def regions(self, rgb: np.ndarray, crop: bool = True) -> tuple[list[tuple[int, int, int, int]], int]:
-        """Face-framed regions (largest face last, so it wins overlaps), or the letterboxed photo; and the face count."""
+        """Face-framed regions (largest face last: it wins overlaps), or the letterboxed photo; and the face count."""
         h, w = rgb.shape[:2]
         aspect = self.input_hw[1] / self.input_hw[0]
         if crop:
@@ -196,7 +208,7 @@ class Predictor:
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):
-            chunk = regions[start:start + self.batch]
+            chunk = regions[start : start + self.batch]
             x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in chunk])
             n = self.normalized(x)[:, 0].cpu().numpy().astype(np.float64)
             for r, ni in zip(chunk, n):
@@ -234,14 +246,17 @@ def point_cloud(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray | None = None,
 
 def write_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
     """Binary little-endian PLY with float xyz and uchar rgb."""
-    vertex = np.empty(len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                                          ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    vertex = np.empty(
+        len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    )
     vertex["x"], vertex["y"], vertex["z"] = points.T
     vertex["red"], vertex["green"], vertex["blue"] = colours.T
-    header = ("ply\nformat binary_little_endian 1.0\n"
-              f"element vertex {len(points)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a full disk never leaves a header over part of the data
         fh.write(header.encode("ascii"))
         fh.write(vertex.tobytes())

@@ -18,9 +18,11 @@ SPLIT_FILES = {"rgb": "rgb.npy", "depth": "depth.npy", "mask": "mask.npy", "mani
 def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Writable memory maps (rgb uint8, depth float32 metres, mask uint8 labels) of a new prepared split."""
     folder = Path(folder)
-    return (np.lib.format.open_memmap(folder / SPLIT_FILES["rgb"], "w+", np.uint8, (n, height, width, 3)),
-            np.lib.format.open_memmap(folder / SPLIT_FILES["depth"], "w+", np.float32, (n, height, width)),
-            np.lib.format.open_memmap(folder / SPLIT_FILES["mask"], "w+", np.uint8, (n, height, width)))
+    return (
+        np.lib.format.open_memmap(folder / SPLIT_FILES["rgb"], "w+", np.uint8, (n, height, width, 3)),
+        np.lib.format.open_memmap(folder / SPLIT_FILES["depth"], "w+", np.float32, (n, height, width)),
+        np.lib.format.open_memmap(folder / SPLIT_FILES["mask"], "w+", np.uint8, (n, height, width)),
+    )
 
 
 def load_split(root: Path, split: str, mmap: bool = True) -> dict:

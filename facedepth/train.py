@@ -22,10 +22,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.checkpoint import TrainConfig, read_state, weights_only
+from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.losses import HybridLoss
-from fdcore import schema
 from fdcore.files import atomic_path
 
 
@@ -37,9 +36,13 @@ def warn_out_of_range(ds: DepthSplit, cfg: TrainConfig, sample: int = 500) -> fl
     outside = person & ~((depth > cfg.near_m) & (depth < cfg.far_m))
     share = float(outside.sum() / max(person.sum(), 1))
     if outside.any():
-        warnings.warn(f"{outside.sum()} of {person.sum()} person pixels ({share:.2%}) in {len(rows)} training frames lie "
-                      f"outside train.near_m..far_m = {cfg.near_m}..{cfg.far_m} m (after the canonical-focal scaling, if any) and are left out of the loss; "
-                      f"widen the range or narrow render.camera", stacklevel=2)
+        warnings.warn(
+            f"{outside.sum()} of {person.sum()} person pixels ({share:.2%}) in {len(rows)} training frames lie "
+            f"outside train.near_m..far_m = {cfg.near_m}..{cfg.far_m} m (after the canonical-focal scaling, if any) "
+            f"and are left out of the loss; "
+            f"widen the range or narrow render.camera",
+            stacklevel=2,
+        )
     return share
 
 
@@ -106,8 +109,11 @@ def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, floa
                 abs_rel.append(((p - g).abs() / g).mean().item())
                 p = p * (g.median() / p.median())
                 si_abs_rel.append(((p - g).abs() / g).mean().item())
-    return {"val_loss": float(np.mean(losses)), "val_abs_rel": float(np.mean(abs_rel)),
-            "val_si_abs_rel": float(np.mean(si_abs_rel))}
+    return {
+        "val_loss": float(np.mean(losses)),
+        "val_abs_rel": float(np.mean(abs_rel)),
+        "val_si_abs_rel": float(np.mean(si_abs_rel)),
+    }
 
 
 @dataclass
@@ -137,11 +143,19 @@ class Run:
 
     def state(self, epoch: int, input_size: list[int]) -> dict:
         """A self-describing checkpoint: weights, optimiser, schedule, scaler, position and the full config."""
-        state = {"model": self.evaluated.state_dict(), "optimizer": self.opt.state_dict(),
-                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
-                 "step": self.step, "best_si_abs_rel": self.best, "config": dataclasses.asdict(self.cfg),
-                 "input_size": input_size, "train_seconds": self.seconds + time.monotonic() - self.since,
-                 "device": str(self.env.device)}
+        state = {
+            "model": self.evaluated.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "step": self.step,
+            "best_si_abs_rel": self.best,
+            "config": dataclasses.asdict(self.cfg),
+            "input_size": input_size,
+            "train_seconds": self.seconds + time.monotonic() - self.since,
+            "device": str(self.env.device),
+        }
         if self.ema is not None:  # resume needs the raw weights too; inference gets the average as "model"
             state["raw_model"] = self.model.state_dict()
             state["ema_count"] = int(self.ema.n_averaged.item())
@@ -165,8 +179,10 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
     if resume and last.is_file():
         state = read_state(last, env.device)
         if state["config"].get("model") != cfg.model:
-            raise ValueError(f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
-                             f"pass --out of a {cfg.model} run or drop --resume")
+            raise ValueError(
+                f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
+                f"pass --out of a {cfg.model} run or drop --resume"
+            )
         model.load_state_dict(state.get("raw_model", state["model"]))
         if ema is not None:
             ema.module.load_state_dict(state["model"])
@@ -190,9 +206,17 @@ def _epoch_loader(run: Run, train_ds: DepthSplit, epoch: int, drop_last: bool) -
         sampler = DistributedSampler(train_ds, seed=cfg.seed, shuffle=True)
         sampler.set_epoch(epoch)
     else:
-        sampler = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)).tolist()
-    return DataLoader(train_ds, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      drop_last=drop_last, pin_memory=env.device.type == "cuda")
+        sampler = torch.randperm(
+            len(train_ds), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+        ).tolist()
+    return DataLoader(
+        train_ds,
+        cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        drop_last=drop_last,
+        pin_memory=env.device.type == "cuda",
+    )
 
 
 def _step(run: Run, ddp, loss_fn, batch) -> float:
@@ -204,9 +228,11 @@ def _step(run: Run, ddp, loss_fn, batch) -> float:
         pred = ddp(x)
     loss = loss_fn(pred.float(), y, m, f)
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"training loss became {loss.item()} at step {run.step + 1} of {run.cfg.model}: "
-                                 f"the run diverged (train.lr {run.cfg.lr:g} may be too high) or every loss weight "
-                                 f"is 0; lower train.lr or check train.loss. last.pt/best.pt keep the last good state")
+        raise FloatingPointError(
+            f"training loss became {loss.item()} at step {run.step + 1} of {run.cfg.model}: "
+            f"the run diverged (train.lr {run.cfg.lr:g} may be too high) or every loss weight "
+            f"is 0; lower train.lr or check train.loss. last.pt/best.pt keep the last good state"
+        )
     run.scaler.scale(loss).backward()
     run.scaler.step(run.opt)
     run.scaler.update()
@@ -231,9 +257,15 @@ def _checkpoint_and_log(run: Run, metrics: dict, epoch: int, input_size: list[in
     live.make_summary()
 
 
-def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resume: bool = False,
-          progress: Callable[[int, int], Callable[[int], None]] | None = None,
-          train_rows: list[int] | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    prepared: Path,
+    out_dir: Path,
+    live_dir: Path,
+    resume: bool = False,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    train_rows: list[int] | None = None,
+) -> dict:
     """Train `cfg.model` for cfg.steps optimiser steps; writes out_dir/{last,best}.pt and dvclive logs.
 
     `progress(done, total)` is called once with the step counts and returns advance(steps);
@@ -248,7 +280,9 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
     train_ds = DepthSplit(prepared, "train", cfg.norm, cfg.augment, cfg.seed, train_rows)
     val_ds = DepthSplit(prepared, "val", cfg.norm)
     if len(train_ds) == 0 or len(val_ds) == 0:
-        raise ValueError(f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})")
+        raise ValueError(
+            f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})"
+        )
     if env.main:
         warn_out_of_range(train_ds, cfg)
     val_loader = DataLoader(val_ds, cfg.batch_size, num_workers=cfg.num_workers)
@@ -274,9 +308,13 @@ def train(cfg: TrainConfig, prepared: Path, out_dir: Path, live_dir: Path, resum
             advance(1)
             if run.step % cfg.val_every and run.step < cfg.steps:
                 continue
-            metrics = {"train_loss": env.mean(float(np.mean(losses))),
-                       **validate(run.evaluated, val_loader, loss_fn, cfg, env.device),
-                       "lr": run.opt.param_groups[0]["lr"], "epoch": epoch, "step": run.step}
+            metrics = {
+                "train_loss": env.mean(float(np.mean(losses))),
+                **validate(run.evaluated, val_loader, loss_fn, cfg, env.device),
+                "lr": run.opt.param_groups[0]["lr"],
+                "epoch": epoch,
+                "step": run.step,
+            }
             losses = []
             ddp.train()
             if env.main:

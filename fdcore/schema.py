@@ -35,6 +35,7 @@ class ParamsError(ValueError):
 
 # ---------------------------------------------------------------- render
 
+
 @dataclass(frozen=True)
 class HumanParams:
     gender: Range = (0.0, 1.0)  # 0 female .. 1 male
@@ -46,7 +47,14 @@ class HumanParams:
     skin_tone: Range = (0.0, 1.0)  # 0 very light .. 1 very dark
     hair_styles: tuple[str, ...] = HAIR_STYLES
     expressions: tuple[str, ...] = (
-        "neutral", "smile", "open_mouth", "blink", "surprise", "frown", "pout", "talk",
+        "neutral",
+        "smile",
+        "open_mouth",
+        "blink",
+        "surprise",
+        "frown",
+        "pout",
+        "talk",
     )
     expression_intensity: Range = (0.25, 0.7)
     garments: tuple[str, ...] = GARMENTS
@@ -133,6 +141,7 @@ class RenderParams:
 
 # ---------------------------------------------------------------- prepare
 
+
 @dataclass(frozen=True)
 class PrepareParams:
     # the key is `resolution`, not `size`: DVC's run cache ignores params named `size`
@@ -143,6 +152,7 @@ class PrepareParams:
 
 
 # ---------------------------------------------------------------- train
+
 
 @dataclass(frozen=True)
 class LossParams:
@@ -187,9 +197,12 @@ class AugmentParams:
 
 
 def _lite_options() -> dict[str, dict]:
-    return {"facedepth_lite": {"encoder": "mobilenetv2_100"}, "unet_simple_lite": {"base": 16, "steps": 500},
-            "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 200},
-            "densedepth_lite": {"encoder": "densenet121", "steps": 120}}
+    return {
+        "facedepth_lite": {"encoder": "mobilenetv2_100"},
+        "unet_simple_lite": {"base": 16, "steps": 500},
+        "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 200},
+        "densedepth_lite": {"encoder": "densenet121", "steps": 120},
+    }
 
 
 @dataclass(frozen=True)
@@ -233,6 +246,7 @@ class TrainRun(TrainSettings):
 
 # ---------------------------------------------------------------- the file
 
+
 @dataclass(frozen=True)
 class Params:
     seed: int = 0
@@ -266,8 +280,10 @@ def parse(data) -> Params:
 def check_prepare(p: PrepareParams) -> None:
     s = p.splits
     if set(s) != set(SPLITS) or min(s.values()) <= 0 or abs(sum(s.values()) - 1) > 1e-6:
-        raise ParamsError(f"prepare.splits: need train/val/test ratios > 0 summing to 1 (every split is used: "
-                          f"train to fit, val to pick the checkpoint, test to report), got {s}")
+        raise ParamsError(
+            f"prepare.splits: need train/val/test ratios > 0 summing to 1 (every split is used: "
+            f"train to fit, val to pick the checkpoint, test to report), got {s}"
+        )
     w, h = p.resolution
     if w < 8 or h < 8 or w % 2 or h % 2:
         raise ParamsError(f"prepare.resolution: {w}x{h}; need even sizes of at least 8 (networks predict at half size)")
@@ -286,8 +302,9 @@ def run_settings(t: TrainSettings, model: str) -> tuple[TrainSettings, dict]:
     if not isinstance(options, dict):
         raise ParamsError(f"train.model_cfg.{model}: need a mapping of options, got {options!r}")
     options, hints = dict(options), typing.get_type_hints(TrainSettings)
-    schedule = {k: coerce(hints[k], options.pop(k), f"train.model_cfg.{model}.{k}") for k in SCHEDULE_KEYS
-                if k in options}
+    schedule = {
+        k: coerce(hints[k], options.pop(k), f"train.model_cfg.{model}.{k}") for k in SCHEDULE_KEYS if k in options
+    }
     run = dataclasses.replace(t, **schedule)
     _check_schedule(run, f"train.model_cfg.{model}." if schedule else "train.")
     return run, options
@@ -324,12 +341,15 @@ def check_augment(a: AugmentParams) -> None:
             if not 0 <= value[0] <= value[1]:
                 raise ParamsError(f"train.augment.{f.name}: need [low, high] with 0 <= low <= high, got {list(value)}")
         elif value < 0 or (f.name == "flip" or f.name.startswith("p_")) and value > 1:
-            raise ParamsError(f"train.augment.{f.name}: need a number >= 0"
-                              f"{' and <= 1 (a probability)' if f.name == 'flip' or f.name.startswith('p_') else ''}, "
-                              f"got {value!r}")
+            raise ParamsError(
+                f"train.augment.{f.name}: need a number >= 0"
+                f"{' and <= 1 (a probability)' if f.name == 'flip' or f.name.startswith('p_') else ''}, "
+                f"got {value!r}"
+            )
 
 
 # ---------------------------------------------------------------- the builder
+
 
 def build(cls, data, path: str, top: bool = False):
     """Dataclass `cls` from a mapping (YAML or JSON), rejecting unknown keys, missing required ones and bad types."""
@@ -341,8 +361,11 @@ def build(cls, data, path: str, top: bool = False):
     if unknown:
         where = "params: unknown top-level key(s)" if top else f"{path}: unknown key(s)"
         raise ParamsError(f"{where} {unknown}; allowed: {sorted(fields)}")
-    missing = sorted(n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-                     and f.default_factory is dataclasses.MISSING)
+    missing = sorted(
+        n
+        for n, f in fields.items()
+        if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
     if missing:
         raise ParamsError(f"{path}: missing key(s) {missing}")
     prefix = "" if top else f"{path}."

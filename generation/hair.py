@@ -41,9 +41,12 @@ STYLES = {
     "short": Style(0.04, 0.35, 11000, 5, 0.00014, clump=0.5, cover=0.6),
     "medium": Style(0.12, 0.75, 12000, 9, 0.00014),
     "long": Style(0.28, 1.0, 13000, 14, 0.00014, clump=0.7),
-    "curly": Style(0.12, 0.45, 11000, 16, 0.00014, clump=0.7, frizz_m=0.003, curl_radius_m=0.007, curl_turns=3.0, lift=0.9),
-    "coily": Style(0.06, 0.05, 12000, 20, 0.00017, clump=0.5, frizz_m=0.003, curl_radius_m=0.003, curl_turns=5.0,
-                   lift=1.6),
+    "curly": Style(
+        0.12, 0.45, 11000, 16, 0.00014, clump=0.7, frizz_m=0.003, curl_radius_m=0.007, curl_turns=3.0, lift=0.9
+    ),
+    "coily": Style(
+        0.06, 0.05, 12000, 20, 0.00017, clump=0.5, frizz_m=0.003, curl_radius_m=0.003, curl_turns=5.0, lift=1.6
+    ),
     "ponytail": Style(0.3, 1.0, 11000, 16, 0.00014, clump=0.6, frizz_m=0.001, gather="ponytail"),
     "bun": Style(0.25, 0.4, 11000, 16, 0.00014, clump=0.4, frizz_m=0.001, gather="bun"),
 }
@@ -79,7 +82,10 @@ def _bins(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     polar = np.arccos(np.clip(d[..., 2] / np.maximum(np.linalg.norm(d, axis=-1), 1e-12), -1, 1))
     azimuth = np.arctan2(d[..., 1], d[..., 0]) + np.pi
     h, w = MAP_BINS
-    return (np.minimum((polar / np.pi * h).astype(int), h - 1), np.minimum((azimuth / (2 * np.pi) * w).astype(int), w - 1))
+    return (
+        np.minimum((polar / np.pi * h).astype(int), h - 1),
+        np.minimum((azimuth / (2 * np.pi) * w).astype(int), w - 1),
+    )
 
 
 def radius_map(surface: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -101,8 +107,14 @@ def radius_map(surface: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return grown
 
 
-def sample_roots(verts: np.ndarray, faces: np.ndarray, chosen_faces: np.ndarray, count: int, seed: int,
-                 weights: np.ndarray | None = None):
+def sample_roots(
+    verts: np.ndarray,
+    faces: np.ndarray,
+    chosen_faces: np.ndarray,
+    count: int,
+    seed: int,
+    weights: np.ndarray | None = None,
+):
     """Area-weighted random roots on quads: (face ids, bilinear weights over 4 corners)."""
     rng = np.random.default_rng(seed)
     quads = verts[faces[chosen_faces]]
@@ -183,10 +195,17 @@ def _gathered(root: np.ndarray, style: Style, skull: Skull, rng: np.random.Gener
     return np.concatenate([path, tail], axis=1)
 
 
-def children(root: np.ndarray, normal: np.ndarray, guide_roots: np.ndarray, guides: np.ndarray, style: Style,
-             skull: Skull, rng: np.random.Generator) -> np.ndarray:
+def children(
+    root: np.ndarray,
+    normal: np.ndarray,
+    guide_roots: np.ndarray,
+    guides: np.ndarray,
+    style: Style,
+    skull: Skull,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Interpolate, clump, frizz and curl children (S, P, 3) from guides (G, P, 3)."""
-    d2 = (root ** 2).sum(1)[:, None] + (guide_roots ** 2).sum(1)[None] - 2 * root @ guide_roots.T
+    d2 = (root**2).sum(1)[:, None] + (guide_roots**2).sum(1)[None] - 2 * root @ guide_roots.T
     k = min(3, len(guide_roots))
     near = np.argpartition(d2, k - 1, axis=1)[:, :k]
     w = 1 / (np.sqrt(np.maximum(np.take_along_axis(d2, near, 1), 0)) + 1e-4)
@@ -196,7 +215,7 @@ def children(root: np.ndarray, normal: np.ndarray, guide_roots: np.ndarray, guid
     t = np.linspace(0, 1, style.points)[None, :, None]
     if style.clump:
         own = guides[near[:, 0]]
-        strands += (own - strands) * style.clump * t ** 1.5 * rng.uniform(0.6, 1.0, (len(root), 1, 1))
+        strands += (own - strands) * style.clump * t**1.5 * rng.uniform(0.6, 1.0, (len(root), 1, 1))
     if style.frizz_m:
         strands += np.cumsum(rng.normal(0, style.frizz_m / np.sqrt(style.points), strands.shape), axis=1) * t
     if style.curl_turns:
@@ -211,19 +230,30 @@ def children(root: np.ndarray, normal: np.ndarray, guide_roots: np.ndarray, guid
     return strands
 
 
-def scalp(verts: np.ndarray, faces: np.ndarray, scalp_faces: np.ndarray, style: Style, skull: Skull,
-          seed: int) -> np.ndarray:
+def scalp(
+    verts: np.ndarray, faces: np.ndarray, scalp_faces: np.ndarray, style: Style, skull: Skull, seed: int
+) -> np.ndarray:
     """Scalp hair strands (S, P, 3), rest pose."""
     rng = np.random.default_rng(seed)
-    g_root, g_normal = root_frames(verts, faces, sample_roots(verts, faces, scalp_faces, style.guides, seed), skull.centre)
+    g_root, g_normal = root_frames(
+        verts, faces, sample_roots(verts, faces, scalp_faces, style.guides, seed), skull.centre
+    )
     guides = grow(g_root, g_normal, style, skull, rng)
-    c_root, c_normal = root_frames(verts, faces, sample_roots(verts, faces, scalp_faces, style.strands, seed + 1),
-                                   skull.centre)
+    c_root, c_normal = root_frames(
+        verts, faces, sample_roots(verts, faces, scalp_faces, style.strands, seed + 1), skull.centre
+    )
     return children(c_root, c_normal, g_root, guides, style, skull, rng)
 
 
-def surface_hairs(root: np.ndarray, normal: np.ndarray, direction: np.ndarray, length: np.ndarray, points: int,
-                  lift: float, curl: float = 0.0) -> np.ndarray:
+def surface_hairs(
+    root: np.ndarray,
+    normal: np.ndarray,
+    direction: np.ndarray,
+    length: np.ndarray,
+    points: int,
+    lift: float,
+    curl: float = 0.0,
+) -> np.ndarray:
     """Short hairs (S, P, 3) that leave the skin at a low angle along `direction` (brows, beard, lashes).
 
     `curl` bends them towards the normal (lashes curl away from the eye).
@@ -231,5 +261,5 @@ def surface_hairs(root: np.ndarray, normal: np.ndarray, direction: np.ndarray, l
     tangent = _unit(direction - np.einsum("sd,sd->s", direction, normal)[:, None] * normal)
     t = np.linspace(0, 1, points)[None, :, None]
     along = tangent[:, None] * t * length[:, None, None]
-    up = normal[:, None] * (lift * t + curl * t ** 2) * length[:, None, None]
+    up = normal[:, None] * (lift * t + curl * t**2) * length[:, None, None]
     return root[:, None] + normal[:, None] * 0.0002 + along + up

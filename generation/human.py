@@ -18,20 +18,33 @@ from generation.assets import base_mesh, mpfb_root, target, vertex_groups
 from generation.description import Identity
 from generation.expressions import ETHNICITIES
 
-
 MH_TO_M = 0.1  # MakeHuman units are decimetres
 CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
 NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
 
 # Mask labels (documented in README: data contract)
 BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES, GLASSES, LENS = range(9)
-LABELS = {"background": BACKGROUND, "face": FACE, "hair": HAIR, "eyes": EYES,
-          "mouth": MOUTH, "body": BODY, "clothes": CLOTHES, "glasses": GLASSES, "lens": LENS}
+LABELS = {
+    "background": BACKGROUND,
+    "face": FACE,
+    "hair": HAIR,
+    "eyes": EYES,
+    "mouth": MOUTH,
+    "body": BODY,
+    "clothes": CLOTHES,
+    "glasses": GLASSES,
+    "lens": LENS,
+}
 HEAD_LABELS = (FACE, HAIR, EYES, MOUTH, GLASSES, LENS)
 
 _SEGMENT_COLOURS = {(90, 86, 255): FACE, (112, 172, 255): MOUTH, (253, 249, 16): MOUTH, (249, 108, 136): MOUTH}
-_PART_LABELS = {"helper-l-eye": EYES, "helper-r-eye": EYES, "helper-upper-teeth": MOUTH,
-                "helper-lower-teeth": MOUTH, "helper-tongue": MOUTH}
+_PART_LABELS = {
+    "helper-l-eye": EYES,
+    "helper-r-eye": EYES,
+    "helper-upper-teeth": MOUTH,
+    "helper-lower-teeth": MOUTH,
+    "helper-tongue": MOUTH,
+}
 
 
 def eye_centre(verts_mh: np.ndarray) -> np.ndarray:
@@ -101,9 +114,14 @@ def topology() -> Topology:
     remap = np.full(len(V), -1)
     remap[vert_index] = np.arange(len(vert_index))
     kv = V[vert_index]
-    brow = np.maximum(*(
-        _ellipsoid_weight(kv, (s * 0.36, 7.56 - 0.05 * ((np.abs(kv[:, 0]) - 0.36) / 0.2) ** 2, 1.35), (0.24, 0.055, 0.3))
-        for s in (-1, 1)))
+    brow = np.maximum(
+        *(
+            _ellipsoid_weight(
+                kv, (s * 0.36, 7.56 - 0.05 * ((np.abs(kv[:, 0]) - 0.36) / 0.2) ** 2, 1.35), (0.24, 0.055, 0.3)
+            )
+            for s in (-1, 1)
+        )
+    )
     brow[np.abs(kv[:, 0]) < 0.1] = 0
     # hair grows on the cranium above a hairline that is high at the forehead and low at the nape
     c = centroid[keep]
@@ -117,8 +135,12 @@ def topology() -> Topology:
     regions = _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]], len(kv), "lips"))
     regions["scalp"] = _scalp_weight(faces, np.flatnonzero(scalp), len(kv))
     return Topology(
-        vert_index=vert_index, faces=faces, face_labels=labels[keep],
-        corner_uv=m["uvs"][m["face_uv"][keep]], brow=brow, scalp_faces=np.flatnonzero(scalp),
+        vert_index=vert_index,
+        faces=faces,
+        face_labels=labels[keep],
+        corner_uv=m["uvs"][m["face_uv"][keep]],
+        brow=brow,
+        scalp_faces=np.flatnonzero(scalp),
         regions={k: np.where(skin, w, 0.0) for k, w in regions.items()},
     )
 
@@ -142,6 +164,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 def _regions(kv: np.ndarray, lips: np.ndarray) -> dict[str, np.ndarray]:
     """Skin regions on the base mesh (MakeHuman units: x left, y up, z forward) for shading and facial hair."""
+
     def ell(c, r):
         return _ellipsoid_weight(kv, c, r)
 
@@ -151,7 +174,9 @@ def _regions(kv: np.ndarray, lips: np.ndarray) -> dict[str, np.ndarray]:
     no_lips = 1 - _smooth(lips * 3)
     moustache = ell((0, 6.8, 1.58), (0.3, 0.075, 0.3)) * no_lips
     chin = ell((0, 6.42, 1.42), (0.28, 0.3, 0.45)) * no_lips
-    below_nose = _smooth((6.85 - kv[:, 1]) / 0.1) * _smooth((kv[:, 2] + 0.1) / 0.3) * _smooth((0.8 - np.abs(kv[:, 0])) / 0.1)
+    below_nose = (
+        _smooth((6.85 - kv[:, 1]) / 0.1) * _smooth((kv[:, 2] + 0.1) / 0.3) * _smooth((0.8 - np.abs(kv[:, 0])) / 0.1)
+    )
     return {
         "cheek": np.maximum(pair((0.45, 7.0, 1.2), (0.25, 0.2, 0.45)), ell((0, 7.0, 1.62), (0.14, 0.22, 0.2))),
         "tzone": np.maximum(ell((0, 7.95, 1.3), (0.5, 0.35, 0.5)), ell((0, 7.15, 1.55), (0.12, 0.35, 0.3))),
@@ -173,6 +198,7 @@ def _vertex_mask(faces: np.ndarray, corner_uv: np.ndarray, n: int, name: str) ->
 
 def _macro_targets(ident: Identity) -> list[tuple[str, float]]:
     """MakeHuman's macro blend: universal shape by gender/age/muscle/weight, then ethnicity."""
+
     def trio(v: float) -> dict[str, float]:
         return {"min": max(-v, 0.0), "average": 1 - abs(v), "max": max(v, 0.0)}
 
@@ -201,8 +227,14 @@ def identity_vertices(ident, expression_units: dict[str, float]) -> np.ndarray:
     verts = base_mesh()["verts"].copy()
     _apply(verts, _macro_targets(ident))
     _apply(verts, ident.morphs.items())
-    _apply(verts, ((f"expression/units/{e}/{u}.target.gz", w * ident.ethnicity[e])
-                   for u, w in expression_units.items() for e in ETHNICITIES))
+    _apply(
+        verts,
+        (
+            (f"expression/units/{e}/{u}.target.gz", w * ident.ethnicity[e])
+            for u, w in expression_units.items()
+            for e in ETHNICITIES
+        ),
+    )
     return verts
 
 
@@ -232,8 +264,10 @@ def rest_vertices(ident, expression_units: dict[str, float]) -> tuple[np.ndarray
     return points[topology().vert_index], pivot
 
 
-LASH_GROUPS = {"upper": ("helper-l-eyelashes-2", "helper-r-eyelashes-2"),
-               "lower": ("helper-l-eyelashes-1", "helper-r-eyelashes-1")}
+LASH_GROUPS = {
+    "upper": ("helper-l-eyelashes-2", "helper-r-eyelashes-2"),
+    "lower": ("helper-l-eyelashes-1", "helper-r-eyelashes-1"),
+}
 
 
 @functools.cache
@@ -247,8 +281,9 @@ def pose(points: np.ndarray, body_yaw_deg: float, head_rotation: np.ndarray, piv
     """Turn the shoulders by body yaw and twist the neck about `pivot` so the head meets `head_rotation` (world)."""
     body = geometry.axis_angle([0, 0, 1], np.radians(body_yaw_deg))
     neck = body.T @ head_rotation
-    return geometry.rotate_weighted(points @ body.T, body @ geometry.rotation_log(neck),
-                                    neck_weights(points[:, 2]), pivot @ body.T)
+    return geometry.rotate_weighted(
+        points @ body.T, body @ geometry.rotation_log(neck), neck_weights(points[:, 2]), pivot @ body.T
+    )
 
 
 def posed_vertices(frame) -> np.ndarray:

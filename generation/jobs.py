@@ -52,8 +52,14 @@ def _worker(params: RenderParams, frames: range, root: Path) -> str:
     return str(render_shard(params, frames, root, on_frame=_events.put))
 
 
-def run(params: RenderParams, root: Path, shards: list[range], workers: int,
-        on_frame: Callable[[int], None], ray_address: str | None = None) -> list[Path]:
+def run(
+    params: RenderParams,
+    root: Path,
+    shards: list[range],
+    workers: int,
+    on_frame: Callable[[int], None],
+    ray_address: str | None = None,
+) -> list[Path]:
     """Render `shards` under `root`; `on_frame` is called once per rendered frame.
 
     Raises StaleRenders before any work when `root` holds frames of other params.
@@ -104,4 +110,3 @@ def _run_ray(params: RenderParams, root: Path, shards: list[range], on_frame, ad
             for i in pending.pop(ref):
                 on_frame(i)
     return out
-

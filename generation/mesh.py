@@ -19,19 +19,22 @@ class MeshData:
     def concat(meshes: list[MeshData]) -> MeshData:
         """One mesh of all parts; an attribute a part lacks is 0 on its quads, 1 on its vertices."""
         offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
-        return MeshData(np.concatenate([m.vertices for m in meshes]),
-                        np.concatenate([m.quads + o for m, o in zip(meshes, offsets)]),
-                        np.concatenate([m.slots for m in meshes]),
-                        _merge([(m.face_attrs, len(m.quads)) for m in meshes], 0.0),
-                        _merge([(m.vertex_attrs, len(m.vertices)) for m in meshes], 1.0))
+        return MeshData(
+            np.concatenate([m.vertices for m in meshes]),
+            np.concatenate([m.quads + o for m, o in zip(meshes, offsets)]),
+            np.concatenate([m.slots for m in meshes]),
+            _merge([(m.face_attrs, len(m.quads)) for m in meshes], 0.0),
+            _merge([(m.vertex_attrs, len(m.vertices)) for m in meshes], 1.0),
+        )
 
 
 def _merge(parts: list[tuple[dict, int]], fill: float) -> dict[str, np.ndarray]:
     out = {}
     for name in set().union(*(attrs for attrs, _ in parts)):
         like = next(attrs[name] for attrs, _ in parts if name in attrs)
-        out[name] = np.concatenate([attrs[name] if name in attrs else np.full((n,) + like.shape[1:], fill)
-                                    for attrs, n in parts])
+        out[name] = np.concatenate(
+            [attrs[name] if name in attrs else np.full((n,) + like.shape[1:], fill) for attrs, n in parts]
+        )
     return out
 
 
@@ -72,6 +75,7 @@ def tube(path: np.ndarray, radius: float, sides: int = 6, closed: bool = False) 
     j = (i + 1) % n
     k = np.arange(sides)
     kk = (k + 1) % sides
-    quads = np.stack([i[:, None] * sides + k, i[:, None] * sides + kk, j[:, None] * sides + kk, j[:, None] * sides + k],
-                     -1).reshape(-1, 4)
+    quads = np.stack(
+        [i[:, None] * sides + k, i[:, None] * sides + kk, j[:, None] * sides + kk, j[:, None] * sides + k], -1
+    ).reshape(-1, 4)
     return MeshData(ring.reshape(-1, 3), quads, np.zeros(len(quads), np.int64))

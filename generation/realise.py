@@ -143,7 +143,7 @@ def _t(v) -> tuple[float, ...]:
 def skin_rgb(ident: Identity) -> np.ndarray:
     """Linear albedo: a geometric blend light..dark (keeps mid tones plausible), tilted by undertone."""
     t = ident.skin_tone
-    rgb = LIGHT_SKIN ** (1 - t) * DARK_SKIN ** t
+    rgb = LIGHT_SKIN ** (1 - t) * DARK_SKIN**t
     return rgb * np.array([1.0 + 0.06 * (0.5 - ident.skin_hue), 1.0, 1.0 - 0.12 * (ident.skin_hue - 0.5)])
 
 
@@ -160,18 +160,31 @@ def skin_look(ident: Identity) -> SkinLook:
     lip = lip * (1 - ident.makeup) + np.asarray(ident.lipstick_rgb) * ident.makeup
     stubble = {"none": 0.0, "stubble": 0.6}.get(ident.facial_hair, 0.35) * ident.facial_hair_density
     rng = np.random.default_rng(ident.detail_seed)
-    return SkinLook(rgb=_t(rgb), lip_rgb=_t(lip), brow_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)),
-                    brow_density=0.8 * ident.brow_density, roughness=ident.skin_roughness,
-                    subsurface=0.35 - 0.15 * ident.skin_tone, texture=ident.skin_texture,
-                    flush_rgb=_t(rgb * np.array([1.3, 0.7, 0.72])), flush=0.5 * ident.redness + 0.4 * ident.makeup,
-                    under_eye_rgb=(0.78, 0.68, 0.74), under_eye=ident.under_eye,
-                    shadow_rgb=_t(rgb * np.array([0.55, 0.45, 0.5]) * (1 - 0.5 * ident.makeup)),
-                    eyelid=0.3 + 0.5 * ident.makeup,
-                    freckle_rgb=(0.62, 0.45, 0.35), freckles=ident.freckles,
-                    mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])), moles=ident.moles / 300, oil=0.12 * ident.oil,
-                    stubble_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.45)), stubble=stubble,
-                    scalp_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)), scalp_cover=scalp_cover(ident),
-                    noise_offset=_t(rng.uniform(-100, 100, 3)))
+    return SkinLook(
+        rgb=_t(rgb),
+        lip_rgb=_t(lip),
+        brow_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)),
+        brow_density=0.8 * ident.brow_density,
+        roughness=ident.skin_roughness,
+        subsurface=0.35 - 0.15 * ident.skin_tone,
+        texture=ident.skin_texture,
+        flush_rgb=_t(rgb * np.array([1.3, 0.7, 0.72])),
+        flush=0.5 * ident.redness + 0.4 * ident.makeup,
+        under_eye_rgb=(0.78, 0.68, 0.74),
+        under_eye=ident.under_eye,
+        shadow_rgb=_t(rgb * np.array([0.55, 0.45, 0.5]) * (1 - 0.5 * ident.makeup)),
+        eyelid=0.3 + 0.5 * ident.makeup,
+        freckle_rgb=(0.62, 0.45, 0.35),
+        freckles=ident.freckles,
+        mole_rgb=_t(rgb * np.array([0.35, 0.25, 0.2])),
+        moles=ident.moles / 300,
+        oil=0.12 * ident.oil,
+        stubble_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.45)),
+        stubble=stubble,
+        scalp_rgb=_t(np.minimum(hair_rgb(ident), rgb * 0.6)),
+        scalp_cover=scalp_cover(ident),
+        noise_offset=_t(rng.uniform(-100, 100, 3)),
+    )
 
 
 def scalp_cover(ident: Identity) -> float:
@@ -188,8 +201,13 @@ def shirt_rgb(rgb) -> tuple[float, float, float]:
 
 def wall_look(bg: Background) -> WallLook:
     pattern = None if bg.kind == "plain" else bg.kind
-    return WallLook(rgb=bg.rgb, pattern=pattern, pattern_weight=0.0 if pattern is None else 0.6, scale=bg.scale,
-                    offset=(bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0.0))
+    return WallLook(
+        rgb=bg.rgb,
+        pattern=pattern,
+        pattern_weight=0.0 if pattern is None else 0.6,
+        scale=bg.scale,
+        offset=(bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0.0),
+    )
 
 
 def head_vertices(rest: np.ndarray) -> np.ndarray:
@@ -210,8 +228,9 @@ def skull(rest: np.ndarray) -> hair.Skull:
     head = head_vertices(rest)
     centre = _box_centre(head)
     cranium = head[head[:, 2] > -0.02]  # above the eyes (the rest pose's origin)
-    return hair.Skull(centre=centre, radii=(head.max(0) - head.min(0)) / 2 * 0.9,
-                      radius_map=hair.radius_map(cranium, centre))
+    return hair.Skull(
+        centre=centre, radii=(head.max(0) - head.min(0)) / 2 * 0.9, radius_map=hair.radius_map(cranium, centre)
+    )
 
 
 def _pose(frame: Frame, points: np.ndarray, pivot: np.ndarray) -> np.ndarray:
@@ -245,8 +264,9 @@ def scalp_strands(ident: Identity) -> np.ndarray:
             _SCALP_CACHE.clear()
         rest, _ = human.rest_vertices(ident, {})
         topo = human.topology()
-        _SCALP_CACHE[key] = hair.scalp(rest, topo.faces, topo.scalp_faces, hair.STYLES[ident.hair_style],
-                                       skull(rest), ident.hair_seed)
+        _SCALP_CACHE[key] = hair.scalp(
+            rest, topo.faces, topo.scalp_faces, hair.STYLES[ident.hair_style], skull(rest), ident.hair_seed
+        )
     return _SCALP_CACHE[key]
 
 
@@ -297,8 +317,11 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
             radial /= np.linalg.norm(radial, axis=1, keepdims=True)
             length = ident.lash_length_m * scale * rng.uniform(0.7, 1.1, len(root))
             t = np.linspace(0, 1, FUR_POINTS)[None, :, None]
-            lash = (root[:, None] + radial[:, None] * t * length[:, None, None]
-                    + np.array([0, 0, up])[None, None] * (0.2 * t + 0.5 * t ** 2) * length[:, None, None])
+            lash = (
+                root[:, None]
+                + radial[:, None] * t * length[:, None, None]
+                + np.array([0, 0, up])[None, None] * (0.2 * t + 0.5 * t**2) * length[:, None, None]
+            )
             sets.append((lash, 0.00006))
     # facial hair: down the face, out from the midline
     if ident.facial_hair in FACIAL_HAIR:
@@ -306,7 +329,9 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
         weights = np.max([topo.regions[r] for r in regions], axis=0)
         count = int({"moustache": 2500, "goatee": 4000, "beard": 14000}[ident.facial_hair] * ident.facial_hair_density)
         root, normal = _region_roots(rest, weights, count, ident.hair_seed + 3, centre)
-        direction = np.array([0, 0, -1.0]) + np.sign(root[:, 0:1]) * np.array([0.4, 0, 0]) + rng.normal(0, 0.25, root.shape)
+        direction = (
+            np.array([0, 0, -1.0]) + np.sign(root[:, 0:1]) * np.array([0.4, 0, 0]) + rng.normal(0, 0.25, root.shape)
+        )
         length = length_m * ident.facial_hair_density * rng.uniform(0.5, 1.1, len(root))
         sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.3, curl=0.1), 0.00007))
     return _strands(frame, pivot, sets)
@@ -327,8 +352,14 @@ def fabric_look(ident: Identity) -> FabricLook:
     rng = np.random.default_rng(ident.detail_seed + 1)
     rgb = np.asarray(shirt_rgb(ident.shirt_rgb))
     alt = rgb * 0.35 if ident.garment_pattern != "stripes" else np.asarray(ident.inner_rgb)
-    return FabricLook(rgb=_t(rgb), alt_rgb=_t(alt), inner_rgb=ident.inner_rgb, pattern=ident.garment_pattern,
-                      scale=float(rng.uniform(20, 60)), offset=_t(rng.uniform(-10, 10, 3)))
+    return FabricLook(
+        rgb=_t(rgb),
+        alt_rgb=_t(alt),
+        inner_rgb=ident.inner_rgb,
+        pattern=ident.garment_pattern,
+        scale=float(rng.uniform(20, 60)),
+        offset=_t(rng.uniform(-10, 10, 3)),
+    )
 
 
 def glasses_mesh(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.ndarray) -> MeshData | None:
@@ -345,8 +376,10 @@ def backdrop(frame: Frame) -> MeshData | None:
     head = M[:3, :3].T @ (-M[:3, 3])  # the eyes (world origin) in camera axes
     if bg.kind == "hdri":
         if bg.distance_m < head[2] + 0.3:
-            raise RuntimeError(f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
-                               f"({head[2]:.2f} m away); raise render.background.hdri_distance_m")
+            raise RuntimeError(
+                f"frame {frame.name}: backdrop radius {bg.distance_m:.2f} m does not enclose the camera "
+                f"({head[2]:.2f} m away); raise render.background.hdri_distance_m"
+            )
         return room.sphere(bg.distance_m)
     if bg.kind in ("plaster", "corner", "shelf", "door"):
         return room.room(bg.kind, float(head[2]), bg.distance_m, M[:3, 3], M[:3, 2], bg.rgb, bg.seed)
@@ -418,9 +451,15 @@ def light_setup(light: Light) -> LightSetup:
     M = np.eye(4)
     M[:3, :3] = geometry.look_at(loc, (0, 0, 0)) @ geometry.CV_TO_BLENDER_CAM  # aimed at the head
     M[:3, 3] = loc
-    return LightSetup(type=light.type, energy=light.power_w / SUN_W_PER_UNIT if light.type == "SUN" else light.power_w,
-                      rgb=light.rgb, size_m=light.size_m, soft_radius_m=light.size_m / 4,
-                      spot_rad=float(np.radians(light.spot_deg)), matrix=M)
+    return LightSetup(
+        type=light.type,
+        energy=light.power_w / SUN_W_PER_UNIT if light.type == "SUN" else light.power_w,
+        rgb=light.rgb,
+        size_m=light.size_m,
+        soft_radius_m=light.size_m / 4,
+        spot_rad=float(np.radians(light.spot_deg)),
+        matrix=M,
+    )
 
 
 def realise(frame: Frame) -> Realised:
@@ -437,15 +476,25 @@ def realise(frame: Frame) -> Realised:
         eyes_world=human.pose(np.zeros((1, 3)), frame.body_yaw_deg, head, pivot)[0],
         hair=hair_strands(frame, pivot),
         fur=fur_strands(frame, points, rest, pivot),
-        garment=garment_mesh(frame, posed), fabric=fabric_look(ident),
-        glasses=glasses_mesh(frame, points, rest, pivot), glasses_rgb=ident.glasses_rgb,
-        backdrop=backdrop(frame), backdrop_hdri=frame.background.kind == "hdri",
-        world=world, exposure=exposure(frame, irradiance), white_balance=white_balance(irradiance),
-        camera_matrix=camera_matrix(frame), focal_mm=frame.camera.focal_mm, sensor_mm=frame.camera.sensor_mm,
+        garment=garment_mesh(frame, posed),
+        fabric=fabric_look(ident),
+        glasses=glasses_mesh(frame, points, rest, pivot),
+        glasses_rgb=ident.glasses_rgb,
+        backdrop=backdrop(frame),
+        backdrop_hdri=frame.background.kind == "hdri",
+        world=world,
+        exposure=exposure(frame, irradiance),
+        white_balance=white_balance(irradiance),
+        camera_matrix=camera_matrix(frame),
+        focal_mm=frame.camera.focal_mm,
+        sensor_mm=frame.camera.sensor_mm,
         wall_matrix=wall_matrix(frame) if legacy_wall else None,
         lights=[light_setup(light) for light in frame.lights],
         skin=skin_look(ident),
-        iris_rgb=ident.iris_rgb, iris_rim_rgb=_t(np.asarray(ident.iris_rgb) * 0.5),
-        hair_melanin=ident.hair_melanin, fur_melanin=min(1.0, ident.hair_melanin + 0.15), hair_redness=ident.hair_redness,
+        iris_rgb=ident.iris_rgb,
+        iris_rim_rgb=_t(np.asarray(ident.iris_rgb) * 0.5),
+        hair_melanin=ident.hair_melanin,
+        fur_melanin=min(1.0, ident.hair_melanin + 0.15),
+        hair_redness=ident.hair_redness,
         wall=wall_look(frame.background) if legacy_wall else None,
     )

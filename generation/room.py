@@ -27,8 +27,15 @@ def sphere(radius: float, segments: int = 96, rings: int = 48) -> MeshData:
     verts = radius * np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], -1).reshape(-1, 3)
     i = np.arange(rings - 1)[:, None]
     k = np.arange(segments)[None]
-    quads = np.stack([i * segments + k, (i + 1) * segments + k, (i + 1) * segments + (k + 1) % segments,
-                      i * segments + (k + 1) % segments], -1).reshape(-1, 4)
+    quads = np.stack(
+        [
+            i * segments + k,
+            (i + 1) * segments + k,
+            (i + 1) * segments + (k + 1) % segments,
+            i * segments + (k + 1) % segments,
+        ],
+        -1,
+    ).reshape(-1, 4)
     return MeshData(verts, quads, np.zeros(len(quads), np.int64))
 
 
@@ -41,7 +48,9 @@ def _frame(forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _wall(centre, normal, right, width, height, slot, tint) -> MeshData:
     c = np.asarray(centre)
-    quad = np.array([c + right * sx * width / 2 + UP * sz * height / 2 for sx, sz in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+    quad = np.array(
+        [c + right * sx * width / 2 + UP * sz * height / 2 for sx, sz in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    )
     if np.cross(quad[1] - quad[0], quad[2] - quad[0]) @ normal < 0:
         quad = quad[::-1]
     return MeshData(quad, np.array([[0, 1, 2, 3]]), np.array([slot]), {"tint": np.array([tint])})
@@ -51,8 +60,9 @@ def _tinted(mesh: MeshData, tint) -> MeshData:
     return MeshData(mesh.vertices, mesh.quads, mesh.slots, {"tint": np.tile(tint, (len(mesh.quads), 1))})
 
 
-def room(kind: str, head_depth: float, distance: float, cam_pos: np.ndarray, forward: np.ndarray,
-         wall_rgb, seed: int) -> MeshData:
+def room(
+    kind: str, head_depth: float, distance: float, cam_pos: np.ndarray, forward: np.ndarray, wall_rgb, seed: int
+) -> MeshData:
     """Walls `distance` behind the head (which is `head_depth` in front of the camera), facing the camera."""
     rng = np.random.default_rng(seed)
     f, r = _frame(forward)

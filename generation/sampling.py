@@ -55,7 +55,9 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
     age = _u(rng, h.age)
     grey = float(np.clip((age - 0.3) / 0.4, 0, 1) * rng.uniform(0, 1))
     melanin = float(np.clip(0.35 + 0.65 * rng.beta(2.5, 1.0) + 0.2 * skin_tone, 0.1, 1.0)) * (1 - grey)
-    iris_choices = np.array([[0.08, 0.04, 0.02], [0.2, 0.1, 0.04], [0.15, 0.2, 0.08], [0.12, 0.22, 0.35], [0.2, 0.25, 0.3]])
+    iris_choices = np.array(
+        [[0.08, 0.04, 0.02], [0.2, 0.1, 0.04], [0.15, 0.2, 0.08], [0.12, 0.22, 0.35], [0.2, 0.25, 0.3]]
+    )
     iris = iris_choices[min(4, int(rng.uniform(0, 5) * (1 - 0.8 * skin_tone)))]
     shirt = np.array([rng.uniform(0.02, 0.7) for _ in range(3)])
     skins = user_skins(p.assets_dir) if p.assets_dir else []
@@ -63,14 +65,21 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
     details = _details(p, np.random.default_rng([p.seed, IDENTITY_STREAM, identity_id, 1]), gender, age, skin_tone)
     return Identity(
         id=identity_id,
-        gender=gender, age=age, weight=_u(rng, h.weight), muscle=_u(rng, h.muscle),
+        gender=gender,
+        age=age,
+        weight=_u(rng, h.weight),
+        muscle=_u(rng, h.muscle),
         ethnicity={e: round(float(w), 6) for e, w in zip(ETHNICITIES, eth)},
         morphs=morphs,
-        skin_tone=skin_tone, skin_hue=float(rng.uniform(0, 1)), skin_roughness=float(rng.uniform(0.35, 0.55)),
+        skin_tone=skin_tone,
+        skin_hue=float(rng.uniform(0, 1)),
+        skin_roughness=float(rng.uniform(0.35, 0.55)),
         lip_tint=float(rng.uniform(0.2, 0.8)),
         iris_rgb=_rgb(iris * rng.uniform(0.8, 1.2, 3)),
-        hair_style=str(rng.choice(h.hair_styles)), hair_melanin=melanin,
-        hair_redness=float(rng.beta(1.2, 4)), hair_seed=int(rng.integers(2**31)),
+        hair_style=str(rng.choice(h.hair_styles)),
+        hair_melanin=melanin,
+        hair_redness=float(rng.beta(1.2, 4)),
+        hair_seed=int(rng.integers(2**31)),
         brow_density=float(rng.uniform(0.4, 1.0)),
         shirt_rgb=_rgb(shirt),
         skin_texture=str(skins[int(rng.integers(len(skins)))]) if skins else "",
@@ -96,14 +105,22 @@ def _details(p: RenderParams, rng: np.random.Generator, gender: float, age: floa
     glasses = str(rng.choice(["round", "rect"])) if rng.uniform() < h.glasses else "none"
     inner = rng.uniform(0.5, 0.95) * np.ones(3) * rng.uniform(0.9, 1.0, 3)
     return dict(
-        detail_seed=int(rng.integers(2**31)), freckles=freckles, moles=int(rng.integers(0, 6)),
-        redness=float(rng.uniform(0.1, 0.8) * (1 - 0.6 * skin_tone)), under_eye=float(rng.uniform(0.1, 0.6) + 0.3 * age),
-        oil=float(rng.uniform(0.0, 1.0)), makeup=makeup,
+        detail_seed=int(rng.integers(2**31)),
+        freckles=freckles,
+        moles=int(rng.integers(0, 6)),
+        redness=float(rng.uniform(0.1, 0.8) * (1 - 0.6 * skin_tone)),
+        under_eye=float(rng.uniform(0.1, 0.6) + 0.3 * age),
+        oil=float(rng.uniform(0.0, 1.0)),
+        makeup=makeup,
         lipstick_rgb=_rgb(np.array([rng.uniform(0.12, 0.35), rng.uniform(0.01, 0.05), rng.uniform(0.02, 0.08)])),
-        facial_hair=facial, facial_hair_density=float(rng.uniform(0.5, 1.0)) if facial != "none" else 0.0,
+        facial_hair=facial,
+        facial_hair_density=float(rng.uniform(0.5, 1.0)) if facial != "none" else 0.0,
         lash_length_m=float(rng.uniform(0.007, 0.011) * (1.15 if not male else 1.0)),
-        garment=str(rng.choice(h.garments)), garment_pattern=str(rng.choice(PATTERNS)), inner_rgb=_rgb(inner),
-        glasses=glasses, glasses_rgb=_rgb(rng.uniform(0.01, 0.25) * rng.uniform(0.4, 1.0, 3)),
+        garment=str(rng.choice(h.garments)),
+        garment_pattern=str(rng.choice(PATTERNS)),
+        inner_rgb=_rgb(inner),
+        glasses=glasses,
+        glasses_rgb=_rgb(rng.uniform(0.01, 0.25) * rng.uniform(0.4, 1.0, 3)),
     )
 
 
@@ -126,13 +143,21 @@ def sample_camera(p: RenderParams, rng: np.random.Generator) -> Camera:
     # camera slightly above or below eye level, looking at the face
     elevation = np.radians(rng.uniform(-8, 12))
     azimuth = np.radians(rng.uniform(-5, 5))
-    eye = distance * np.array([np.sin(azimuth) * np.cos(elevation), -np.cos(azimuth) * np.cos(elevation), np.sin(elevation)])
+    eye = distance * np.array(
+        [np.sin(azimuth) * np.cos(elevation), -np.cos(azimuth) * np.cos(elevation), np.sin(elevation)]
+    )
     target = rng.uniform(-c.shift_m, c.shift_m, 3) + np.array([0, 0, -0.04])  # the nose, below the eyes
     M = np.eye(4)
     M[:3, :3] = geometry.look_at(eye, target, _u(rng, c.roll_deg))
     M[:3, 3] = eye
-    return Camera(focal_mm=focal, sensor_mm=c.sensor_mm, width=w, height=h, distance_m=float(distance),
-                  world_from_cam=M.round(12).tolist())
+    return Camera(
+        focal_mm=focal,
+        sensor_mm=c.sensor_mm,
+        width=w,
+        height=h,
+        distance_m=float(distance),
+        world_from_cam=M.round(12).tolist(),
+    )
 
 
 def sample_lights(p: RenderParams, rng: np.random.Generator) -> list[Light]:
@@ -144,9 +169,16 @@ def sample_lights(p: RenderParams, rng: np.random.Generator) -> list[Light]:
         d = _u(rng, li.distance_m)
         loc = d * np.array([np.sin(az) * np.cos(el), -np.cos(az) * np.cos(el), np.sin(el)])
         kelvin = _u(rng, li.kelvin)
-        lights.append(Light(type=str(rng.choice(li.types)), power_w=_u(rng, li.power_w) * d * d,
-                            rgb=kelvin_to_rgb(kelvin), kelvin=kelvin, location=_rgb(loc),
-                            size_m=float(rng.uniform(0.05, 0.8))))
+        lights.append(
+            Light(
+                type=str(rng.choice(li.types)),
+                power_w=_u(rng, li.power_w) * d * d,
+                rgb=kelvin_to_rgb(kelvin),
+                kelvin=kelvin,
+                location=_rgb(loc),
+                size_m=float(rng.uniform(0.05, 0.8)),
+            )
+        )
     return lights
 
 
@@ -156,15 +188,24 @@ def sample_background(p: RenderParams, rng: np.random.Generator) -> Background:
     sat = rng.uniform(0, 0.5)
     value = _u(rng, b.value)
     rgb = value * (1 - sat + sat * np.clip(np.abs(((hue * 6 + np.array([0, 4, 2])) % 6) - 3) - 1, 0, 1))
-    return Background(kind=str(rng.choice(b.kinds)), distance_m=_u(rng, b.distance_m), rgb=_rgb(rgb ** 2.2),
-                      scale=float(rng.uniform(2, 30)), seed=int(rng.integers(2**31)))
+    return Background(
+        kind=str(rng.choice(b.kinds)),
+        distance_m=_u(rng, b.distance_m),
+        rgb=_rgb(rgb**2.2),
+        scale=float(rng.uniform(2, 30)),
+        seed=int(rng.integers(2**31)),
+    )
 
 
 def sample_world(p: RenderParams, rng: np.random.Generator, strength: float) -> Environment:
     li = p.lighting
     tint = 1 - rng.uniform(0, li.tint, 3)
-    return Environment(hdri=str(rng.choice(li.hdris)), rotation_deg=float(rng.uniform(0, 360)),
-                       strength=strength, rgb=_rgb(tint / tint.max()))
+    return Environment(
+        hdri=str(rng.choice(li.hdris)),
+        rotation_deg=float(rng.uniform(0, 360)),
+        strength=strength,
+        rgb=_rgb(tint / tint.max()),
+    )
 
 
 def sample_frame(p: RenderParams, index: int) -> Frame:
@@ -185,7 +226,9 @@ def sample_frame(p: RenderParams, index: int) -> Frame:
         lights=sample_lights(p, rng),
         environment=_u(rng, p.lighting.environment),
         background=sample_background(p, rng),
-        samples=s.samples, denoiser=s.denoiser, threads=s.threads,
+        samples=s.samples,
+        denoiser=s.denoiser,
+        threads=s.threads,
     )
     extra = np.random.default_rng([p.seed, FRAME_STREAM, index, 1])  # values added later: earlier ones unchanged
     frame = dataclasses.replace(frame, world=sample_world(p, extra, frame.environment))
@@ -200,8 +243,9 @@ def _follow_head(frame: Frame) -> Frame:
 
     A pure translation leaves the head pose in the camera frame unchanged.
     """
-    centre = human.pose(np.zeros((1, 3)), frame.body_yaw_deg, frame.head_world_rotation(),
-                        human.neck_pivot())[0]  # where the rest-pose eyes move to
+    centre = human.pose(np.zeros((1, 3)), frame.body_yaw_deg, frame.head_world_rotation(), human.neck_pivot())[
+        0
+    ]  # where the rest-pose eyes move to
     M = np.asarray(frame.camera.world_from_cam)
     M[:3, 3] += centre
     camera = dataclasses.replace(frame.camera, world_from_cam=M.round(12).tolist())

@@ -62,14 +62,16 @@ def claim_root(params: RenderParams, root: Path) -> None:
         except (OSError, ValueError, AttributeError):
             have = None
         if have != want:
-            raise StaleRenders(f"{root} holds frames rendered with other params (fingerprint {have}, "
-                               f"these params give {want}); {fix}")
+            raise StaleRenders(
+                f"{root} holds frames rendered with other params (fingerprint {have}, these params give {want}); {fix}"
+            )
         return
     if any(root.glob(SHARD_GLOB)):
         raise StaleRenders(f"{root} holds shards but no {ROOT_FILE}, so their params are unknown; {fix}")
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"fingerprint": want, "frames": params.frames,
-                                        "shard_size": params.shard_size}, indent=1))
+    atomic_write_text(
+        path, json.dumps({"fingerprint": want, "frames": params.frames, "shard_size": params.shard_size}, indent=1)
+    )
 
 
 def is_complete(folder: Path, index: int) -> bool:
@@ -87,8 +89,11 @@ def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict
         "identity_id": frame.identity.id,
         "K": cam.K.tolist(),
         "cam_from_world": cam_from_world.tolist(),
-        "head_pose": {**frame.head_pose_deg, "R_cam_head": Q.tolist(),
-                      "eyes_cam": (cam_from_world[:3, :3] @ eyes_world + cam_from_world[:3, 3]).tolist()},
+        "head_pose": {
+            **frame.head_pose_deg,
+            "R_cam_head": Q.tolist(),
+            "eyes_cam": (cam_from_world[:3, :3] @ eyes_world + cam_from_world[:3, 3]).tolist(),
+        },
         "depth": {"units": "m", "kind": "planar camera z", "no_hit": "inf"},
         "labels": human.LABELS,
         "blender_version": blender_version,
@@ -96,8 +101,9 @@ def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict
     }
 
 
-def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str,
-             eyes_world: np.ndarray) -> dict[str, Path]:
+def finalize(
+    frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str, eyes_world: np.ndarray
+) -> dict[str, Path]:
     """Check Blender's raw outputs and move the frame's files into place, JSON last."""
     out = frame_paths(folder, frame.name)
     depth = exr.clean_cycles_depth(exr.read_depth(raw["depth"]))
@@ -121,8 +127,9 @@ def finalize(frame: Frame, raw: dict[str, Path], folder: Path, blender_version: 
     return out
 
 
-def render_shard(params: RenderParams, frames: range, root: Path,
-                 on_frame: Callable[[int], None] | None = None) -> Path:
+def render_shard(
+    params: RenderParams, frames: range, root: Path, on_frame: Callable[[int], None] | None = None
+) -> Path:
     """Render the missing frames of a shard, then (re)write its manifest."""
     folder = shard_dir(root, frames)
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +158,14 @@ def write_manifest(folder: Path, frames: range) -> None:
     for i in frames:
         meta = json.loads(frame_paths(folder, f"f{i:07d}")["meta"].read_text())
         d = meta["description"]
-        rows.append({"name": meta["name"], "index": i, "identity_id": meta["identity_id"],
-                     "expression": d["expression"]["preset"], **{k: meta["head_pose"][k] for k in ("yaw", "pitch", "roll")},
-                     "files": {k: p.name for k, p in frame_paths(folder, meta["name"]).items()}})
+        rows.append(
+            {
+                "name": meta["name"],
+                "index": i,
+                "identity_id": meta["identity_id"],
+                "expression": d["expression"]["preset"],
+                **{k: meta["head_pose"][k] for k in ("yaw", "pitch", "roll")},
+                "files": {k: p.name for k, p in frame_paths(folder, meta["name"]).items()},
+            }
+        )
     atomic_write_text(folder / "manifest.json", json.dumps({"frames": rows}, indent=1))

@@ -10,8 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Synthetic face depth: render, prepare, train, evaluate, predict.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Synthetic face depth: render, prepare, train, evaluate, predict."
+)
 
 
 def _version(value: bool) -> None:
@@ -23,14 +24,22 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="print the version and exit")] = False) -> None:
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
     """Synthetic face depth: render, prepare, train, evaluate, predict."""
 
 
-ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", help="the shipped reference model (default), a checkpoint file, a folder holding best.pt, "
-                    "or a trained model's name (models/NAME/best.pt)")]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="the shipped reference model (default), a checkpoint file, a folder holding best.pt, "
+        "or a trained model's name (models/NAME/best.pt)",
+    ),
+]
 
 
 def _check_device(device: str | None) -> None:
@@ -76,7 +85,9 @@ def render(
     out: Annotated[Path, typer.Option(help="root folder of the render shards")] = Path("data/renders"),
     params: ParamsOpt = Path("params.yaml"),
     shard: Annotated[Optional[list[int]], typer.Option(help="render only these shard numbers (repeatable)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: render.workers; 0 = one per 4 cores)")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="local worker processes (default: render.workers; 0 = one per 4 cores)")
+    ] = None,
     ray: Annotated[Optional[str], typer.Option(help="render on Ray: 'auto', 'local' or a cluster address")] = None,
     preview: Annotated[Optional[Path], typer.Option(help="also save a 16-frame contact sheet PNG here")] = None,
 ):
@@ -108,8 +119,14 @@ def render(
     typer.echo(f"{p.frames} frames in {len(p.shards())} shards; {todo} to render into {out}", err=True)
     try:
         with bar("render", todo, "frames") as advance:
-            jobs.run(p, out, shards, p.workers if workers is None else workers, lambda _i: advance(),
-                     ray_address=None if ray is None else ("" if ray == "local" else ray))
+            jobs.run(
+                p,
+                out,
+                shards,
+                p.workers if workers is None else workers,
+                lambda _i: advance(),
+                ray_address=None if ray is None else ("" if ray == "local" else ray),
+            )
     except (AssetError, RuntimeError) as exc:
         fail(f"render stopped: {exc}\nfinished frames are kept; rerun the same command to resume")
     if preview:
@@ -157,8 +174,12 @@ def prepare(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="a registered model: facedepth, unet_simple, bts, densedepth (published) "
-                                            "or their _lite variants")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="a registered model: facedepth, unet_simple, bts, densedepth (published) or their _lite variants"
+        ),
+    ],
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Optional[Path], typer.Option(help="checkpoint folder (default models/MODEL)")] = None,
     live: Annotated[Optional[Path], typer.Option(help="dvclive folder (default reports/train/MODEL)")] = None,
@@ -195,18 +216,27 @@ def train(
 
 def _echo_eval(summary: dict) -> None:
     m, s, f = summary["metric"], summary["scale_invariant"], summary["shape"]
-    typer.echo(f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
-               f"face relief {f['relief_mm']:.2f} mm, Spearman {f['spearman']:.3f} "
-               f"on {summary['test_images']} test images", err=True)
+    typer.echo(
+        f"{summary['model']}: abs_rel {m['abs_rel']:.4f} (scale-invariant {s['abs_rel']:.4f}), "
+        f"face relief {f['relief_mm']:.2f} mm, Spearman {f['spearman']:.3f} "
+        f"on {summary['test_images']} test images",
+        err=True,
+    )
 
 
 @app.command()
 def evaluate(
     model: ModelOpt = None,
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
-    out: Annotated[Optional[Path], typer.Option(help="metrics folder (default reports/eval/NAME: the model's "
-                                                     "name, its checkpoint's folder, or `reference`)")] = None,
-    rgbd: Annotated[Optional[Path], typer.Option(help="a folder of your RGB-D captures to score instead (README)")] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="metrics folder (default reports/eval/NAME: the model's name, its checkpoint's folder, or `reference`)"
+        ),
+    ] = None,
+    rgbd: Annotated[
+        Optional[Path], typer.Option(help="a folder of your RGB-D captures to score instead (README)")
+    ] = None,
     crop: Annotated[bool, typer.Option(help="with --rgbd: predict from face crops, as `predict` does")] = True,
     fx: Annotated[Optional[float], typer.Option(help="with --rgbd: focal length in pixels for every capture")] = None,
     fov: Annotated[Optional[float], typer.Option(help="with --rgbd: horizontal field of view in degrees")] = None,
@@ -221,8 +251,13 @@ def evaluate(
 
     _check_device(device)
     ckpt = _checkpoint(model)
-    label = "reference" if model in (None, "reference") else model if "/" not in model and not model.endswith(".pt") \
+    label = (
+        "reference"
+        if model in (None, "reference")
+        else model
+        if "/" not in model and not model.endswith(".pt")
         else ckpt.parent.name
+    )
     if rgbd is not None:
         _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / label, crop, fx, fov, device)
         return
@@ -250,9 +285,12 @@ def _evaluate_rgbd(ckpt: Path, folder: Path, out: Path, crop: bool, fx, fov, dev
         fail(str(exc))
     except OSError as exc:
         fail_unwritable(exc, "--out")
-    typer.echo(f"{s['captures']} captures: AbsRel metric {s['metric_abs_rel']:.4f}, median-scaled "
-               f"{s['median_abs_rel']:.4f}, scale+shift aligned {s['aligned_abs_rel']:.4f}, Spearman {s['spearman']:.3f}; "
-               f"wrote {out}/per_image.csv, metrics.json, figure.png; skipped {len(skipped)}", err=True)
+    typer.echo(
+        f"{s['captures']} captures: AbsRel metric {s['metric_abs_rel']:.4f}, median-scaled "
+        f"{s['median_abs_rel']:.4f}, scale+shift aligned {s['aligned_abs_rel']:.4f}, Spearman {s['spearman']:.3f}; "
+        f"wrote {out}/per_image.csv, metrics.json, figure.png; skipped {len(skipped)}",
+        err=True,
+    )
     if skipped:
         raise typer.Exit(1)
 
@@ -277,11 +315,15 @@ def baselines(
 
 @app.command()
 def report(
-    models: Annotated[Optional[list[str]], typer.Option("--model", help="models to compare (repeatable; default: "
-                                                                            "train.models of --params)")] = None,
+    models: Annotated[
+        Optional[list[str]],
+        typer.Option("--model", help="models to compare (repeatable; default: train.models of --params)"),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     eval_root: Annotated[Path, typer.Option(help="folder of evaluate outputs")] = Path("reports/eval"),
-    baselines_root: Annotated[Path, typer.Option("--baselines", help="folder of `facedepth baselines` outputs")] = Path("reports/baselines"),
+    baselines_root: Annotated[Path, typer.Option("--baselines", help="folder of `facedepth baselines` outputs")] = Path(
+        "reports/baselines"
+    ),
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="markdown table")] = Path("reports/comparison.md"),
     figure: Annotated[Path, typer.Option(help="qualitative figure")] = Path("reports/comparison.png"),
@@ -301,9 +343,15 @@ def report(
 @app.command("learning-curve")
 def learning_curve(
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
-    baselines_root: Annotated[Path, typer.Option("--baselines", help="`facedepth baselines` outputs")] = Path("reports/baselines"),
-    out: Annotated[Path, typer.Option(help="folder for models, results.json, curve.md, curve.png")] = Path("reports/learning_curve"),
-    fraction: Annotated[Optional[list[float]], typer.Option(help="fractions of the train identities (repeatable)")] = None,
+    baselines_root: Annotated[Path, typer.Option("--baselines", help="`facedepth baselines` outputs")] = Path(
+        "reports/baselines"
+    ),
+    out: Annotated[Path, typer.Option(help="folder for models, results.json, curve.md, curve.png")] = Path(
+        "reports/learning_curve"
+    ),
+    fraction: Annotated[
+        Optional[list[float]], typer.Option(help="fractions of the train identities (repeatable)")
+    ] = None,
     model: Annotated[str, typer.Option(help="model to train")] = "facedepth_lite",
     params: ParamsOpt = Path("params.yaml"),
 ):
@@ -324,8 +372,11 @@ def learning_curve(
         fail(f"--fraction {fractions}: each must lie in (0, 1]")
     try:
         for r in run(cfg, prepared, out, fractions, base):
-            typer.echo(f"{r['frames']} frames: SI AbsRel {r['scale_invariant.abs_rel']:.4f}, relief "
-                       f"{r['shape.relief_mm']:.2f} mm, Spearman {r['shape.spearman']:.3f}", err=True)
+            typer.echo(
+                f"{r['frames']} frames: SI AbsRel {r['scale_invariant.abs_rel']:.4f}, relief "
+                f"{r['shape.relief_mm']:.2f} mm, Spearman {r['shape.spearman']:.3f}",
+                err=True,
+            )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {out}/curve.md and curve.png", err=True)
@@ -339,8 +390,13 @@ def predict(
     ply: Annotated[bool, typer.Option(help="also write a PLY point cloud")] = False,
     fov: Annotated[Optional[float], typer.Option(help="horizontal field of view in degrees (overrides EXIF)")] = None,
     fx: Annotated[Optional[float], typer.Option(help="focal length in pixels (overrides --fov and EXIF)")] = None,
-    crop: Annotated[bool, typer.Option(help="find faces and predict each from a crop framed like the training data; "
-                                              "--no-crop for pre-cropped input")] = True,
+    crop: Annotated[
+        bool,
+        typer.Option(
+            help="find faces and predict each from a crop framed like the training data; "
+            "--no-crop for pre-cropped input"
+        ),
+    ] = True,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when available)")] = None,
     batch: Annotated[int, typer.Option(help="crops per forward pass", min=1)] = 8,
 ):
@@ -362,8 +418,19 @@ def predict(
     from pipeline.predict import predict_paths
 
     try:
-        written = predict_paths(_checkpoint(model), images, out, ply, fov, fx, on_error,
-                                lambda path, note: typer.echo(f"{path}: {note}", err=True), crop, device, batch)
+        written = predict_paths(
+            _checkpoint(model),
+            images,
+            out,
+            ply,
+            fov,
+            fx,
+            on_error,
+            lambda path, note: typer.echo(f"{path}: {note}", err=True),
+            crop,
+            device,
+            batch,
+        )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -378,7 +445,9 @@ def demo(
     model: ModelOpt = None,
     video: Annotated[Optional[Path], typer.Option(help="video file instead of the webcam")] = None,
     camera: Annotated[int, typer.Option(help="webcam index")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="write the RGB | depth view to this video instead of a window")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="write the RGB | depth view to this video instead of a window")
+    ] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
     crop: Annotated[bool, typer.Option(help="predict each face from a training-framed crop, as `predict` does")] = True,
 ):
@@ -414,12 +483,21 @@ def export(
 @app.command()
 def ship(
     checkpoint: Annotated[Path, typer.Option(help="trained checkpoint to ship")] = Path("models/reference/best.pt"),
-    out: Annotated[Path, typer.Option(help="weights file to write; the model card goes beside it (.md)")] =
-        Path("facedepth/weights/reference.pt"),
-    evals: Annotated[Optional[list[str]], typer.Option("--eval", help="SPLIT=FOLDER of `facedepth evaluate` output "
-                                                                     "(repeatable; the first is the headline)")] = None,
-    baselines: Annotated[Optional[Path], typer.Option(help="`facedepth baselines` output on the first --eval split")] = None,
-    profile: Annotated[str, typer.Option(help="the params profile the model was trained with")] = "profiles/reference.yaml",
+    out: Annotated[Path, typer.Option(help="weights file to write; the model card goes beside it (.md)")] = Path(
+        "facedepth/weights/reference.pt"
+    ),
+    evals: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--eval", help="SPLIT=FOLDER of `facedepth evaluate` output (repeatable; the first is the headline)"
+        ),
+    ] = None,
+    baselines: Annotated[
+        Optional[Path], typer.Option(help="`facedepth baselines` output on the first --eval split")
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="the params profile the model was trained with")
+    ] = "profiles/reference.yaml",
     data_summary: Annotated[Optional[Path], typer.Option(help="dataset summary.json of the training data")] = None,
 ):
     """Ship a checkpoint as the package's reference model: weights only, plus a model card from its evaluations."""

@@ -6,8 +6,9 @@ import numpy as np
 from matplotlib import colormaps
 
 
-def colourise(depth: np.ndarray, valid: np.ndarray, lo: float | None = None, hi: float | None = None,
-              cmap: str = "turbo_r") -> np.ndarray:
+def colourise(
+    depth: np.ndarray, valid: np.ndarray, lo: float | None = None, hi: float | None = None, cmap: str = "turbo_r"
+) -> np.ndarray:
     """uint8 RGB of depth over `valid` pixels (near = warm), black elsewhere; lo/hi fix the scale."""
     d = depth[valid & np.isfinite(depth)]
     lo = float(d.min()) if lo is None and d.size else (lo or 0.0)

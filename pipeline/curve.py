@@ -20,8 +20,11 @@ import numpy as np  # noqa: E402
 from facedepth.splits import load_split  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
 
-PANELS = (("scale_invariant", "abs_rel", "SI AbsRel (head)"), ("shape", "relief_mm", "face relief error (mm)"),
-          ("shape", "spearman", "Spearman (head)"))
+PANELS = (
+    ("scale_invariant", "abs_rel", "SI AbsRel (head)"),
+    ("shape", "relief_mm", "face relief error (mm)"),
+    ("shape", "spearman", "Spearman (head)"),
+)
 
 
 def subsets(manifest, fractions: list[float], seed: int) -> list[list[int]]:
@@ -29,7 +32,7 @@ def subsets(manifest, fractions: list[float], seed: int) -> list[list[int]]:
     ids = np.random.default_rng([seed, 11]).permutation(sorted(manifest["identity_id"].unique()))
     out = []
     for f in fractions:
-        keep = set(ids[:max(1, int(round(f * len(ids))))].tolist())
+        keep = set(ids[: max(1, int(round(f * len(ids))))].tolist())
         out.append(manifest.index[manifest["identity_id"].isin(keep)].tolist())
     return out
 
@@ -44,10 +47,18 @@ def run(cfg, prepared: Path, out: Path, fractions: list[float], baselines: dict[
         folder = out / f"frames_{len(rows)}"
         train(cfg, prepared, folder / "model", folder / "live", train_rows=rows)
         summary, _, _ = evaluate(folder / "model" / "best.pt", prepared)
-        results.append({"fraction": f, "frames": len(rows), "identities": int(manifest.loc[rows, "identity_id"].nunique()),
-                        "steps": cfg.steps, **{f"{kind}.{key}": summary[kind][key] for kind, key, _ in PANELS}})
-        atomic_write_text(out / "results.json", json.dumps({"model": cfg.model, "results": results,
-                                                              "baselines": baselines}, indent=1))
+        results.append(
+            {
+                "fraction": f,
+                "frames": len(rows),
+                "identities": int(manifest.loc[rows, "identity_id"].nunique()),
+                "steps": cfg.steps,
+                **{f"{kind}.{key}": summary[kind][key] for kind, key, _ in PANELS},
+            }
+        )
+        atomic_write_text(
+            out / "results.json", json.dumps({"model": cfg.model, "results": results, "baselines": baselines}, indent=1)
+        )
     write_report(results, baselines, out)
     return results
 
@@ -68,9 +79,18 @@ def write_report(results: list[dict], baselines: dict[str, dict], out: Path) -> 
     fig.tight_layout()
     fig.savefig(out / "curve.png", dpi=90)
     plt.close(fig)
-    lines = ["| training frames | identities | steps | SI AbsRel | relief (mm) | Spearman |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['frames']} | {r['identities']} | {r['steps']} | {r['scale_invariant.abs_rel']:.4f} | "
-              f"{r['shape.relief_mm']:.2f} | {r['shape.spearman']:.3f} |" for r in results]
-    lines += [f"| {n} (baseline) | - | - | {b['scale_invariant']['abs_rel']:.4f} | {b['shape']['relief_mm']:.2f} | "
-              f"{b['shape']['spearman']:.3f} |" for n, b in baselines.items()]
+    lines = [
+        "| training frames | identities | steps | SI AbsRel | relief (mm) | Spearman |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['frames']} | {r['identities']} | {r['steps']} | {r['scale_invariant.abs_rel']:.4f} | "
+        f"{r['shape.relief_mm']:.2f} | {r['shape.spearman']:.3f} |"
+        for r in results
+    ]
+    lines += [
+        f"| {n} (baseline) | - | - | {b['scale_invariant']['abs_rel']:.4f} | {b['shape']['relief_mm']:.2f} | "
+        f"{b['shape']['spearman']:.3f} |"
+        for n, b in baselines.items()
+    ]
     (out / "curve.md").write_text("\n".join(lines) + "\n\n![learning curve](curve.png)\n")

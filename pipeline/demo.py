@@ -29,8 +29,9 @@ def open_source(video: Path | None, camera: int) -> cv2.VideoCapture:
     return cap
 
 
-def run(predictor, video: Path | None, camera: int, out: Path | None, max_frames: int | None,
-        crop: bool = True) -> dict:
+def run(
+    predictor, video: Path | None, camera: int, out: Path | None, max_frames: int | None, crop: bool = True
+) -> dict:
     """Process frames until the source ends (or max_frames); returns frame count and mean FPS."""
     cap = open_source(video, camera)
     writer, frames, start = None, 0, time.perf_counter()
@@ -55,7 +56,9 @@ def run(predictor, video: Path | None, camera: int, out: Path | None, max_frames
                 try:
                     cv2.imshow("facedepth demo (q quits)", view)
                 except cv2.error:
-                    raise NoSource("no display available (headless OpenCV); pass --out demo.avi to save the result") from None
+                    raise NoSource(
+                        "no display available (headless OpenCV); pass --out demo.avi to save the result"
+                    ) from None
                 if cv2.waitKey(1) & 0xFF == ord("q"):
                     break
     finally:

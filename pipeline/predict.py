@@ -14,14 +14,21 @@ from generation import exr
 from pipeline.colour import colourise
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-OUTPUT_SUFFIXES = (".depth.exr", ".depth16.png", ".depth.color.png", ".valid.png", ".ply")  # predict's outputs per image
+OUTPUT_SUFFIXES = (
+    ".depth.exr",
+    ".depth16.png",
+    ".depth.color.png",
+    ".valid.png",
+    ".ply",
+)  # predict's outputs per image
 
 
 def find_images(target: Path) -> list[Path]:
     """Images under `target`, leaving out predict's own outputs (so --out may be the input folder)."""
     if target.is_dir():
-        return sorted(p for p in target.iterdir()
-                      if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES))
+        return sorted(
+            p for p in target.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES)
+        )
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such image or folder; check the path")
     return [target]
@@ -52,7 +59,9 @@ def exif_focal(path: Path, width: int, height: int) -> tuple[float, str] | None:
         return None
     f35 = exif.get(FOCAL_35MM)
     if f35 and float(f35) > 0:
-        return float(f35) * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM, f"EXIF FocalLengthIn35mmFilm {float(f35):g} mm"
+        return float(f35) * math.hypot(
+            width, height
+        ) / FULL_FRAME_DIAGONAL_MM, f"EXIF FocalLengthIn35mmFilm {float(f35):g} mm"
     f_mm, xres, unit = exif.get(FOCAL_MM), exif.get(FOCAL_PLANE_XRES), exif.get(FOCAL_PLANE_UNIT, 2)
     if f_mm and xres and float(f_mm) > 0 and float(xres) > 0 and unit in UNIT_MM:
         sensor_w = exif.get(EXIF_WIDTH) or max(width, height)  # focal-plane pixels refer to the full sensor image
@@ -72,7 +81,9 @@ def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: floa
     found = exif_focal(path, width, height)
     if found:
         return found
-    return default_intrinsics(width, height)[0, 0], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
+    return default_intrinsics(width, height)[
+        0, 0
+    ], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
 
 
 def save_png(path: Path, array: np.ndarray) -> None:
@@ -97,9 +108,19 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
     return paths
 
 
-def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_deg: float | None,
-                  fx: float | None, on_error, on_info=lambda path, note: None, crop: bool = True,
-                  device: str | None = None, batch: int = 8) -> list[Path]:
+def predict_paths(
+    checkpoint: Path,
+    target: Path,
+    out_dir: Path,
+    ply: bool,
+    fov_deg: float | None,
+    fx: float | None,
+    on_error,
+    on_info=lambda path, note: None,
+    crop: bool = True,
+    device: str | None = None,
+    batch: int = 8,
+) -> list[Path]:
     """Predict every image under `target`; unreadable ones go to `on_error(path, reason)` and are skipped.
 
     Each photo's focal length (for metric depth and the PLY) and faces found are reported through
@@ -122,8 +143,11 @@ def predict_paths(checkpoint: Path, target: Path, out_dir: Path, ply: bool, fov_
         h, w = rgb.shape[:2]
         focal, source = photo_focal(path, w, h, fx, fov_deg)
         pred = predictor.predict(rgb, focal, crop)
-        framing = f"{pred.faces} face(s), each from a face-framed crop" if pred.faces else \
-            ("no face found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
+        framing = (
+            f"{pred.faces} face(s), each from a face-framed crop"
+            if pred.faces
+            else ("no face found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
+        )
         on_info(path, f"focal {focal:.0f} px ({source}); {framing}")
         K = intrinsics(w, h, focal) if ply else None
         written += write_outputs(out_dir, stem, rgb, pred, K)

@@ -35,7 +35,7 @@ class BadFrame(Exception):
 
 def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     """Read and validate one frame; raises BadFrame with a reason."""
-    stem = str(meta_path)[:-len(".json")]
+    stem = str(meta_path)[: -len(".json")]
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
@@ -106,11 +106,13 @@ def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]
             counts[s] = 1
     counts["train"] = n - counts["val"] - counts["test"]
     if min(counts.values()) < 1:
-        raise ValueError(f"{n} identities cannot fill the train/val/test splits {counts} (ratios {ratios}); "
-                         f"render more identities (render.identities) or change prepare.splits")
+        raise ValueError(
+            f"{n} identities cannot fill the train/val/test splits {counts} (ratios {ratios}); "
+            f"render more identities (render.identities) or change prepare.splits"
+        )
     out, start = {}, 0
     for s in SPLITS:
-        for i in order[start:start + counts[s]]:
+        for i in order[start : start + counts[s]]:
             out[i] = s
         start += counts[s]
     return out
@@ -118,8 +120,12 @@ def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]
 
 def _number(value, what: str, positive: bool = False) -> float:
     """A finite number (never a bool, string or list), or a ValueError naming the key."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-            or (positive and not value > 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not np.isfinite(value)
+        or (positive and not value > 0)
+    ):
         raise ValueError(f"{what} = {str(value)[:40]!r} is not a finite{' positive' if positive else ''} number")
     return float(value)
 
@@ -156,15 +162,29 @@ def manifest_row(meta: dict, size: tuple[int, int], shard: str) -> dict:
     lights = d["lights"]
     eye = K @ np.asarray(meta["head_pose"]["eyes_cam"], np.float64)  # eye centre, K's pixel-centre convention
     return {
-        "name": meta["name"], "shard": shard, "identity_id": meta["identity_id"],
-        "yaw": meta["head_pose"]["yaw"], "pitch": meta["head_pose"]["pitch"], "roll": meta["head_pose"]["roll"],
-        "expression": d["expression"]["preset"], "hair_style": ident["hair_style"],
-        "skin_tone": ident["skin_tone"], "gender": ident["gender"], "age": ident["age"],
-        "focal_mm": d["camera"]["focal_mm"], "distance_m": d["camera"]["distance_m"],
-        "fx": K[0, 0] * sx, "fy": K[1, 1] * sy, "cx": K[0, 2] * sx, "cy": K[1, 2] * sy,
-        "eye_u": eye[0] / eye[2] * sx, "eye_v": eye[1] / eye[2] * sy,
-        "n_lights": len(lights), "kelvin": float(np.mean([light["kelvin"] for light in lights])) if lights else np.nan,
-        "environment": d["environment"], "background": d["background"]["kind"],
+        "name": meta["name"],
+        "shard": shard,
+        "identity_id": meta["identity_id"],
+        "yaw": meta["head_pose"]["yaw"],
+        "pitch": meta["head_pose"]["pitch"],
+        "roll": meta["head_pose"]["roll"],
+        "expression": d["expression"]["preset"],
+        "hair_style": ident["hair_style"],
+        "skin_tone": ident["skin_tone"],
+        "gender": ident["gender"],
+        "age": ident["age"],
+        "focal_mm": d["camera"]["focal_mm"],
+        "distance_m": d["camera"]["distance_m"],
+        "fx": K[0, 0] * sx,
+        "fy": K[1, 1] * sy,
+        "cx": K[0, 2] * sx,
+        "cy": K[1, 2] * sy,
+        "eye_u": eye[0] / eye[2] * sx,
+        "eye_v": eye[1] / eye[2] * sy,
+        "n_lights": len(lights),
+        "kelvin": float(np.mean([light["kelvin"] for light in lights])) if lights else np.nan,
+        "environment": d["environment"],
+        "background": d["background"]["kind"],
         "cam_from_world": json.dumps(meta["cam_from_world"]),
     }
 
@@ -174,8 +194,10 @@ def scan(renders: Path, min_head_pixels: int, progress=lambda: None) -> tuple[li
     metas = sorted(Path(renders).glob(META_GLOB))
     files = Path(renders).glob(f"{SHARD_GLOB}/f*.*.*")  # <name>.rgb.png, <name>.depth.exr, ...
     orphans = sorted({f.with_name(f.name.split(".")[0] + ".json") for f in files} - set(metas))
-    rejected = [{"frame": o.stem, "shard": o.parent.name, "reason": "incomplete: no JSON (interrupted render?)"}
-                for o in orphans]
+    rejected = [
+        {"frame": o.stem, "shard": o.parent.name, "reason": "incomplete: no JSON (interrupted render?)"}
+        for o in orphans
+    ]
     kept = []
     for meta_path in metas:
         try:
@@ -195,11 +217,15 @@ def check_output(renders: Path, out: Path) -> None:
     """Refuse an --out that would destroy input or a folder this stage did not write."""
     r, o = Path(renders).resolve(), Path(out).resolve()
     if o == r or o in r.parents or r in o.parents:
-        raise ValueError(f"--out {out} overlaps --renders {renders}; prepared data must go to its own folder "
-                         f"(e.g. data/prepared), never into or above the renders")
+        raise ValueError(
+            f"--out {out} overlaps --renders {renders}; prepared data must go to its own folder "
+            f"(e.g. data/prepared), never into or above the renders"
+        )
     if o.exists() and (not o.is_dir() or (any(o.iterdir()) and not (o / MARKER).is_file())):
-        raise ValueError(f"--out {out} exists and was not written by `facedepth prepare` (no {MARKER}); "
-                         f"nothing was deleted: choose a new or empty folder")
+        raise ValueError(
+            f"--out {out} exists and was not written by `facedepth prepare` (no {MARKER}); "
+            f"nothing was deleted: choose a new or empty folder"
+        )
 
 
 def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -30,15 +30,18 @@ def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, 
         info = json.loads(meta.read_text())
         img = Image.fromarray(tile)
         pose = info["head_pose"]
-        ImageDraw.Draw(img).text((4, 4), f"{info['name']} id{info['identity_id']} y{pose['yaw']:.0f} p{pose['pitch']:.0f}",
-                                 fill=(255, 255, 255))
+        ImageDraw.Draw(img).text(
+            (4, 4),
+            f"{info['name']} id{info['identity_id']} y{pose['yaw']:.0f} p{pose['pitch']:.0f}",
+            fill=(255, 255, 255),
+        )
         tiles.append(np.asarray(img))
     h, w = tiles[0].shape[:2]
     rows = -(-len(tiles) // columns)
     sheet = np.zeros((rows * h, columns * w, 3), np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile[:h, :w]
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile[:h, :w]
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(out)
     return out

@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 
 from facedepth.baselines import NAMES, head_mask  # noqa: E402
 from facedepth.data import half  # noqa: E402
-from facedepth.splits import load_split  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
+from facedepth.splits import load_split  # noqa: E402
 from fdcore.files import atomic_write_text  # noqa: E402
 
 
@@ -28,51 +28,96 @@ def _header(columns: list[str]) -> list[str]:
 
 def verdict(s: dict, baselines: dict[str, dict]) -> str:
     """Whether a model beats every baseline on scale-invariant AbsRel and on face relief."""
-    lost = [f"{b} on {label}" for b, bs in baselines.items()
-            for label, kind, key in (("SI AbsRel", "scale_invariant", "abs_rel"), ("relief", "shape", "relief_mm"))
-            if not s[kind][key] < bs[kind][key]]
+    lost = [
+        f"{b} on {label}"
+        for b, bs in baselines.items()
+        for label, kind, key in (("SI AbsRel", "scale_invariant", "abs_rel"), ("relief", "shape", "relief_mm"))
+        if not s[kind][key] < bs[kind][key]
+    ]
     return "**yes**" if not lost else "**no**: not better than " + ", ".join(lost)
 
 
 def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> str:
     everyone = {**summaries, **{f"{n} (baseline)": b for n, b in baselines.items()}}
-    lines = ["# Model comparison (test split)", "",
-             "Baselines know no pixel of the image: `constant` is the training split's median head depth, "
-             "`dome` a spherical cap on the head silhouette, `mean_face` the training faces' average relief "
-             "aligned by the eye centre and head size. A model that does not beat them has learned no face shape.",
-             "", "## Face shape against the baselines", "",
-             "Scale-invariant AbsRel and delta1 on head pixels (face, hair, eyes, mouth; prediction median-scaled "
-             "per image); relief: mean |error| in mm on face skin after removing each map's median there "
-             "(lower is better); Spearman rank correlation on head pixels (higher is better). The verdict covers "
-             "SI AbsRel and relief only: metric depth and Spearman are in the tables, not in it.", "",
-             *_header(["model", "SI abs_rel", "SI delta1", "relief (mm)", "Spearman", "beats every baseline (SI AbsRel and relief)"])]
+    lines = [
+        "# Model comparison (test split)",
+        "",
+        "Baselines know no pixel of the image: `constant` is the training split's median head depth, "
+        "`dome` a spherical cap on the head silhouette, `mean_face` the training faces' average relief "
+        "aligned by the eye centre and head size. A model that does not beat them has learned no face shape.",
+        "",
+        "## Face shape against the baselines",
+        "",
+        "Scale-invariant AbsRel and delta1 on head pixels (face, hair, eyes, mouth; prediction median-scaled "
+        "per image); relief: mean |error| in mm on face skin after removing each map's median there "
+        "(lower is better); Spearman rank correlation on head pixels (higher is better). The verdict covers "
+        "SI AbsRel and relief only: metric depth and Spearman are in the tables, not in it.",
+        "",
+        *_header(
+            [
+                "model",
+                "SI abs_rel",
+                "SI delta1",
+                "relief (mm)",
+                "Spearman",
+                "beats every baseline (SI AbsRel and relief)",
+            ]
+        ),
+    ]
     for n, s in everyone.items():
         v = verdict(s, baselines) if n in summaries else "-"
-        lines.append(f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | {s['scale_invariant']['delta1']:.3f} | "
-                     f"{s['shape']['relief_mm']:.2f} | {s['shape']['spearman']:.3f} | {v} |")
+        lines.append(
+            f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | {s['scale_invariant']['delta1']:.3f} | "
+            f"{s['shape']['relief_mm']:.2f} | {s['shape']['spearman']:.3f} | {v} |"
+        )
     lines += ["", "Lower is better for abs_rel..log10, higher for delta1..3.", ""]
-    for kind, title in (("metric", "Metric depth, head pixels"), ("scale_invariant", "Scale-invariant (median-scaled), head pixels")):
-        lines += [f"## {title}", "", *_header(["model", *METRICS])] + [_row(n, s, kind) for n, s in everyone.items()] + [""]
+    for kind, title in (
+        ("metric", "Metric depth, head pixels"),
+        ("scale_invariant", "Scale-invariant (median-scaled), head pixels"),
+    ):
+        lines += (
+            [f"## {title}", "", *_header(["model", *METRICS])] + [_row(n, s, kind) for n, s in everyone.items()] + [""]
+        )
     robust = {n: s for n, s in summaries.items() if "camera_effects" in s}
     if robust:
-        lines += ["## Robustness: clean renders vs the same renders through camera effects", "",
-                  "Camera effects (facedepth/augment.py CAMERA_EFFECTS, seeded per image): exposure curve, white "
-                  "balance, blur, shot and read noise, chromatic shift, JPEG quality 30-70.", "",
-                  *_header(["model", "SI abs_rel clean", "SI abs_rel effects", "relief clean (mm)",
-                            "relief effects (mm)", "Spearman clean", "Spearman effects"])]
-        lines += [f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | {s['camera_effects']['scale_invariant']['abs_rel']:.4f} | "
-                  f"{s['shape']['relief_mm']:.2f} | {s['camera_effects']['shape']['relief_mm']:.2f} | "
-                  f"{s['shape']['spearman']:.3f} | {s['camera_effects']['shape']['spearman']:.3f} |"
-                  for n, s in robust.items()]
+        lines += [
+            "## Robustness: clean renders vs the same renders through camera effects",
+            "",
+            "Camera effects (facedepth/augment.py CAMERA_EFFECTS, seeded per image): exposure curve, white "
+            "balance, blur, shot and read noise, chromatic shift, JPEG quality 30-70.",
+            "",
+            *_header(
+                [
+                    "model",
+                    "SI abs_rel clean",
+                    "SI abs_rel effects",
+                    "relief clean (mm)",
+                    "relief effects (mm)",
+                    "Spearman clean",
+                    "Spearman effects",
+                ]
+            ),
+        ]
+        lines += [
+            f"| {n} | {s['scale_invariant']['abs_rel']:.4f} | "
+            f"{s['camera_effects']['scale_invariant']['abs_rel']:.4f} | "
+            f"{s['shape']['relief_mm']:.2f} | {s['camera_effects']['shape']['relief_mm']:.2f} | "
+            f"{s['shape']['spearman']:.3f} | {s['camera_effects']['shape']['spearman']:.3f} |"
+            for n, s in robust.items()
+        ]
         lines.append("")
     lines += ["## Cost", "", *_header(["model", "params (M)", "GMACs @480x640", "inference ms/frame", "measured at"])]
-    lines += [f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
-              for n, s in summaries.items()]
+    lines += [
+        f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
+        for n, s in summaries.items()
+    ]
     bins = sorted({b for s in everyone.values() for b in s["by_yaw"]}, key=lambda b: int(b.split("_")[1]))
     lines += ["", "## By head yaw: scale-invariant AbsRel (face relief, mm)", "", *_header(["model", *bins])]
     for n, s in everyone.items():
-        cells = [f"{s['by_yaw'][b]['si_abs_rel']:.4f} ({s['by_yaw'][b]['relief_mm']:.1f})" if b in s["by_yaw"] else "-"
-                 for b in bins]
+        cells = [
+            f"{s['by_yaw'][b]['si_abs_rel']:.4f} ({s['by_yaw'][b]['relief_mm']:.1f})" if b in s["by_yaw"] else "-"
+            for b in bins
+        ]
         lines.append("| " + " | ".join([n] + cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -86,8 +131,9 @@ def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
     test = load_split(prepared, "test")
     names = list(predictions)
     index = predictions[names[0]]["index"]
-    fig, axes = plt.subplots(len(index), len(names) + 2, figsize=(2.4 * (len(names) + 2), 2.4 * len(index)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(index), len(names) + 2, figsize=(2.4 * (len(names) + 2), 2.4 * len(index)), squeeze=False
+    )
     for r, i in enumerate(index):
         gt = half(np.asarray(test["depth"][i]))
         head = head_mask(half(np.asarray(test["mask"][i])), gt)
@@ -118,8 +164,9 @@ def _load(folder: Path, hint: str) -> tuple[dict, dict]:
         return json.loads((folder / "metrics.json").read_text()), {"index": z["index"], "depth": z["depth"]}
 
 
-def build_report(eval_root: Path, baselines_root: Path, prepared: Path, models: list[str],
-                 out_md: Path, out_png: Path) -> str:
+def build_report(
+    eval_root: Path, baselines_root: Path, prepared: Path, models: list[str], out_md: Path, out_png: Path
+) -> str:
     summaries, predictions, baselines = {}, {}, {}
     for name in models:
         summaries[name], predictions[name] = _load(Path(eval_root) / name, f"facedepth evaluate --model {name}")

@@ -29,13 +29,16 @@ import numpy as np  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
-from generation import exr  # noqa: E402
-from fdcore.files import atomic_write_text  # noqa: E402
 from facedepth.predict import read_rgb  # noqa: E402
+from fdcore.files import atomic_write_text  # noqa: E402
+from generation import exr  # noqa: E402
 from pipeline.predict import find_images, photo_focal  # noqa: E402
 
 KEYS = ("abs_rel", "rmse", "delta1")
-CAPTURE_SIDECARS = (".depth.png", ".mask.png")  # PNGs beside a photo that are not photos (predict's own are skipped too)
+CAPTURE_SIDECARS = (
+    ".depth.png",
+    ".mask.png",
+)  # PNGs beside a photo that are not photos (predict's own are skipped too)
 
 
 class CaptureError(ValueError):
@@ -48,8 +51,10 @@ def find_captures(folder: Path) -> list[Path]:
         raise FileNotFoundError(f"{folder}: no such folder of RGB-D captures")
     photos = [p for p in find_images(folder) if not p.name.endswith(CAPTURE_SIDECARS)]
     if not photos:
-        raise FileNotFoundError(f"{folder}: no photos (NAME.jpg/png with NAME.depth.png or NAME.depth.exr); "
-                                f"see README 'Evaluate on your RGB-D captures'")
+        raise FileNotFoundError(
+            f"{folder}: no photos (NAME.jpg/png with NAME.depth.png or NAME.depth.exr); "
+            f"see README 'Evaluate on your RGB-D captures'"
+        )
     return photos
 
 
@@ -71,8 +76,9 @@ def read_capture_depth(photo: Path) -> tuple[np.ndarray, Path]:
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         if isinstance(exc, CaptureError):
             raise
-        raise CaptureError(f"{png if png.is_file() else exr_path}: unreadable depth ({exc.__class__.__name__}); "
-                           f"re-export it") from None
+        raise CaptureError(
+            f"{png if png.is_file() else exr_path}: unreadable depth ({exc.__class__.__name__}); re-export it"
+        ) from None
     raise CaptureError(f"{photo}: no {png.name} (uint16 mm) or {exr_path.name} (float m) beside it")
 
 
@@ -86,8 +92,10 @@ def read_mask(photo: Path, shape: tuple[int, int]) -> np.ndarray | None:
     except (OSError, UnidentifiedImageError):
         raise CaptureError(f"{path}: unreadable mask; re-export it or remove it") from None
     if mask.shape != shape:
-        raise CaptureError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, the photo {shape[1]}x{shape[0]}; "
-                           f"export them at the same size")
+        raise CaptureError(
+            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, the photo {shape[1]}x{shape[0]}; "
+            f"export them at the same size"
+        )
     return mask
 
 
@@ -98,7 +106,7 @@ def sidecar_fx(photo: Path) -> float | None:
     try:
         fx = float(json.loads(path.read_text())["fx"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise CaptureError(f"{path}: need a JSON object with a numeric \"fx\" (pixels)") from None
+        raise CaptureError(f'{path}: need a JSON object with a numeric "fx" (pixels)') from None
     if not fx > 0:
         raise CaptureError(f"{path}: fx must be > 0, got {fx}")
     return fx
@@ -109,13 +117,29 @@ def score_capture(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict[s
     metric = depth_metrics(pred, gt, valid)
     median = depth_metrics(pred, gt, valid, median_scale=True)
     shifted = depth_metrics(np.clip(aligned, 1e-6, None), gt, valid)
-    return {**{f"metric_{k}": metric[k] for k in KEYS}, **{f"median_{k}": median[k] for k in KEYS},
-            **{f"aligned_{k}": shifted[k] for k in KEYS}, "spearman": spearman(pred, gt, valid), "pixels": int(valid.sum())}
+    return {
+        **{f"metric_{k}": metric[k] for k in KEYS},
+        **{f"median_{k}": median[k] for k in KEYS},
+        **{f"aligned_{k}": shifted[k] for k in KEYS},
+        "spearman": spearman(pred, gt, valid),
+        "pixels": int(valid.sum()),
+    }
 
 
-def evaluate_rgbd(checkpoint: Path, folder: Path, out: Path, crop: bool = True, fx: float | None = None,
-                  fov: float | None = None, device: str | None = None, on_error=None, figure_rows: int = 4) -> dict:
-    """Score every capture; unusable ones go to `on_error(path, reason)`. Writes per_image.csv, metrics.json, figure.png."""
+def evaluate_rgbd(
+    checkpoint: Path,
+    folder: Path,
+    out: Path,
+    crop: bool = True,
+    fx: float | None = None,
+    fov: float | None = None,
+    device: str | None = None,
+    on_error=None,
+    figure_rows: int = 4,
+) -> dict:
+    """Score every capture; unusable ones go to `on_error(path, reason)`.
+
+    Writes per_image.csv, metrics.json and figure.png."""
     from facedepth.predict import Predictor
 
     predictor = Predictor(checkpoint, device)
@@ -129,23 +153,34 @@ def evaluate_rgbd(checkpoint: Path, folder: Path, out: Path, crop: bool = True, 
             gt, depth_file = read_capture_depth(photo)
             h, w = rgb.shape[:2]
             if gt.shape != (h, w):
-                raise CaptureError(f"{depth_file}: depth is {gt.shape[1]}x{gt.shape[0]} but {photo.name} is {w}x{h} "
-                                   f"(after its EXIF orientation); export depth registered to the photo, same size")
+                raise CaptureError(
+                    f"{depth_file}: depth is {gt.shape[1]}x{gt.shape[0]} but {photo.name} is {w}x{h} "
+                    f"(after its EXIF orientation); export depth registered to the photo, same size"
+                )
             mask = read_mask(photo, (h, w))
             own = sidecar_fx(photo)
             focal, source = (own, f"{photo.with_suffix('').name}.json") if own else photo_focal(photo, w, h, fx, fov)
             pred = predictor.predict(rgb, focal, crop)
             valid = np.isfinite(gt) & pred.valid & np.isfinite(pred.depth) & (mask if mask is not None else True)
             if valid.sum() < 10:
-                raise CaptureError(f"{photo}: fewer than 10 pixels valid in the depth, the mask and the prediction "
-                                   f"(depth zero/NaN, or no face crop covers the person: try --no-crop)")
+                raise CaptureError(
+                    f"{photo}: fewer than 10 pixels valid in the depth, the mask and the prediction "
+                    f"(depth zero/NaN, or no face crop covers the person: try --no-crop)"
+                )
         except CaptureError as exc:
             if on_error is None:
                 raise
             on_error(photo, str(exc))
             continue
-        rows.append({"name": photo.name, "focal_px": round(float(focal), 2), "focal_source": source,
-                     "faces": pred.faces, **score_capture(pred.depth, gt, valid)})
+        rows.append(
+            {
+                "name": photo.name,
+                "focal_px": round(float(focal), 2),
+                "focal_source": source,
+                "faces": pred.faces,
+                **score_capture(pred.depth, gt, valid),
+            }
+        )
         if len(panels) < figure_rows:
             panels.append((rgb, gt, scale_shift_align(pred.depth, gt, valid), valid, photo.name))
     if not rows:
@@ -157,9 +192,15 @@ def evaluate_rgbd(checkpoint: Path, folder: Path, out: Path, crop: bool = True, 
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "per_image.csv", table.getvalue())
-    summary = {"captures": len(rows), "checkpoint": str(checkpoint),
-               **{k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]
-                  if isinstance(rows[0][k], float) and k != "focal_px"}}
+    summary = {
+        "captures": len(rows),
+        "checkpoint": str(checkpoint),
+        **{
+            k: float(np.nanmean([r[k] for r in rows]))
+            for k in rows[0]
+            if isinstance(rows[0][k], float) and k != "focal_px"
+        },
+    }
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=1))
     _figure(panels, out / "figure.png")
     return summary

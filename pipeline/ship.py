@@ -19,20 +19,30 @@ MAX_MB = 25.0
 def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
     text = info.read_text() if info.is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     import os
 
     return f"{model}, {os.cpu_count()} cores"
 
 
 def _row(name: str, m: dict) -> str:
-    return (f"| {name} | {m['metric']['abs_rel']:.3f} | {m['scale_invariant']['abs_rel']:.4f} | "
-            f"{m['shape']['relief_mm']:.2f} | {m['shape']['spearman']:.3f} |")
+    return (
+        f"| {name} | {m['metric']['abs_rel']:.3f} | {m['scale_invariant']['abs_rel']:.4f} | "
+        f"{m['shape']['relief_mm']:.2f} | {m['shape']['spearman']:.3f} |"
+    )
 
 
-def ship(checkpoint: Path, out: Path, evals: dict[str, Path], baselines: Path | None, profile: str,
-         data_summary: Path | None = None) -> Path:
+def ship(
+    checkpoint: Path,
+    out: Path,
+    evals: dict[str, Path],
+    baselines: Path | None,
+    profile: str,
+    data_summary: Path | None = None,
+) -> Path:
     """Write `out` (weights and config only) and `out`.md (the model card); returns the card's path.
 
     `evals`: {test split description: folder of `facedepth evaluate` output}; `baselines`: folder of
@@ -53,30 +63,46 @@ def ship(checkpoint: Path, out: Path, evals: dict[str, Path], baselines: Path | 
     cfg = state["config"]
     n_params = sum(v.numel() for k, v in state["model"].items() if v.is_floating_point() and "running" not in k)
     hours = state.get("train_seconds", 0.0) / 3600
-    lines = [f"# Model card: {out.name}", "",
-             f"The model `facedepth predict` and `facedepth.load()` use when no model is named.", "",
-             "| | |", "|---|---|",
-             f"| architecture | `{cfg['model']}` {cfg['model_cfg'].get(cfg['model']) or ''} ({n_params / 1e6:.2f} M parameters), "
-             f"input {state['input_size'][1]}x{state['input_size'][0]} RGB, output half resolution |",
-             f"| output | {cfg['depth_norm']} depth in [{cfg['near_m']}, {cfg['far_m']}] m at canonical focal "
-             f"{cfg['canonical_focal']} x width (facedepth/depthnorm.py) |",
-             f"| training data | synthetic renders of profile `{profile}` (seed {cfg['seed']}: other people than the "
-             f"default profile's seed 0) |",
-             f"| schedule | {state['step']} optimiser steps of batch {cfg['batch_size']}, Adam lr {cfg['lr']:g} "
-             f"{cfg['lr_schedule']}, EMA {cfg['ema']:g}, hybrid loss {cfg['loss']} |",
-             f"| compute | {hours:.2f} h wall on {state.get('device', 'cpu')} ({cpu_name()}, shared with other work) |",
-             f"| file | {size_mb:.1f} MB, weights and config only (loads with `torch.load(weights_only=True)`) |",
-             f"| SHA-256 | `{digest}` |",
-             "| licence | MIT, as the code; trained only on renders of CC0 assets |", ""]
+    lines = [
+        f"# Model card: {out.name}",
+        "",
+        "The model `facedepth predict` and `facedepth.load()` use when no model is named.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | `{cfg['model']}` {cfg['model_cfg'].get(cfg['model']) or ''} "
+        f"({n_params / 1e6:.2f} M parameters), "
+        f"input {state['input_size'][1]}x{state['input_size'][0]} RGB, output half resolution |",
+        f"| output | {cfg['depth_norm']} depth in [{cfg['near_m']}, {cfg['far_m']}] m at canonical focal "
+        f"{cfg['canonical_focal']} x width (facedepth/depthnorm.py) |",
+        f"| training data | synthetic renders of profile `{profile}` (seed {cfg['seed']}: other people than the "
+        f"default profile's seed 0) |",
+        f"| schedule | {state['step']} optimiser steps of batch {cfg['batch_size']}, Adam lr {cfg['lr']:g} "
+        f"{cfg['lr_schedule']}, EMA {cfg['ema']:g}, hybrid loss {cfg['loss']} |",
+        f"| compute | {hours:.2f} h wall on {state.get('device', 'cpu')} ({cpu_name()}, shared with other work) |",
+        f"| file | {size_mb:.1f} MB, weights and config only (loads with `torch.load(weights_only=True)`) |",
+        f"| SHA-256 | `{digest}` |",
+        "| licence | MIT, as the code; trained only on renders of CC0 assets |",
+        "",
+    ]
     if data_summary and data_summary.is_file():
         d = json.loads(data_summary.read_text())
-        lines += [f"Training data: {d.get('frames')} frames over identities {d.get('identities')} "
-                  f"(reports/reference/dataset).", ""]
+        lines += [
+            f"Training data: {d.get('frames')} frames over identities {d.get('identities')} "
+            f"(reports/reference/dataset).",
+            "",
+        ]
     for i, (split, folder) in enumerate(evals.items()):
-        lines += [f"## Test: {split}", "", "Head pixels; relief: mean |error| in mm on face skin after removing "
-                  "each map's median; Spearman: rank correlation on head pixels.", "",
-                  "| model | AbsRel (m) | SI AbsRel | relief (mm) | Spearman |", "|---|---|---|---|---|",
-                  _row("**reference**", json.loads((Path(folder) / "metrics.json").read_text()))]
+        lines += [
+            f"## Test: {split}",
+            "",
+            "Head pixels; relief: mean |error| in mm on face skin after removing "
+            "each map's median; Spearman: rank correlation on head pixels.",
+            "",
+            "| model | AbsRel (m) | SI AbsRel | relief (mm) | Spearman |",
+            "|---|---|---|---|---|",
+            _row("**reference**", json.loads((Path(folder) / "metrics.json").read_text())),
+        ]
         if i == 0 and baselines is not None:
             for b in ("constant", "dome", "mean_face"):
                 f = Path(baselines) / b / "metrics.json"

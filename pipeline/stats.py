@@ -13,16 +13,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from facedepth.splits import load_split  # noqa: E402
+from fdcore.schema import SPLITS  # noqa: E402
 from generation import human  # noqa: E402
 from pipeline.colour import colourise  # noqa: E402
-from fdcore.schema import SPLITS  # noqa: E402
 
 
 def dataset_figure(prepared: Path, out_png: Path, out_json: Path, rejected: pd.DataFrame) -> dict:
     splits = {s: load_split(prepared, s) for s in SPLITS}
     table = pd.concat([d["manifest"] for d in splits.values()], ignore_index=True)
-    head_depth = np.concatenate([d["depth"][np.isin(d["mask"], human.HEAD_LABELS)] for d in splits.values()
-                                 if len(d["manifest"])])
+    head_depth = np.concatenate(
+        [d["depth"][np.isin(d["mask"], human.HEAD_LABELS)] for d in splits.values() if len(d["manifest"])]
+    )
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
     for ax, key in zip(axes[0], ("yaw", "pitch", "roll")):
         ax.hist([table.loc[table.split == s, key] for s in SPLITS], bins=24, stacked=True, label=list(SPLITS))
@@ -37,8 +38,10 @@ def dataset_figure(prepared: Path, out_png: Path, out_json: Path, rejected: pd.D
     table.expression.value_counts().plot.bar(ax=axes[1, 2], title="expressions")
     train = splits["train"]
     picks = np.linspace(0, len(train["manifest"]) - 1, min(4, len(train["manifest"]))).astype(int)
-    tiles = [np.concatenate([train["rgb"][i], colourise(train["depth"][i], train["mask"][i] != human.BACKGROUND)], 1)
-             for i in picks]
+    tiles = [
+        np.concatenate([train["rgb"][i], colourise(train["depth"][i], train["mask"][i] != human.BACKGROUND)], 1)
+        for i in picks
+    ]
     axes[1, 3].imshow(np.concatenate(tiles, 0))
     axes[1, 3].set_title("train samples: RGB | depth")
     axes[1, 3].axis("off")
@@ -50,8 +53,11 @@ def dataset_figure(prepared: Path, out_png: Path, out_json: Path, rejected: pd.D
         "frames": {s: int((table.split == s).sum()) for s in SPLITS},
         "identities": {s: int(table.loc[table.split == s, "identity_id"].nunique()) for s in SPLITS},
         "rejected": int(len(rejected)),
-        "head_depth_m": {"min": float(head_depth.min()), "median": float(np.median(head_depth)),
-                         "max": float(head_depth.max())},
+        "head_depth_m": {
+            "min": float(head_depth.min()),
+            "median": float(np.median(head_depth)),
+            "max": float(head_depth.max()),
+        },
     }
     out_json.write_text(json.dumps(summary, indent=1))
     return summary

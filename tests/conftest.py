@@ -54,8 +54,13 @@ def prepared(rendered, tmp_path_factory) -> Path:
     from pipeline.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared") / "prepared"
-    prepare(rendered[1], out, PrepareParams(resolution=(48, 40), splits={"train": 0.34, "val": 0.33, "test": 0.33},
-                                                  min_head_pixels=10, seed=0))
+    prepare(
+        rendered[1],
+        out,
+        PrepareParams(
+            resolution=(48, 40), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=10, seed=0
+        ),
+    )
     return out
 
 

@@ -35,10 +35,15 @@ def test_images_in_every_accepted_form_and_clear_refusals(tmp_path):
         as_rgb(np.zeros((4, 4, 5), np.uint8))
 
 
-@pytest.mark.parametrize("mode, values, expect", [("F", [[0.0, 0.5, 1.0]], [0, 128, 255]),
-                                                   ("F", [[0.0, 127.0, 255.0]], [0, 127, 255]),
-                                                   ("I", [[0, 1000, 65535]], [0, 4, 255]),
-                                                   ("I", [[0, 50, 200]], [0, 50, 200])])
+@pytest.mark.parametrize(
+    "mode, values, expect",
+    [
+        ("F", [[0.0, 0.5, 1.0]], [0, 128, 255]),
+        ("F", [[0.0, 127.0, 255.0]], [0, 127, 255]),
+        ("I", [[0, 1000, 65535]], [0, 4, 255]),
+        ("I", [[0, 50, 200]], [0, 50, 200]),
+    ],
+)
 def test_float_and_32_bit_tiffs_are_read_by_their_range(tmp_path, mode, values, expect):
     path = tmp_path / "x.tif"
     Image.fromarray(np.array(values, np.float32 if mode == "F" else np.int32), mode).save(path)
@@ -59,8 +64,14 @@ def test_model_names_folders_files_and_the_shipped_default(tmp_path):
         assert resolve() == REFERENCE == resolve("reference")
 
 
-@pytest.mark.parametrize("args, words", [(["--fx", "inf"], "--fx inf: need a finite"), (["--fx", "nan"], "--fx nan"),
-                                         (["--device", "tpu"], "--device tpu: choose cpu, cuda")])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--fx", "inf"], "--fx inf: need a finite"),
+        (["--fx", "nan"], "--fx nan"),
+        (["--device", "tpu"], "--device tpu: choose cpu, cuda"),
+    ],
+)
 def test_predict_refuses_impossible_options(tmp_path, args, words):
     from conftest import facedepth as cli
 

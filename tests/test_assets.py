@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import facedepth, tiny_params, write_params
 from PIL import Image
 
-from conftest import facedepth, tiny_params, write_params
 from generation import config, human
 from generation.assets import AssetError, target
 
@@ -15,7 +15,9 @@ def test_user_skin_texture_is_rendered(tmp_path):
     skins = tmp_path / "assets" / "skins"
     skins.mkdir(parents=True)
     Image.fromarray(np.tile(np.array([20, 200, 30], np.uint8), (64, 64, 1))).save(skins / "green.png")
-    params = write_params(tmp_path, tiny_params(identities=1, frames_per_identity=1, assets_dir=str(tmp_path / "assets")))
+    params = write_params(
+        tmp_path, tiny_params(identities=1, frames_per_identity=1, assets_dir=str(tmp_path / "assets"))
+    )
     facedepth("render", "--params", str(params), "--out", str(tmp_path / "out"))
     meta = next((tmp_path / "out").glob("shard_*/f*.json"))
     assert json.loads(meta.read_text())["description"]["identity"]["skin_texture"].endswith("green.png")

@@ -10,7 +10,7 @@ from facedepth.metrics import relief_mae_mm, spearman
 
 def sphere(shape, centre, radius_px, level, fx):
     """Orthographic view of a sphere whose silhouette is a disc: depth, head mask, sphere radius (m)."""
-    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
     rho2 = (x - centre[0]) ** 2 + (y - centre[1]) ** 2
     head = rho2 < radius_px**2
     R = radius_px * level / fx

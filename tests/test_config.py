@@ -3,8 +3,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import ROOT, facedepth, tiny_params, write_params
+
 from fdcore import schema
 from generation import config
 
@@ -14,23 +14,26 @@ def test_defaults_parse():
     assert p.frames == 6 and [len(s) for s in p.shards()] == [3, 3]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda r: r["pose"].update(yaw=[60, -60]), "inverted range"),
-    (lambda r: r["settings"].update(resolution=[0, 256]), "too small"),
-    (lambda r: r.update(colour="red"), "unknown key"),
-    (lambda r: r["camera"].update(focal_mmm=[30, 50]), "unknown key"),
-    (lambda r: r["settings"].update(samples="many"), "expected int"),
-    (lambda r: r["human"].update(hair_styles=["mohawk"]), "unknown value"),
-    (lambda r: r["lighting"].update(count=[3, 1]), "inverted range"),
-    (lambda r: r.update(identities=0), "must be >= 1"),
-    (lambda r: r.update(assets_dir="/no/such/dir"), "not a directory"),
-    (lambda r: r["human"].update(garments=["toga"]), r"render.human.garments: unknown value"),
-    (lambda r: r["human"].update(glasses=1.5), r"render.human.glasses: a share"),
-    (lambda r: r["lighting"].update(hdris=["moon"]), r"render.lighting.hdris: unknown value"),
-    (lambda r: r["lighting"].update(tint=-0.1), r"render.lighting.tint"),
-    (lambda r: r["background"].update(kinds=["beach"]), r"render.background.kinds: unknown value"),
-    (lambda r: r["background"].update(hdri_distance_m=[5, 1]), "inverted range"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["pose"].update(yaw=[60, -60]), "inverted range"),
+        (lambda r: r["settings"].update(resolution=[0, 256]), "too small"),
+        (lambda r: r.update(colour="red"), "unknown key"),
+        (lambda r: r["camera"].update(focal_mmm=[30, 50]), "unknown key"),
+        (lambda r: r["settings"].update(samples="many"), "expected int"),
+        (lambda r: r["human"].update(hair_styles=["mohawk"]), "unknown value"),
+        (lambda r: r["lighting"].update(count=[3, 1]), "inverted range"),
+        (lambda r: r.update(identities=0), "must be >= 1"),
+        (lambda r: r.update(assets_dir="/no/such/dir"), "not a directory"),
+        (lambda r: r["human"].update(garments=["toga"]), r"render.human.garments: unknown value"),
+        (lambda r: r["human"].update(glasses=1.5), r"render.human.glasses: a share"),
+        (lambda r: r["lighting"].update(hdris=["moon"]), r"render.lighting.hdris: unknown value"),
+        (lambda r: r["lighting"].update(tint=-0.1), r"render.lighting.tint"),
+        (lambda r: r["background"].update(kinds=["beach"]), r"render.background.kinds: unknown value"),
+        (lambda r: r["background"].update(hdri_distance_m=[5, 1]), "inverted range"),
+    ],
+)
 def test_bad_params_are_rejected_with_the_key_named(mutate, message):
     data = tiny_params()
     mutate(data["render"])
@@ -64,12 +67,15 @@ def test_paper_profile_is_valid():
         assert TrainConfig.from_params(data, model).model == model
 
 
-@pytest.mark.parametrize("section,key,value,words", [
-    ("camera", "sensor_mm", -36, "render.camera.sensor_mm"),
-    ("camera", "sensor_mm", 0, "render.camera.sensor_mm"),
-    ("pose", "yaw", [float("nan"), float("nan")], "render.pose.yaw: must be a finite number"),
-    ("camera", "shift_m", float("inf"), "render.camera.shift_m: must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "section,key,value,words",
+    [
+        ("camera", "sensor_mm", -36, "render.camera.sensor_mm"),
+        ("camera", "sensor_mm", 0, "render.camera.sensor_mm"),
+        ("pose", "yaw", [float("nan"), float("nan")], "render.pose.yaw: must be a finite number"),
+        ("camera", "shift_m", float("inf"), "render.camera.shift_m: must be a finite number"),
+    ],
+)
 def test_signs_and_finiteness_are_checked(section, key, value, words):
     data = tiny_params()
     data["render"][section][key] = value
@@ -113,20 +119,23 @@ def test_schema_defaults_equal_params_yaml():
     assert config.parse({"render": {}}) == config.parse(data)
 
 
-@pytest.mark.parametrize("section, mutate, message", [
-    ("prepare", lambda s: s.update(resolutoin=[64, 64]), r"prepare: unknown key\(s\) \['resolutoin'\]"),
-    ("prepare", lambda s: s.update(resolution=[64, "64"]), r"prepare.resolution: expected int"),
-    ("prepare", lambda s: s.update(splits={"train": 0.9, "val": 0.2, "test": 0.1}), "summing to 1"),
-    ("prepare", lambda s: s.update(seed=3), "the seed is top-level"),
-    ("train", lambda s: s.update(stpes=10), r"train: unknown key\(s\) \['stpes'\]"),
-    ("train", lambda s: s.update(lr="3e-4"), r"train.lr: expected float.*write 3.0e-4"),
-    ("train", lambda s: s.update(amp="yes"), r"train.amp: expected bool"),
-    ("train", lambda s: s["loss"].update(w_ssmi=0.1), r"train.loss: unknown key"),
-    ("train", lambda s: s["augment"].update(p_jpeg=2), r"train.augment.p_jpeg: .*a probability"),
-    ("train", lambda s: s["augment"].update(zoom=[1.3, 0.7]), r"train.augment.zoom: need \[low, high\]"),
-    ("train", lambda s: s["model_cfg"].update(bts_lite={"steps": 0}), r"train.model_cfg.bts_lite"),
-    ("train", lambda s: s.update(models="facedepth_lite"), r"train.models: expected a list"),
-])
+@pytest.mark.parametrize(
+    "section, mutate, message",
+    [
+        ("prepare", lambda s: s.update(resolutoin=[64, 64]), r"prepare: unknown key\(s\) \['resolutoin'\]"),
+        ("prepare", lambda s: s.update(resolution=[64, "64"]), r"prepare.resolution: expected int"),
+        ("prepare", lambda s: s.update(splits={"train": 0.9, "val": 0.2, "test": 0.1}), "summing to 1"),
+        ("prepare", lambda s: s.update(seed=3), "the seed is top-level"),
+        ("train", lambda s: s.update(stpes=10), r"train: unknown key\(s\) \['stpes'\]"),
+        ("train", lambda s: s.update(lr="3e-4"), r"train.lr: expected float.*write 3.0e-4"),
+        ("train", lambda s: s.update(amp="yes"), r"train.amp: expected bool"),
+        ("train", lambda s: s["loss"].update(w_ssmi=0.1), r"train.loss: unknown key"),
+        ("train", lambda s: s["augment"].update(p_jpeg=2), r"train.augment.p_jpeg: .*a probability"),
+        ("train", lambda s: s["augment"].update(zoom=[1.3, 0.7]), r"train.augment.zoom: need \[low, high\]"),
+        ("train", lambda s: s["model_cfg"].update(bts_lite={"steps": 0}), r"train.model_cfg.bts_lite"),
+        ("train", lambda s: s.update(models="facedepth_lite"), r"train.models: expected a list"),
+    ],
+)
 def test_every_section_is_typed(section, mutate, message):
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     mutate(data[section])
@@ -175,8 +184,14 @@ def test_profiles_are_short_overlays_and_their_errors_name_the_file(tmp_path):
         config.read(tmp_path / "dup.yaml")
 
 
-@pytest.mark.parametrize("key, value, words", [("seed", -1, "seed: need a whole number"), ("seed", 10**100, "seed: need"),
-                                               ("identities", 10**9, "frames is over")])
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("seed", -1, "seed: need a whole number"),
+        ("seed", 10**100, "seed: need"),
+        ("identities", 10**9, "frames is over"),
+    ],
+)
 def test_seeds_and_dataset_sizes_are_checked_before_any_work(key, value, words):
     data = tiny_params()
     if key == "seed":

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tiny_params
+
 from generation import config, geometry, human
 from generation.description import frame_from_dict
 from generation.sampling import sample_frame
@@ -63,7 +63,9 @@ def test_posed_head_realises_the_sampled_pose(params):
     R_cw = f.camera.cam_from_world[:3, :3]
     frontal = geometry.look_at((0, -1, 0), (0, 0, 0))
     Q = R_cw @ R_world @ frontal
-    assert np.allclose(geometry.euler_from_head_rotation(Q), [f.head_pose_deg[k] for k in ("yaw", "pitch", "roll")], atol=0.05)
+    assert np.allclose(
+        geometry.euler_from_head_rotation(Q), [f.head_pose_deg[k] for k in ("yaw", "pitch", "roll")], atol=0.05
+    )
 
 
 def test_head_is_framed(params):

@@ -5,7 +5,6 @@ import ast
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 PACKAGES = ("generation", "pipeline", "facedepth", "fdcore")
@@ -36,8 +35,11 @@ def imported_closure(entries: list[str]) -> set[str]:
         seen.add(str(path))
         tree = ast.parse(path.read_text())
         # a package __init__ runs only its top level on import; its functions (the public API) run when called
-        nodes = [n for stmt in tree.body if not isinstance(stmt, ast.FunctionDef) for n in ast.walk(stmt)] \
-            if path.name == "__init__.py" else ast.walk(tree)
+        nodes = (
+            [n for stmt in tree.body if not isinstance(stmt, ast.FunctionDef) for n in ast.walk(stmt)]
+            if path.name == "__init__.py"
+            else ast.walk(tree)
+        )
         for node in nodes:
             names = []
             if isinstance(node, ast.Import):
@@ -53,8 +55,11 @@ def imported_closure(entries: list[str]) -> set[str]:
 
 def _top_level_imports(path) -> bool:
     """Whether a package __init__ runs imports when imported (else it cannot change a stage's result)."""
-    return any(isinstance(stmt, (ast.Import, ast.ImportFrom)) and not (isinstance(stmt, ast.ImportFrom)
-               and stmt.module == "__future__") for stmt in ast.parse(path.read_text()).body)
+    return any(
+        isinstance(stmt, (ast.Import, ast.ImportFrom))
+        and not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__")
+        for stmt in ast.parse(path.read_text()).body
+    )
 
 
 def _covered(file: str, deps: list[str]) -> bool:

@@ -9,8 +9,11 @@ PACKAGES = ("generation", "pipeline", "facedepth", "fdcore")
 
 def module_graph() -> dict[str, set[str]]:
     """{module: project modules it imports}, read from the source without importing anything."""
-    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
-             for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    files = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for pkg in PACKAGES
+        for p in (ROOT / pkg).rglob("*.py")
+    }
     graph = {}
     for module, path in files.items():
         deps = set()
@@ -38,7 +41,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         state[node] = "done"

@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import facedepth, tiny_params, tiny_train_params, write_params
 from PIL import Image
 
-from conftest import facedepth, tiny_params, tiny_train_params, write_params
 from facedepth.data import MEAN, STD, half
 from facedepth.evaluate import evaluate, score
 from facedepth.evaluate import test_split as load_test_split
@@ -35,8 +35,21 @@ def test_evaluate_writes_metrics_and_report(checkpoint, prepared, tmp_path):
     assert 0 <= summary["scale_invariant"]["delta1"] <= 1 and summary["by_yaw"]
     assert summary["params_M"] > 1 and summary["gmacs_480x640"] > 0.5 and summary["ms_per_frame"] > 0
     facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
-    facedepth("report", "--model", "facedepth_lite", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
-              "--prepared", str(prepared), "--out", str(tmp_path / "cmp.md"), "--figure", str(tmp_path / "cmp.png"))
+    facedepth(
+        "report",
+        "--model",
+        "facedepth_lite",
+        "--eval-root",
+        str(tmp_path / "eval"),
+        "--baselines",
+        str(tmp_path / "base"),
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(tmp_path / "cmp.md"),
+        "--figure",
+        str(tmp_path / "cmp.png"),
+    )
     table = (tmp_path / "cmp.md").read_text()
     assert "| facedepth_lite |" in table and "Scale-invariant" in table and "GMACs" in table
     assert Image.open(tmp_path / "cmp.png").size[0] > 300
@@ -63,8 +76,12 @@ def test_metric_depth_follows_the_focal_length(checkpoint, prepared, tmp_path):
     truth = np.median(shots[1][1][head[1]]) / np.median(shots[0][1][head[0]])
     assert truth == pytest.approx(80 / 30, rel=0.05)
     raw = tmp_path / "raw"
-    train(TrainConfig.from_params(tiny_train_params(steps=1, canonical_focal=0.0), "facedepth_lite"), prepared, raw,
-          raw / "live")
+    train(
+        TrainConfig.from_params(tiny_train_params(steps=1, canonical_focal=0.0), "facedepth_lite"),
+        prepared,
+        raw,
+        raw / "live",
+    )
     ratios = {}
     for name, ckpt in (("canonical", checkpoint), ("raw", raw / "best.pt")):
         predictor = Predictor(ckpt)
@@ -92,21 +109,47 @@ def test_evaluate_refuses_data_of_another_resolution(checkpoint, rendered, tmp_p
     from pipeline.prepare import prepare
 
     other = tmp_path / "prepared32"
-    prepare(rendered[1], other, PrepareParams(resolution=(32, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33},
-                                                    min_head_pixels=5, seed=0))
+    prepare(
+        rendered[1],
+        other,
+        PrepareParams(
+            resolution=(32, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=5, seed=0
+        ),
+    )
     with pytest.raises(ValueError, match="trained on 48x40"):
         evaluate(checkpoint, other)
 
 
 def test_baselines_command_and_report_verdicts(checkpoint, prepared, tmp_path):
-    facedepth("evaluate", "--model", str(checkpoint), "--prepared", str(prepared), "--out", str(tmp_path / "eval/facedepth_lite"))
+    facedepth(
+        "evaluate",
+        "--model",
+        str(checkpoint),
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(tmp_path / "eval/facedepth_lite"),
+    )
     facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
     for name in ("constant", "dome", "mean_face"):
         summary = json.loads((tmp_path / "base" / name / "metrics.json").read_text())
         assert summary["baseline"] and summary["test_images"] > 0 and summary["shape"]["relief_mm"] > 0
     assert json.loads((tmp_path / "base/constant/metrics.json").read_text())["shape"]["spearman"] == 0
-    facedepth("report", "--model", "facedepth_lite", "--eval-root", str(tmp_path / "eval"), "--baselines", str(tmp_path / "base"),
-              "--prepared", str(prepared), "--out", str(tmp_path / "cmp.md"), "--figure", str(tmp_path / "cmp.png"))
+    facedepth(
+        "report",
+        "--model",
+        "facedepth_lite",
+        "--eval-root",
+        str(tmp_path / "eval"),
+        "--baselines",
+        str(tmp_path / "base"),
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(tmp_path / "cmp.md"),
+        "--figure",
+        str(tmp_path / "cmp.png"),
+    )
     table = (tmp_path / "cmp.md").read_text()
     line = next(row for row in table.splitlines() if row.startswith("| facedepth_lite |"))
     assert "**yes**" in line or "**no**: not better than" in line
@@ -189,7 +232,9 @@ def test_bad_checkpoints_and_huge_images_get_clear_errors(checkpoint, tmp_path):
     (big / "bomb.png").write_bytes(bytes(header))
     proc = facedepth("predict", str(big), "--model", str(checkpoint), "--out", str(tmp_path / "o"), check=False)
     assert proc.returncode == 1 and "bomb.png" in proc.stderr and (tmp_path / "o/fine.depth.exr").is_file()
-    proc = facedepth("predict", str(photo), "--model", str(checkpoint), "--out", str(tmp_path / "p.png" / "o"), check=False)
+    proc = facedepth(
+        "predict", str(photo), "--model", str(checkpoint), "--out", str(tmp_path / "p.png" / "o"), check=False
+    )
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -221,8 +266,8 @@ def test_onnx_export_matches_pytorch(checkpoint, tmp_path):
 def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
     import pandas as pd
 
-    from pipeline.curve import subsets
     from facedepth.splits import load_split
+    from pipeline.curve import subsets
 
     ids = pd.DataFrame({"identity_id": np.repeat(np.arange(10), 3)})
     tenth, half_, full = subsets(ids, [0.1, 0.5, 1.0], seed=0)
@@ -231,14 +276,35 @@ def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
     small, full = subsets(manifest, [0.5, 1.0], seed=0)
     facedepth("baselines", "--prepared", str(prepared), "--out", str(tmp_path / "base"))
     params = write_params(tmp_path, tiny_train_params(steps=1))
-    facedepth("learning-curve", "--params", str(params), "--prepared", str(prepared), "--baselines",
-              str(tmp_path / "base"), "--out", str(tmp_path / "curve"), "--fraction", "0.5", "--fraction", "1")
+    facedepth(
+        "learning-curve",
+        "--params",
+        str(params),
+        "--prepared",
+        str(prepared),
+        "--baselines",
+        str(tmp_path / "base"),
+        "--out",
+        str(tmp_path / "curve"),
+        "--fraction",
+        "0.5",
+        "--fraction",
+        "1",
+    )
     results = json.loads((tmp_path / "curve/results.json").read_text())["results"]
     assert [r["frames"] for r in results] == [len(small), len(full)]
     assert "| mean_face (baseline) |" in (tmp_path / "curve/curve.md").read_text()
     assert Image.open(tmp_path / "curve/curve.png").size[0] > 300
-    proc = facedepth("learning-curve", "--params", str(params), "--prepared", str(prepared), "--baselines",
-                     str(tmp_path / "none"), check=False)
+    proc = facedepth(
+        "learning-curve",
+        "--params",
+        str(params),
+        "--prepared",
+        str(prepared),
+        "--baselines",
+        str(tmp_path / "none"),
+        check=False,
+    )
     assert proc.returncode == 2 and "facedepth baselines" in proc.stderr
 
 
@@ -254,9 +320,14 @@ def frontal(tmp_path_factory):
     r["human"].update(expressions=["neutral"])
     facedepth("render", "--params", str(write_params(folder, data)), "--out", str(folder / "renders"))
     stems = sorted(str(p).removesuffix(".rgb.png") for p in (folder / "renders").rglob("*.rgb.png"))
-    return [(np.asarray(Image.open(s + ".rgb.png").convert("RGB")), np.asarray(Image.open(s + ".mask.png")),
-             exr.read_depth(s + ".depth.exr").astype(np.float64)) for s in stems]
-
+    return [
+        (
+            np.asarray(Image.open(s + ".rgb.png").convert("RGB")),
+            np.asarray(Image.open(s + ".mask.png")),
+            exr.read_depth(s + ".depth.exr").astype(np.float64),
+        )
+        for s in stems
+    ]
 
 
 @pytest.mark.parametrize("canvas_hw", [(480, 640), (640, 480)])
@@ -271,27 +342,31 @@ def test_predict_crops_each_face_and_pastes_it_back_undistorted(checkpoint, fron
     for rgb, mask, _ in frontal:
         canvas = np.repeat(np.linspace(60, 180, w, dtype=np.uint8)[None, :, None], h, 0).repeat(3, 2)
         y0, x0 = h // 3, w // 2 - 40
-        canvas[y0:y0 + 160, x0:x0 + 160] = rgb
+        canvas[y0 : y0 + 160, x0 : x0 + 160] = rgb
         pred = predictor.predict(canvas, fx=500.0)
         assert pred.depth.shape == pred.valid.shape == (h, w)
         if not pred.faces:  # the whole photo, letterboxed: every pixel predicted
             assert pred.valid.all() and np.isfinite(pred.depth).all()
             continue
         found += 1
-        (x, y, cw, ch), = pred.regions
+        ((x, y, cw, ch),) = pred.regions
         assert abs(cw / ch - iw / ih) < 0.05  # the network's aspect ratio: nothing is stretched
         assert 0.6 < cw / 160 < 1.6  # framed like the training render the face came from
         vs, us = np.nonzero(mask)
         assert x <= x0 + us.mean() < x + cw and y <= y0 + vs.mean() < y + ch  # the person is in the crop
         inside = np.zeros((h, w), bool)
-        inside[max(y, 0):y + ch, max(x, 0):x + cw] = True
+        inside[max(y, 0) : y + ch, max(x, 0) : x + cw] = True
         assert np.array_equal(pred.valid, inside) and np.isnan(pred.depth[~inside]).all()
         if x >= 0 and y >= 0 and x + cw <= w and y + ch <= h:  # the same crop, predicted directly, lands in place
-            crop = cv2.resize(canvas[y:y + ch, x:x + cw], (iw, ih), interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(canvas[y : y + ch, x : x + cw], (iw, ih), interpolation=cv2.INTER_AREA)
             n = predictor.normalized(torch.from_numpy(((crop / 255.0 - MEAN) / STD).transpose(2, 0, 1)).float()[None])
-            direct = cv2.resize(predictor.to_metric(n[0, 0].numpy().astype(np.float64),
-                                                    predictor.cfg.norm.scale(500.0, cw)).astype(np.float32), (cw, ch))
-            assert np.allclose(pred.depth[y:y + ch, x:x + cw], direct, rtol=1e-4)
+            direct = cv2.resize(
+                predictor.to_metric(n[0, 0].numpy().astype(np.float64), predictor.cfg.norm.scale(500.0, cw)).astype(
+                    np.float32
+                ),
+                (cw, ch),
+            )
+            assert np.allclose(pred.depth[y : y + ch, x : x + cw], direct, rtol=1e-4)
     assert found >= 1  # the bundled detector finds at least one of two frontal renders
 
 
@@ -316,8 +391,9 @@ def test_predict_cli_crop_options_and_device(checkpoint, frontal, tmp_path):
     valid = np.asarray(Image.open(tmp_path / "a/person.valid.png")) > 0
     depth16 = np.asarray(Image.open(tmp_path / "a/person.depth16.png"))
     assert valid.shape == (480, 640) and np.array_equal(depth16 > 0, valid)
-    proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(tmp_path / "b"), "--no-crop",
-                     "--fov", "60")
+    proc = facedepth(
+        "predict", str(photos), "--model", str(checkpoint), "--out", str(tmp_path / "b"), "--no-crop", "--fov", "60"
+    )
     assert "--fov 60 deg" in proc.stderr and "(--no-crop)" in proc.stderr
     assert (np.asarray(Image.open(tmp_path / "b/person.valid.png")) > 0).all()
     if not torch.cuda.is_available():
@@ -341,7 +417,9 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     big_depth = cv2.resize(np.where(mask > 0, depth, 0), (320, 320), interpolation=cv2.INTER_NEAREST)
     Image.fromarray(big).save(caps / "jpeg_mm.jpg", quality=60)
     Image.fromarray(np.rint(big_depth * 1000).astype(np.uint16)).save(caps / "jpeg_mm.depth.png")
-    Image.fromarray(((mask > 0) * 255).astype(np.uint8)).resize((320, 320), Image.NEAREST).save(caps / "jpeg_mm.mask.png")
+    Image.fromarray(((mask > 0) * 255).astype(np.uint8)).resize((320, 320), Image.NEAREST).save(
+        caps / "jpeg_mm.mask.png"
+    )
     Image.fromarray(big).save(caps / "png_m.png")
     exr.write_depth(caps / "png_m.depth.exr", np.where(big_depth > 0, big_depth, np.nan).astype(np.float32))
     (caps / "png_m.json").write_text('{"fx": 800}')
@@ -351,27 +429,32 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     Image.fromarray(np.zeros((320, 320), np.uint16)).save(caps / "no_depth.depth.png")
     (caps / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
-    proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(out), "--no-crop",
-                     check=False)
+    proc = facedepth(
+        "evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(out), "--no-crop", check=False
+    )
     assert proc.returncode == 1, proc.stderr  # three captures skipped, each named with the reason
     assert "wrong_size.depth.png: depth is 10x10 but wrong_size.png is 320x320" in proc.stderr
     assert "no_depth.png: fewer than 10 pixels valid" in proc.stderr and "broken.jpg: unreadable photo" in proc.stderr
     rows = {r["name"]: r for r in csv.DictReader(open(out / "per_image.csv"))}
     assert set(rows) == {"jpeg_mm.jpg", "png_m.png"} and rows["png_m.png"]["focal_source"] == "png_m.json"
     summary = json.loads((out / "metrics.json").read_text())
-    assert summary["captures"] == 2 and {"metric_abs_rel", "median_abs_rel", "aligned_abs_rel", "spearman"} <= set(summary)
+    assert summary["captures"] == 2 and {"metric_abs_rel", "median_abs_rel", "aligned_abs_rel", "spearman"} <= set(
+        summary
+    )
     assert Image.open(out / "figure.png").size[0] > 300
     # the metric AbsRel is the prediction against the capture in metres (mm PNG decoded to m, masked)
     pred = Predictor(checkpoint).predict(np.asarray(Image.open(caps / "jpeg_mm.jpg")), None, crop=False)
     valid = (big_depth > 0) & (np.asarray(Image.open(caps / "jpeg_mm.mask.png")) > 0)
     assert float(rows["jpeg_mm.jpg"]["metric_abs_rel"]) == pytest.approx(
-        depth_metrics(pred.depth, np.rint(big_depth * 1000) / 1000, valid)["abs_rel"], rel=1e-6)
+        depth_metrics(pred.depth, np.rint(big_depth * 1000) / 1000, valid)["abs_rel"], rel=1e-6
+    )
     for key in ("median_abs_rel", "aligned_abs_rel", "spearman"):  # JPEG vs PNG photo, mm PNG vs EXR depth: same scene
         assert float(rows["jpeg_mm.jpg"][key]) == pytest.approx(float(rows["png_m.png"][key]), abs=0.05), key
     assert float(rows["png_m.png"]["aligned_abs_rel"]) <= float(rows["png_m.png"]["median_abs_rel"]) + 0.01
     only_bad = tmp_path / "bad"
     only_bad.mkdir()
     (only_bad / "broken.jpg").write_bytes(b"x")
-    proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(only_bad), "--out", str(tmp_path / "o2"),
-                     check=False)
+    proc = facedepth(
+        "evaluate", "--model", str(checkpoint), "--rgbd", str(only_bad), "--out", str(tmp_path / "o2"), check=False
+    )
     assert proc.returncode == 2 and "no capture could be evaluated" in proc.stderr

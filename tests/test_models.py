@@ -7,8 +7,12 @@ from facedepth.complexity import count_params
 from facedepth.losses import HybridLoss
 from facedepth.models import MODELS, PUBLISHED, build
 
-SMALL = {"facedepth_lite": {}, "densedepth_lite": {"encoder": "densenet121"},
-         "bts_lite": {"encoder": "resnet18", "num_features": 128}, "unet_simple_lite": {"base": 8}}
+SMALL = {
+    "facedepth_lite": {},
+    "densedepth_lite": {"encoder": "densenet121"},
+    "bts_lite": {"encoder": "resnet18", "num_features": 128},
+    "unet_simple_lite": {"base": 8},
+}
 # counted from the reference implementations without ImageNet classifiers (issue 11; BTS: 47.0 M in Lee et al.)
 PUBLISHED_PARAMS = {"facedepth": 13_143_057, "densedepth": 42_403_411, "unet_simple": 17_267_393, "bts": 47_000_688}
 
@@ -27,8 +31,15 @@ def test_the_published_facedepth_taps_mobilenetv2_as_published():
     enc = build("facedepth").encoder
     with torch.no_grad():
         feats = enc(torch.rand(1, 3, 64, 96))
-    assert [(f.shape[1], 64 // f.shape[2]) for f in feats] == [(16, 2), (24, 4), (32, 8), (64, 16), (160, 32),
-                                                               (320, 32), (1280, 32)]
+    assert [(f.shape[1], 64 // f.shape[2]) for f in feats] == [
+        (16, 2),
+        (24, 4),
+        (32, 8),
+        (64, 16),
+        (160, 32),
+        (320, 32),
+        (1280, 32),
+    ]
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m not in PUBLISHED])
@@ -53,6 +64,7 @@ def test_pretrained_weights_must_match_the_encoder(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth.*torch.save"):
         build("facedepth_lite", pretrained=str(tmp_path / "nope.pth"))
     import timm
+
     torch.save(timm.create_model("resnet18").state_dict(), tmp_path / "resnet18.pth")
     with pytest.raises(ValueError, match=r"not mobilenetv2_100 weights: \d+ of \d+ tensors missing"):
         build("facedepth_lite", pretrained=str(tmp_path / "resnet18.pth"))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, tiny_params, tiny_train_params
 
 pytestmark = pytest.mark.slow
@@ -32,7 +31,11 @@ def _project(tmp_path: Path, stages_kept: tuple[str, ...] | None) -> Path:
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stages))
     data = tiny_train_params(steps=1, warmup_steps=0)
     data["render"] = tiny_params()["render"]
-    data["prepare"] = {"resolution": [32, 32], "splits": {"train": 0.34, "val": 0.33, "test": 0.33}, "min_head_pixels": 10}
+    data["prepare"] = {
+        "resolution": [32, 32],
+        "splits": {"train": 0.34, "val": 0.33, "test": 0.33},
+        "min_head_pixels": 10,
+    }
     data["train"]["model_cfg"]["densedepth_lite"] = {"encoder": "densenet121"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     _dvc(tmp_path, "init", "--no-scm", "-q")
@@ -48,8 +51,17 @@ def test_the_whole_dag_runs_on_tiny_params(tmp_path):
     """render -> prepare -> train/evaluate x 4 models, baselines -> report, as `dvc repro` runs them."""
     project = _project(tmp_path, None)
     out = _dvc(project, "repro")
-    for stage in ("render", "prepare", "baselines", "report", *(f"{s}@{m}" for s in ("train", "evaluate")
-                                                                 for m in ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite"))):
+    for stage in (
+        "render",
+        "prepare",
+        "baselines",
+        "report",
+        *(
+            f"{s}@{m}"
+            for s in ("train", "evaluate")
+            for m in ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite")
+        ),
+    ):
         assert f"Running stage '{stage}'" in out, stage
     table = (project / "reports/comparison.md").read_text()
     assert "| bts_lite |" in table and "| mean_face (baseline) |" in table and "beats every baseline" in table

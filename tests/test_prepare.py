@@ -6,17 +6,19 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import facedepth
 from PIL import Image
 
-from conftest import facedepth
 from facedepth.depthnorm import KINDS, DepthNorm, denormalize, normalize
-from generation import exr, human
 from facedepth.splits import load_split
 from fdcore import schema
 from fdcore.schema import PrepareParams
+from generation import exr, human
 from pipeline.prepare import prepare, resize_frame, scan, split_identities
 
-PARAMS = PrepareParams(resolution=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0)
+PARAMS = PrepareParams(
+    resolution=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0
+)
 
 
 @pytest.fixture()
@@ -30,7 +32,11 @@ def test_splits_are_identity_disjoint_and_complete(renders, tmp_path):
     table, rejected = prepare(renders, tmp_path / "prepared", PARAMS)
     assert rejected.empty and len(table) == 6
     ids = {s: set(table.loc[table.split == s, "identity_id"]) for s in ("train", "val", "test")}
-    assert ids["train"].isdisjoint(ids["val"]) and ids["train"].isdisjoint(ids["test"]) and ids["val"].isdisjoint(ids["test"])
+    assert (
+        ids["train"].isdisjoint(ids["val"])
+        and ids["train"].isdisjoint(ids["test"])
+        and ids["val"].isdisjoint(ids["test"])
+    )
     assert all(ids.values())
     for split in ("train", "val", "test"):
         data = load_split(tmp_path / "prepared", split)
@@ -73,10 +79,14 @@ def _break(root, name, how):
 
 
 def test_every_kind_of_bad_frame_is_reported(renders, tmp_path):
-    kinds = {"f0000000": ("missing", "missing file(s): f0000000.mask.png"),
-             "f0000001": ("corrupt_exr", "unreadable EXR depth"),
-             "f0000002": ("nan", "NaN depth"), "f0000003": ("empty_head", "empty head mask"),
-             "f0000004": ("out_of_frame", "head out of frame"), "f0000005": ("no_json", "incomplete: no JSON")}
+    kinds = {
+        "f0000000": ("missing", "missing file(s): f0000000.mask.png"),
+        "f0000001": ("corrupt_exr", "unreadable EXR depth"),
+        "f0000002": ("nan", "NaN depth"),
+        "f0000003": ("empty_head", "empty head mask"),
+        "f0000004": ("out_of_frame", "head out of frame"),
+        "f0000005": ("no_json", "incomplete: no JSON"),
+    }
     for name, (how, _) in kinds.items():
         _break(renders, name, how)
     kept, rejected = scan(renders, PARAMS.min_head_pixels)
@@ -127,7 +137,7 @@ def test_resize_never_mixes_head_and_background():
     h, w = 60, 80
     mask = np.zeros((h, w), np.uint8)
     yy, xx = np.mgrid[:h, :w]
-    disc = (yy - 30) ** 2 + (xx - 37) ** 2 < 17 ** 2
+    disc = (yy - 30) ** 2 + (xx - 37) ** 2 < 17**2
     mask[disc] = human.FACE
     depth = np.where(disc, 0.5 + 0.001 * xx, 2.0).astype(np.float32)
     rgb = np.zeros((h, w, 3), np.uint8)
@@ -180,7 +190,9 @@ def test_normalization_round_trips_numpy_and_torch(kind):
 
     d = np.linspace(0.2, 3.0, 101)
     n = normalize(d, 0.2, 3.0, kind)
-    assert sorted([n[0], n[-1]]) == pytest.approx([0, 1]) and np.all(np.diff(n) > 0 if kind == "log" else np.diff(n) < 0)
+    assert sorted([n[0], n[-1]]) == pytest.approx([0, 1]) and np.all(
+        np.diff(n) > 0 if kind == "log" else np.diff(n) < 0
+    )
     assert np.allclose(denormalize(n, 0.2, 3.0, kind), d, rtol=1e-12)
     t = torch.tensor(d)
     assert torch.allclose(denormalize(normalize(t, 0.2, 3.0, kind), 0.2, 3.0, kind), t)
@@ -204,9 +216,12 @@ def test_prepare_params_validation():
         schema.parse({"prepare": {"splits": {"train": 0.9, "val": 0.2, "test": 0.1}}})
     with pytest.raises(ValueError, match="unknown key"):
         schema.parse({"prepare": {"size": [64, 64]}})
-    for bad, words in (({"resolution": "64"}, "prepare.resolution"), ({"resolution": [64.5, 64]}, "prepare.resolution"),
-                       ({"splits": {"train": 0, "val": 0.5, "test": 0.5}}, "ratios > 0"),
-                       ({"splits": {"train": 0, "val": 0, "test": 1}}, "ratios > 0")):
+    for bad, words in (
+        ({"resolution": "64"}, "prepare.resolution"),
+        ({"resolution": [64.5, 64]}, "prepare.resolution"),
+        ({"splits": {"train": 0, "val": 0.5, "test": 0.5}}, "ratios > 0"),
+        ({"splits": {"train": 0, "val": 0, "test": 1}}, "ratios > 0"),
+    ):
         with pytest.raises(ValueError, match=words):
             schema.parse({"prepare": bad})
     with pytest.raises(ValueError, match="cannot fill the train/val/test splits"):
@@ -215,8 +230,16 @@ def test_prepare_params_validation():
 
 def test_unwritable_out_is_named_without_a_traceback(renders, tmp_path, rendered):
     (tmp_path / "file").write_text("a file where a folder should go")
-    proc = facedepth("prepare", "--params", str(rendered[0]), "--renders", str(renders),
-                     "--out", str(tmp_path / "file" / "prepared"), check=False)
+    proc = facedepth(
+        "prepare",
+        "--params",
+        str(rendered[0]),
+        "--renders",
+        str(renders),
+        "--out",
+        str(tmp_path / "file" / "prepared"),
+        check=False,
+    )
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -232,12 +255,20 @@ def test_folders_beside_out_that_this_run_did_not_make_are_never_deleted(renders
     assert oct((tmp_path / "ds").stat().st_mode & 0o777) == oct(0o755)
 
 
-@pytest.mark.parametrize("path, value, words", [
-    (("head_pose", "yaw"), float("nan"), "head_pose.yaw"), (("head_pose", "yaw"), "left", "head_pose.yaw"),
-    (("head_pose", "eyes_cam"), [0, 0, 0], "eyes_cam\\[2\\]"), (("identity_id",), "abc", "identity_id"),
-    (("identity_id",), 10**30, "identity_id"), (("identity_id",), [1], "identity_id"), (("identity_id",), 1.5, "identity_id"),
-    (("description", "camera", "width"), 0, "camera.width"), (("K",), [[1, 0], [0, 1]], "K is not"),
-])
+@pytest.mark.parametrize(
+    "path, value, words",
+    [
+        (("head_pose", "yaw"), float("nan"), "head_pose.yaw"),
+        (("head_pose", "yaw"), "left", "head_pose.yaw"),
+        (("head_pose", "eyes_cam"), [0, 0, 0], "eyes_cam\\[2\\]"),
+        (("identity_id",), "abc", "identity_id"),
+        (("identity_id",), 10**30, "identity_id"),
+        (("identity_id",), [1], "identity_id"),
+        (("identity_id",), 1.5, "identity_id"),
+        (("description", "camera", "width"), 0, "camera.width"),
+        (("K",), [[1, 0], [0, 1]], "K is not"),
+    ],
+)
 def test_bad_numbers_in_a_frame_json_reject_that_frame_only(renders, path, value, words):
     import json
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, tiny_params
+
 from generation import config, geometry, human
 from generation.description import frame_from_dict
 from generation.realise import hair_strands, realise, skin_look
@@ -107,8 +107,12 @@ def test_blender_backend_imports_no_maths_modules():
     computing = {"generation.geometry", "generation.hair", "generation.sampling"}
     for path in (ROOT / "generation" / "blender").glob("*.py"):
         tree = ast.parse(Path(path).read_text())
-        imported = {f"{n.module}.{a.name}" if n.module == "generation" else n.module
-                    for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        imported = {
+            f"{n.module}.{a.name}" if n.module == "generation" else n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom)
+            for a in n.names
+        }
         assert not imported & computing, (path.name, imported & computing)
 
 
@@ -151,8 +155,9 @@ def test_every_hdri_meters_the_same_and_lamps_add_inverse_square_light(params):
         assert float(light @ LUMA) == pytest.approx(np.pi * f.world.strength * HDRI_REFERENCE, rel=1e-9)
         stops.add(round(exposure(f, light), 9))
     assert len(stops) == 1
-    lamp = dataclasses.replace(sample_frame(params, 0).lights[0], type="POINT", power_w=40.0, location=(0.0, -2.0, 0.0),
-                               rgb=(1.0, 0.5, 0.25))
+    lamp = dataclasses.replace(
+        sample_frame(params, 0).lights[0], type="POINT", power_w=40.0, location=(0.0, -2.0, 0.0), rgb=(1.0, 0.5, 0.25)
+    )
     lit = dataclasses.replace(f, lights=[lamp])
     added = illuminant(lit, world_look(lit)) - illuminant(f, world_look(f))
     np.testing.assert_allclose(added, 40.0 / (4 * np.pi * 4.0) * np.array([1.0, 0.5, 0.25]), rtol=1e-12)

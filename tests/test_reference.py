@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-import numpy as np
 import torch
-
 from conftest import ROOT
+
 from generation import config
 from generation.sampling import sample_identity
 from pipeline.prepare import split_identities
@@ -19,8 +18,13 @@ def _people(p, ids):
     out = []
     for i in ids:
         ident = sample_identity(p, i)
-        out.append((round(ident.gender, 9), round(ident.age, 9), tuple(sorted((k, round(v, 9))
-                                                                               for k, v in ident.morphs.items()))))
+        out.append(
+            (
+                round(ident.gender, 9),
+                round(ident.age, 9),
+                tuple(sorted((k, round(v, 9)) for k, v in ident.morphs.items())),
+            )
+        )
     return out
 
 
@@ -28,8 +32,13 @@ def test_reference_training_people_are_not_the_default_test_people():
     default = config.load(ROOT / "params.yaml")
     reference = config.load(ROOT / "profiles/reference.yaml")
     assert reference.seed != default.seed
-    test_ids = [i for i, s in split_identities(range(default.identities), config.load_all(ROOT / "params.yaml").prepare.splits,
-                                               default.seed).items() if s == "test"]
+    test_ids = [
+        i
+        for i, s in split_identities(
+            range(default.identities), config.load_all(ROOT / "params.yaml").prepare.splits, default.seed
+        ).items()
+        if s == "test"
+    ]
     assert len(test_ids) >= 10
     seen = set(_people(reference, range(reference.identities)))
     assert len(seen) == reference.identities  # distinct people (the comparison can tell people apart)
@@ -41,7 +50,16 @@ def test_reference_training_people_are_not_the_default_test_people():
 def test_shipped_weights_are_weights_only_small_and_match_their_card():
     path = ROOT / "facedepth/weights/reference.pt"
     state = torch.load(path, weights_only=True)
-    assert set(state) <= {"model", "config", "step", "epoch", "best_si_abs_rel", "input_size", "train_seconds", "device"}
+    assert set(state) <= {
+        "model",
+        "config",
+        "step",
+        "epoch",
+        "best_si_abs_rel",
+        "input_size",
+        "train_seconds",
+        "device",
+    }
     assert path.stat().st_size < 25 * 2**20
     card = (ROOT / "facedepth/weights/reference.md").read_text()
     assert hashlib.sha256(path.read_bytes()).hexdigest() in card

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, facedepth, tiny_params, write_params
 from PIL import Image
 
-from conftest import ROOT, facedepth, tiny_params, write_params
 from generation import config, exr, geometry, human
 from generation.description import frame_from_dict
 from generation.realise import realise
@@ -71,10 +71,15 @@ def _semantics_frame(**identity):
     """A frontal, near frame at 160x120 with the given identity values."""
     import dataclasses
 
-    p = config.parse(tiny_params(identities=1, frames_per_identity=1, settings={"resolution": [160, 120], "samples": 2}))
+    p = config.parse(
+        tiny_params(identities=1, frames_per_identity=1, settings={"resolution": [160, 120], "samples": 2})
+    )
     frame = sample_frame(p, 0)
-    frame = dataclasses.replace(frame, identity=dataclasses.replace(frame.identity, **identity),
-                                head_pose_deg={"yaw": 8.0, "pitch": 0.0, "roll": 0.0})
+    frame = dataclasses.replace(
+        frame,
+        identity=dataclasses.replace(frame.identity, **identity),
+        head_pose_deg={"yaw": 8.0, "pitch": 0.0, "roll": 0.0},
+    )
     return frame
 
 
@@ -90,7 +95,9 @@ def _render_pair(frame, tmp_path, **without):
     full = realise(frame)
     for k, r in enumerate((full, dataclasses.replace(full, **without))):
         (tmp_path / f"out{k}").mkdir()
-        files = finalize(frame, scene.render(frame, r, tmp_path / f"raw{k}"), tmp_path / f"out{k}", "test", r.eyes_world)
+        files = finalize(
+            frame, scene.render(frame, r, tmp_path / f"raw{k}"), tmp_path / f"out{k}", "test", r.eyes_world
+        )
         out.append((exr.read_depth(files["depth"]), np.asarray(Image.open(files["mask"]))))
     return out
 
@@ -98,8 +105,9 @@ def _render_pair(frame, tmp_path, **without):
 def test_lens_pixels_report_what_is_behind_the_lens(tmp_path):
     """Clear lenses: LENS pixels keep the depth of the eye or skin behind them (an active depth sensor sees
     through clear glass); the frame is GLASSES at its own, nearer depth; no other pixel changes."""
-    (depth, mask), (bare, bare_mask) = _render_pair(_semantics_frame(glasses="round", hair_style="none"), tmp_path,
-                                                    glasses=None)
+    (depth, mask), (bare, bare_mask) = _render_pair(
+        _semantics_frame(glasses="round", hair_style="none"), tmp_path, glasses=None
+    )
     lens, rim = mask == human.LENS, mask == human.GLASSES
     assert lens.sum() > 40 and rim.sum() > 20
     np.testing.assert_array_equal(depth[lens], bare[lens])
@@ -112,8 +120,12 @@ def test_lens_pixels_report_what_is_behind_the_lens(tmp_path):
 def test_hair_pixels_are_those_whose_first_hit_is_a_strand(tmp_path):
     """HAIR (scalp hair, brows, lashes, beard) marks exactly the pixels whose centre ray meets a strand first:
     removing the strands moves exactly those pixels farther away and no other."""
-    (depth, mask), (bare, _) = _render_pair(_semantics_frame(hair_style="short", facial_hair="beard",
-                                                             facial_hair_density=1.0), tmp_path, hair=None, fur=None)
+    (depth, mask), (bare, _) = _render_pair(
+        _semantics_frame(hair_style="short", facial_hair="beard", facial_hair_density=1.0),
+        tmp_path,
+        hair=None,
+        fur=None,
+    )
     hair = mask == human.HAIR
     nearer = depth < bare
     assert hair.sum() > 100
@@ -134,8 +146,13 @@ def test_white_balance_gains_scale_colour_and_leave_depth_and_labels(tmp_path):
     out = []
     for k, gains in enumerate(((1.0, 1.0, 1.0), (1.0, 0.5, 1.0))):
         files = scene.render(frame, dataclasses.replace(r, white_balance=gains), tmp_path / f"raw{k}")
-        out.append((np.asarray(Image.open(files["color"]).convert("RGB"), float), exr.read_depth(files["depth"]),
-                    exr.read_channel(files["index"])))
+        out.append(
+            (
+                np.asarray(Image.open(files["color"]).convert("RGB"), float),
+                exr.read_depth(files["depth"]),
+                exr.read_channel(files["index"]),
+            )
+        )
     (rgb, depth, index), (green_half, depth2, index2) = out
     np.testing.assert_array_equal(depth, depth2)
     np.testing.assert_array_equal(index, index2)
@@ -154,9 +171,9 @@ def test_hdri_backdrop_depth_is_the_sphere_it_is_projected_on(tmp_path):
     cam = frame.camera
     rays = geometry.ray_directions(cam.K, cam.width, cam.height)  # camera axes, z = 1
     centre = cam.cam_from_world[:3, 3]  # the sphere's centre (world origin) in camera axes
-    a = (rays ** 2).sum(-1)
+    a = (rays**2).sum(-1)
     b = -2 * rays @ centre
-    c = centre @ centre - 2.0 ** 2
+    c = centre @ centre - 2.0**2
     z = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)  # the far root: the camera is inside the sphere
     bg = mask == human.BACKGROUND
     assert bg.mean() > 0.2
@@ -274,9 +291,12 @@ def test_ray_renders_the_same_frames(rendered, tmp_path):
     assert len(frames) == 6
     for meta in frames:
         first = root / meta.parent.name / meta.name
-        assert np.array_equal(exr.read_depth(str(first)[:-5] + ".depth.exr"), exr.read_depth(str(meta)[:-5] + ".depth.exr"))
-        assert np.array_equal(np.asarray(Image.open(str(first)[:-5] + ".mask.png")),
-                              np.asarray(Image.open(str(meta)[:-5] + ".mask.png")))
+        assert np.array_equal(
+            exr.read_depth(str(first)[:-5] + ".depth.exr"), exr.read_depth(str(meta)[:-5] + ".depth.exr")
+        )
+        assert np.array_equal(
+            np.asarray(Image.open(str(first)[:-5] + ".mask.png")), np.asarray(Image.open(str(meta)[:-5] + ".mask.png"))
+        )
         _same_colour(Path(str(first)[:-5] + ".rgb.png"), Path(str(meta)[:-5] + ".rgb.png"))
 
 
@@ -296,8 +316,7 @@ def test_killing_the_render_command_kills_its_workers(tmp_path):
     deadline = time.time() + 120
     while not _frames(out) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    children = [int(c) for t in Path(f"/proc/{proc.pid}/task").iterdir()
-                for c in (t / "children").read_text().split()]
+    children = [int(c) for t in Path(f"/proc/{proc.pid}/task").iterdir() for c in (t / "children").read_text().split()]
     assert children and proc.poll() is None, "the render should still be running with its workers"
     proc.kill()  # the parent only, as a user's `kill -9 PID` or an OOM killer would
     proc.wait()

@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import facedepth
+
 from facedepth.checkpoint import TrainConfig, load_checkpoint, read_state, weights_only
 from fdcore.files import atomic_path, atomic_write_text
 
@@ -39,8 +39,15 @@ def test_a_checkpoint_with_a_code_payload_is_refused_not_run(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("command", [["predict", "IMG", "--out", "OUT"], ["export", "--out", "OUT/m.onnx"],
-                                     ["evaluate", "--out", "OUT"], ["demo", "--video", "IMG"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["predict", "IMG", "--out", "OUT"],
+        ["export", "--out", "OUT/m.onnx"],
+        ["evaluate", "--out", "OUT"],
+        ["demo", "--video", "IMG"],
+    ],
+)
 def test_every_command_refuses_a_hostile_checkpoint(tmp_path, command):
     path, marker = _evil_checkpoint(tmp_path)
     from PIL import Image
@@ -53,8 +60,17 @@ def test_every_command_refuses_a_hostile_checkpoint(tmp_path, command):
 
 
 def test_weights_only_keeps_what_inference_needs():
-    state = {"model": {"w": torch.zeros(2)}, "optimizer": {"state": {}}, "scheduler": {}, "scaler": {},
-             "config": {"model": "x"}, "step": 3, "epoch": 0, "best_si_abs_rel": 0.1, "input_size": [8, 8]}
+    state = {
+        "model": {"w": torch.zeros(2)},
+        "optimizer": {"state": {}},
+        "scheduler": {},
+        "scaler": {},
+        "config": {"model": "x"},
+        "step": 3,
+        "epoch": 0,
+        "best_si_abs_rel": 0.1,
+        "input_size": [8, 8],
+    }
     assert set(weights_only(state)) == {"model", "config", "step", "epoch", "best_si_abs_rel", "input_size"}
     assert set(weights_only({**state, "train_seconds": 1.0, "raw_model": {}})) - set(state) == {"train_seconds"}
 

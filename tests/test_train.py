@@ -4,15 +4,14 @@ import dataclasses
 import json
 
 import numpy as np
-
 import pytest
 import torch
-
 from conftest import facedepth, tiny_train_params, write_params
+
 from facedepth.augment import geometric, only, photometric
+from facedepth.checkpoint import TrainConfig, load_checkpoint
 from facedepth.data import BACKGROUND, FACE_SKIN, HEAD_LABELS, DepthSplit, half
 from facedepth.depthnorm import DepthNorm
-from facedepth.checkpoint import TrainConfig, load_checkpoint
 from facedepth.train import lr_factor, train
 from generation import human
 
@@ -49,7 +48,10 @@ def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_foca
     assert s == 2.0 and zrgb.shape == rgb.shape and zdepth.shape == depth.shape
     h, w = mask.shape
     v, u = np.mgrid[0:h, 0:w]
-    src_v, src_u = np.rint((v - (h - 1) / 2) / 2 + (h - 1) / 2).astype(int), np.rint((u - (w - 1) / 2) / 2 + (w - 1) / 2).astype(int)
+    src_v, src_u = (
+        np.rint((v - (h - 1) / 2) / 2 + (h - 1) / 2).astype(int),
+        np.rint((u - (w - 1) / 2) / 2 + (w - 1) / 2).astype(int),
+    )
     agree = zmask == mask[src_v, src_u]
     assert agree.mean() > 0.97  # nearest sampling of the same source pixel (ties at .5 may round either way)
     same = agree & (zmask > 0)
@@ -81,8 +83,11 @@ def test_camera_effects_are_seeded_and_each_one_acts(prepared):
         assert a.dtype == np.uint8 and a.shape == rgb.shape
     grey = photometric(rgb, np.random.default_rng(0), dataclasses.replace(quiet, p_grey=1.0))
     assert np.ptp(grey.astype(int), axis=2).max() <= 1
-    noisy = photometric(np.full((64, 64, 3), 128, np.uint8), np.random.default_rng(0),
-                        dataclasses.replace(quiet, p_noise=1.0, shot_noise=(0.05, 0.05), read_noise=(0.0, 0.0)))
+    noisy = photometric(
+        np.full((64, 64, 3), 128, np.uint8),
+        np.random.default_rng(0),
+        dataclasses.replace(quiet, p_noise=1.0, shot_noise=(0.05, 0.05), read_noise=(0.0, 0.0)),
+    )
     assert 0.05 * np.sqrt(128 / 255) * 255 * 0.8 < noisy.std() < 0.05 * np.sqrt(128 / 255) * 255 * 1.2
 
 
@@ -91,8 +96,12 @@ def test_augment_params_are_checked():
         return TrainConfig.from_params({"train": {"augment": section}}, "facedepth_lite").augment
 
     assert augment({"p_jpeg": 0.5, "jpeg_quality": [40, 90]}).jpeg_quality == (40.0, 90.0)
-    for section, words in (({"p_jpg": 0.5}, r"unknown key\(s\) \['p_jpg'\]"), ({"p_blur": 1.5}, "p_blur.*probability"),
-                           ({"zoom": [1.3, 0.7]}, r"zoom: need \[low, high\]"), ({"gamma": 1.2}, "gamma: expected a list")):
+    for section, words in (
+        ({"p_jpg": 0.5}, r"unknown key\(s\) \['p_jpg'\]"),
+        ({"p_blur": 1.5}, "p_blur.*probability"),
+        ({"zoom": [1.3, 0.7]}, r"zoom: need \[low, high\]"),
+        ({"gamma": 1.2}, "gamma: expected a list"),
+    ):
         with pytest.raises(ValueError, match=words):
             augment(section)
 
@@ -103,8 +112,12 @@ def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_pat
     schedule = {"lr_schedule": "step", "lr_step": 1, "lr_gamma": 0.5, "warmup_steps": 0, "batch_size": 1}
     cfg = TrainConfig.from_params(tiny_train_params(steps=3, **schedule), "unet_simple_lite")
     full = train(cfg, prepared, tmp_path / "full", tmp_path / "live_full")
-    first = train(TrainConfig.from_params(tiny_train_params(steps=1, **schedule), "unet_simple_lite"), prepared,
-                  tmp_path / "resumed", tmp_path / "live_resumed")
+    first = train(
+        TrainConfig.from_params(tiny_train_params(steps=1, **schedule), "unet_simple_lite"),
+        prepared,
+        tmp_path / "resumed",
+        tmp_path / "live_resumed",
+    )
     assert first["step"] == 1 and first["epoch"] == 0
     resumed = train(cfg, prepared, tmp_path / "resumed", tmp_path / "live_resumed", resume=True)
     assert resumed["step"] == full["step"] == 3 and resumed["epoch"] == 1 and resumed["lr"] == full["lr"]
@@ -126,23 +139,34 @@ def test_lr_warms_up_then_follows_the_schedule():
 
 def test_per_model_steps_and_bad_numbers_are_named():
     data = tiny_train_params(steps=50)
-    data["train"]["model_cfg"]["bts_lite"] = {"encoder": "resnet18", "num_features": 128, "steps": 7,
-                                              "warmup_steps": 2, "lr": 2.0e-3}
+    data["train"]["model_cfg"]["bts_lite"] = {
+        "encoder": "resnet18",
+        "num_features": 128,
+        "steps": 7,
+        "warmup_steps": 2,
+        "lr": 2.0e-3,
+    }
     bts = TrainConfig.from_params(data, "bts_lite")
     assert (bts.steps, bts.warmup_steps, bts.lr) == (7, 2, 2.0e-3)
     assert bts.model_cfg["bts_lite"] == {"encoder": "resnet18", "num_features": 128}  # the build options only
     unet = TrainConfig.from_params(data, "unet_simple_lite")
     assert (unet.steps, unet.warmup_steps, unet.lr) == (50, data["train"]["warmup_steps"], data["train"]["lr"])
-    for key, value, words in (("lr", "3e-4", "train.lr"), ("steps", 0, "train.steps"), ("steps", "2", "train.steps"),
-                              ("warmup_steps", -1, "train.warmup_steps"), ("loss", {"w_ssmi": 0.3}, r"\['w_ssmi'\]"),
-                              ("loss", {"w_l1": "0.2"}, "train.loss.w_l1"), ("augment", {"flip": -1}, "augment.flip"),
-                              ("depth_norm", "disparity", "train.depth_norm"),
-                              ("canonical_focal", -1, "train.canonical_focal"),
-                              ("model_cfg", {"facedepth": {"encoder": "resnet18"}}, r"model_cfg.facedepth.*published"),
-                              ("model_cfg", {"bts_lite": {"width": 64}}, r"\['width'\].*num_features"),
-                              ("model_cfg", {"resnet": {}}, "model_cfg.resnet: unknown model"),
-                              ("model_cfg", {"bts_lite": {"lr": "1e-3"}}, "model_cfg.bts_lite.lr: expected float"),
-                              ("model_cfg", {"bts_lite": {"steps": 0}}, "model_cfg.bts_lite.steps: need")):
+    for key, value, words in (
+        ("lr", "3e-4", "train.lr"),
+        ("steps", 0, "train.steps"),
+        ("steps", "2", "train.steps"),
+        ("warmup_steps", -1, "train.warmup_steps"),
+        ("loss", {"w_ssmi": 0.3}, r"\['w_ssmi'\]"),
+        ("loss", {"w_l1": "0.2"}, "train.loss.w_l1"),
+        ("augment", {"flip": -1}, "augment.flip"),
+        ("depth_norm", "disparity", "train.depth_norm"),
+        ("canonical_focal", -1, "train.canonical_focal"),
+        ("model_cfg", {"facedepth": {"encoder": "resnet18"}}, r"model_cfg.facedepth.*published"),
+        ("model_cfg", {"bts_lite": {"width": 64}}, r"\['width'\].*num_features"),
+        ("model_cfg", {"resnet": {}}, "model_cfg.resnet: unknown model"),
+        ("model_cfg", {"bts_lite": {"lr": "1e-3"}}, "model_cfg.bts_lite.lr: expected float"),
+        ("model_cfg", {"bts_lite": {"steps": 0}}, "model_cfg.bts_lite.steps: need"),
+    ):
         with pytest.raises(ValueError, match=words):
             TrainConfig.from_params(tiny_train_params(**{key: value}), "unet_simple_lite")
 
@@ -158,25 +182,68 @@ def test_checkpoint_rebuilds_the_model(prepared, tmp_path):
 
 def test_cli_train_and_resume_errors(prepared, tmp_path):
     params = write_params(tmp_path, tiny_train_params(steps=1))
-    proc = facedepth("train", "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
-                     "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live"))
+    proc = facedepth(
+        "train",
+        "--model",
+        "unet_simple_lite",
+        "--prepared",
+        str(prepared),
+        "--params",
+        str(params),
+        "--out",
+        str(tmp_path / "m"),
+        "--live",
+        str(tmp_path / "live"),
+    )
     assert "steps/s" in proc.stderr and (tmp_path / "m/last.pt").is_file()
-    proc = facedepth("train", "--model", "unet_simple_lite", "--resume", "--prepared", str(prepared), "--params", str(params),
-                     "--out", str(tmp_path / "none"), check=False)
+    proc = facedepth(
+        "train",
+        "--model",
+        "unet_simple_lite",
+        "--resume",
+        "--prepared",
+        str(prepared),
+        "--params",
+        str(params),
+        "--out",
+        str(tmp_path / "none"),
+        check=False,
+    )
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
     proc = facedepth("train", "--model", "nope", "--params", str(params), check=False)
     assert proc.returncode == 2 and "unknown model" in proc.stderr
     (tmp_path / "m/last.pt").write_bytes((tmp_path / "m/last.pt").read_bytes()[:1000])  # truncated by a crash
-    proc = facedepth("train", "--model", "unet_simple_lite", "--resume", "--prepared", str(prepared), "--params", str(params),
-                     "--out", str(tmp_path / "m"), check=False)
+    proc = facedepth(
+        "train",
+        "--model",
+        "unet_simple_lite",
+        "--resume",
+        "--prepared",
+        str(prepared),
+        "--params",
+        str(params),
+        "--out",
+        str(tmp_path / "m"),
+        check=False,
+    )
     assert proc.returncode == 2 and "last.pt: not a readable checkpoint" in proc.stderr
 
 
 def test_resume_refuses_another_models_checkpoint(prepared, tmp_path):
-    train(TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple_lite"), prepared, tmp_path / "m", tmp_path / "l")
+    train(
+        TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple_lite"),
+        prepared,
+        tmp_path / "m",
+        tmp_path / "l",
+    )
     with pytest.raises(ValueError, match="a unet_simple_lite checkpoint cannot resume facedepth_lite"):
-        train(TrainConfig.from_params(tiny_train_params(steps=2), "facedepth_lite"), prepared, tmp_path / "m",
-              tmp_path / "l", resume=True)
+        train(
+            TrainConfig.from_params(tiny_train_params(steps=2), "facedepth_lite"),
+            prepared,
+            tmp_path / "m",
+            tmp_path / "l",
+            resume=True,
+        )
 
 
 def test_torchrun_distributed_data_parallel_on_cpu(prepared, tmp_path):
@@ -185,9 +252,26 @@ def test_torchrun_distributed_data_parallel_on_cpu(prepared, tmp_path):
     import sys
 
     params = write_params(tmp_path, tiny_train_params(steps=2, batch_size=1))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "pipeline", "train",
-           "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
-           "--out", str(tmp_path / "m"), "--live", str(tmp_path / "live")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "pipeline",
+        "train",
+        "--model",
+        "unet_simple_lite",
+        "--prepared",
+        str(prepared),
+        "--params",
+        str(params),
+        "--out",
+        str(tmp_path / "m"),
+        "--live",
+        str(tmp_path / "live"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     state = torch.load(tmp_path / "m/last.pt", weights_only=False)
@@ -210,13 +294,28 @@ def test_person_pixels_beyond_far_are_reported(prepared):
 def test_unwritable_out_is_a_clear_error(prepared, tmp_path):
     (tmp_path / "file").write_text("a file where the checkpoint folder should go")
     params = write_params(tmp_path, tiny_train_params(steps=1))
-    proc = facedepth("train", "--model", "unet_simple_lite", "--prepared", str(prepared), "--params", str(params),
-                     "--out", str(tmp_path / "file" / "m"), check=False)
+    proc = facedepth(
+        "train",
+        "--model",
+        "unet_simple_lite",
+        "--prepared",
+        str(prepared),
+        "--params",
+        str(params),
+        "--out",
+        str(tmp_path / "file" / "m"),
+        check=False,
+    )
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_best_checkpoint_is_weights_only_and_loads_safely(prepared, tmp_path):
-    train(TrainConfig.from_params(tiny_train_params(steps=2), "unet_simple_lite"), prepared, tmp_path / "m", tmp_path / "l")
+    train(
+        TrainConfig.from_params(tiny_train_params(steps=2), "unet_simple_lite"),
+        prepared,
+        tmp_path / "m",
+        tmp_path / "l",
+    )
     best = torch.load(tmp_path / "m/best.pt", weights_only=True)
     last = torch.load(tmp_path / "m/last.pt", weights_only=True)  # resume state is plain data too
     assert "optimizer" not in best and "model" in best and "config" in best

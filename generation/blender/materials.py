@@ -85,9 +85,19 @@ def skin(name: str, label: int, masks: dict):
     driven by MakeHuman's UV region masks (`masks`: bpy images) and per-vertex region weights, random-walk
     subsurface scattering, pores and an oily T-zone."""
     mat, nt, out = _new(name, label)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
-        "Subsurface Weight": 0.35, "Subsurface Scale": 0.004, "Specular IOR Level": 0.35,
-        "Subsurface Radius": (1.0, 0.35, 0.2), "Coat Weight": 0.04, "Coat Roughness": 0.25})
+    bsdf = _add(
+        nt,
+        "ShaderNodeBsdfPrincipled",
+        "bsdf",
+        **{
+            "Subsurface Weight": 0.35,
+            "Subsurface Scale": 0.004,
+            "Specular IOR Level": 0.35,
+            "Subsurface Radius": (1.0, 0.35, 0.2),
+            "Coat Weight": 0.04,
+            "Coat Roughness": 0.25,
+        },
+    )
     bsdf.subsurface_method = "RANDOM_WALK"
     coords = _add(nt, "ShaderNodeTexCoord")
     shifted = _add(nt, "ShaderNodeMapping", "offset")  # per-identity noise: freckles differ between people
@@ -128,29 +138,53 @@ def skin(name: str, label: int, masks: dict):
     _link(nt, source.outputs[2], vary.inputs[6])
     _link(nt, blood.outputs["Color"], vary.inputs[7])
     c = vary.outputs[2]
-    c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MAXIMUM", _attr(nt, "cheek"), mask["ears"]), _value(nt, "flush")),
-               "flush_rgb")
-    c = _layer(nt, c, _math(nt, "MULTIPLY", _attr(nt, "under_eye"), _value(nt, "under_eye")), "under_eye_rgb",
-               "MULTIPLY")
+    c = _layer(
+        nt,
+        c,
+        _math(nt, "MULTIPLY", _math(nt, "MAXIMUM", _attr(nt, "cheek"), mask["ears"]), _value(nt, "flush")),
+        "flush_rgb",
+    )
+    c = _layer(
+        nt, c, _math(nt, "MULTIPLY", _attr(nt, "under_eye"), _value(nt, "under_eye")), "under_eye_rgb", "MULTIPLY"
+    )
     c = _layer(nt, c, _math(nt, "MULTIPLY", mask["eyelids"], _value(nt, "eyelid")), "shadow_rgb")
     c = _layer(nt, c, mask["lips"], "lip")
     spots = _math(nt, "GREATER_THAN", specks.outputs["Fac"], 0.6)
     where = _math(nt, "MAXIMUM", _attr(nt, "cheek"), _attr(nt, "tzone"))
-    c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", spots, where), _value(nt, "freckles")),
-               "freckle_rgb", "MULTIPLY")
+    c = _layer(
+        nt,
+        c,
+        _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", spots, where), _value(nt, "freckles")),
+        "freckle_rgb",
+        "MULTIPLY",
+    )
     sep = _add(nt, "ShaderNodeSeparateColor")
     _link(nt, cells.outputs["Color"], sep.inputs["Color"])
-    mole = _math(nt, "MULTIPLY", _math(nt, "LESS_THAN", sep.outputs[0], _value(nt, "moles")),
-                 _math(nt, "LESS_THAN", cells.outputs["Distance"], 0.07))
+    mole = _math(
+        nt,
+        "MULTIPLY",
+        _math(nt, "LESS_THAN", sep.outputs[0], _value(nt, "moles")),
+        _math(nt, "LESS_THAN", cells.outputs["Distance"], 0.07),
+    )
     c = _layer(nt, c, mole, "mole_rgb")
-    c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "beard"), fine.outputs["Fac"]),
-                            _value(nt, "stubble")), "stubble_rgb")
+    c = _layer(
+        nt,
+        c,
+        _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "beard"), fine.outputs["Fac"]), _value(nt, "stubble")),
+        "stubble_rgb",
+    )
     roots = _math(nt, "ADD", _math(nt, "MULTIPLY", fine.outputs["Fac"], 0.6), 0.7)  # speckled, as follicles are
-    c = _layer(nt, c, _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "scalp"), roots), _value(nt, "scalp_cover")),
-               "scalp_rgb")
+    c = _layer(
+        nt,
+        c,
+        _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "scalp"), roots), _value(nt, "scalp_cover")),
+        "scalp_rgb",
+    )
     hairs = _add(nt, "ShaderNodeTexNoise", **{"Scale": 400.0, "Detail": 1.0})
     _link(nt, obj, hairs.inputs["Vector"])
-    brow = _math(nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "brow"), hairs.outputs["Fac"]), _value(nt, "brow_density"))
+    brow = _math(
+        nt, "MULTIPLY", _math(nt, "MULTIPLY", _attr(nt, "brow"), hairs.outputs["Fac"]), _value(nt, "brow_density")
+    )
     c = _layer(nt, c, brow, "brow")
     _link(nt, c, bsdf.inputs["Base Color"])
     rough = _math(nt, "SUBTRACT", _value(nt, "roughness"), _math(nt, "MULTIPLY", _attr(nt, "tzone"), _value(nt, "oil")))
@@ -176,13 +210,31 @@ def update_skin(mat, look: SkinLook, texture=None) -> None:
     nodes["skin_texture"].image = texture
     nodes["skin_source"].inputs["Factor"].default_value = 1.0 if texture is not None else 0.0
     nodes["offset"].inputs["Location"].default_value = look.noise_offset
-    for name in ("flush", "under_eye", "eyelid", "freckles", "moles", "stubble", "scalp_cover", "brow_density",
-                 "roughness", "oil"):
+    for name in (
+        "flush",
+        "under_eye",
+        "eyelid",
+        "freckles",
+        "moles",
+        "stubble",
+        "scalp_cover",
+        "brow_density",
+        "roughness",
+        "oil",
+    ):
         _set(nodes, name, getattr(look, name))
-    for name, value in (("skin_rgb", look.rgb), ("flush_rgb", look.flush_rgb), ("under_eye_rgb", look.under_eye_rgb),
-                        ("shadow_rgb", look.shadow_rgb), ("lip", look.lip_rgb), ("freckle_rgb", look.freckle_rgb),
-                        ("mole_rgb", look.mole_rgb), ("stubble_rgb", look.stubble_rgb), ("scalp_rgb", look.scalp_rgb),
-                        ("brow", look.brow_rgb)):
+    for name, value in (
+        ("skin_rgb", look.rgb),
+        ("flush_rgb", look.flush_rgb),
+        ("under_eye_rgb", look.under_eye_rgb),
+        ("shadow_rgb", look.shadow_rgb),
+        ("lip", look.lip_rgb),
+        ("freckle_rgb", look.freckle_rgb),
+        ("mole_rgb", look.mole_rgb),
+        ("stubble_rgb", look.stubble_rgb),
+        ("scalp_rgb", look.scalp_rgb),
+        ("brow", look.brow_rgb),
+    ):
         _set(nodes, name, value)
     nodes["bsdf"].inputs["Subsurface Weight"].default_value = look.subsurface
 
@@ -208,9 +260,17 @@ def update_eyes(mat, iris_rgb, rim_rgb) -> None:
 
 def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0):
     mat, nt, out = _new(name, label)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{
-        "Base Color": (*rgb, 1.0), "Roughness": roughness, "Subsurface Weight": subsurface,
-        "Subsurface Scale": 0.003})
+    bsdf = _add(
+        nt,
+        "ShaderNodeBsdfPrincipled",
+        "bsdf",
+        **{
+            "Base Color": (*rgb, 1.0),
+            "Roughness": roughness,
+            "Subsurface Weight": subsurface,
+            "Subsurface Scale": 0.003,
+        },
+    )
     _link(nt, bsdf.outputs[0], out.inputs["Surface"])
     return mat
 
@@ -218,14 +278,17 @@ def plain(name: str, label: int, rgb, roughness: float, subsurface: float = 0.0)
 def fabric(name: str, label: int = human.CLOTHES):
     """Woven cloth: colour with an optional stripe, check or heather pattern, weave bump and sheen."""
     mat, nt, out = _new(name, label)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.85, "Sheen Weight": 0.4,
-                                                            "Sheen Roughness": 0.6})
+    bsdf = _add(
+        nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.85, "Sheen Weight": 0.4, "Sheen Roughness": 0.6}
+    )
     coords = _add(nt, "ShaderNodeTexCoord")
     mapping = _add(nt, "ShaderNodeMapping", "mapping")
     _link(nt, coords.outputs["Object"], mapping.inputs["Vector"])
-    for kind, node, inputs in (("stripes", "ShaderNodeTexWave", {"Distortion": 0.0, "Detail": 0.0}),
-                               ("check", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0, 0, 0, 1)}),
-                               ("heather", "ShaderNodeTexNoise", {"Detail": 8.0, "Roughness": 0.8})):
+    for kind, node, inputs in (
+        ("stripes", "ShaderNodeTexWave", {"Distortion": 0.0, "Detail": 0.0}),
+        ("check", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0, 0, 0, 1)}),
+        ("heather", "ShaderNodeTexNoise", {"Detail": 8.0, "Roughness": 0.8}),
+    ):
         _link(nt, mapping.outputs["Vector"], _add(nt, node, kind, **inputs).inputs["Vector"])
     mix = _mix(nt, "pattern")
     mix.clamp_factor = True
@@ -384,8 +447,12 @@ def update_environment(nt, look: WorldLook, image) -> None:
 
 def hair(name: str = "hair"):
     mat, nt, out = _new(name, human.HAIR)
-    bsdf = _add(nt, "ShaderNodeBsdfHairPrincipled", "bsdf", **{"Roughness": 0.35, "Radial Roughness": 0.5,
-                                                                "Random Roughness": 0.2})
+    bsdf = _add(
+        nt,
+        "ShaderNodeBsdfHairPrincipled",
+        "bsdf",
+        **{"Roughness": 0.35, "Radial Roughness": 0.5, "Random Roughness": 0.2},
+    )
     bsdf.parametrization = "MELANIN"
     _link(nt, bsdf.outputs[0], out.inputs["Surface"])
     return mat
@@ -404,9 +471,11 @@ def wall():
     coords = _add(nt, "ShaderNodeTexCoord")
     mapping = _add(nt, "ShaderNodeMapping", "mapping")
     _link(nt, coords.outputs["Object"], mapping.inputs["Vector"])
-    for kind, node, inputs in (("noise", "ShaderNodeTexNoise", {"Detail": 6.0}),
-                               ("checker", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}),
-                               ("waves", "ShaderNodeTexWave", {"Distortion": 4.0, "Detail": 3.0})):
+    for kind, node, inputs in (
+        ("noise", "ShaderNodeTexNoise", {"Detail": 6.0}),
+        ("checker", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}),
+        ("waves", "ShaderNodeTexWave", {"Distortion": 4.0, "Detail": 3.0}),
+    ):
         _link(nt, mapping.outputs["Vector"], _add(nt, node, kind, **inputs).inputs["Vector"])  # node named by kind
     mix = _mix(nt, "pattern", "MULTIPLY")
     _link(nt, mix.outputs[2], bsdf.inputs["Base Color"])

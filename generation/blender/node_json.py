@@ -15,7 +15,7 @@ import bpy
 def _set(socket, value) -> None:
     current = socket.default_value
     if hasattr(current, "__len__") and hasattr(value, "__len__"):
-        value = list(value)[:len(current)]
+        value = list(value)[: len(current)]
     socket.default_value = value
 
 
@@ -42,7 +42,9 @@ def _fill(nt, nodes: dict, links: list, groups: dict, uv_map: str) -> None:
                     _set(node.inputs[key], value)
         made[name] = node
     for link in links:
-        nt.links.new(made[link["from_node"]].outputs[link["from_socket"]], made[link["to_node"]].inputs[link["to_socket"]])
+        nt.links.new(
+            made[link["from_node"]].outputs[link["from_socket"]], made[link["to_node"]].inputs[link["to_socket"]]
+        )
 
 
 def build(spec: dict, nt, uv_map: str, prefix: str) -> None:

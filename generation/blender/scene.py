@@ -45,14 +45,20 @@ def use_device(scene, device: str) -> str:
             scene.cycles.device = "GPU"
             return kind
     if device != "auto":
-        raise RuntimeError(f"render.settings.device: {device} was asked for but Cycles finds no {device.upper()} "
-                           f"device on this machine; set it to auto or cpu")
+        raise RuntimeError(
+            f"render.settings.device: {device} was asked for but Cycles finds no {device.upper()} "
+            f"device on this machine; set it to auto or cpu"
+        )
     scene.cycles.device = "CPU"
     return "CPU"
 
 
-MESH_SLOTS = {"garment": ("fabric", "inner"), "glasses": ("glasses", "lens"), "backdrop": ("backdrop",),
-              "room": ("paint", "wood", "object")}  # per-frame meshes and their material slots
+MESH_SLOTS = {
+    "garment": ("fabric", "inner"),
+    "glasses": ("glasses", "lens"),
+    "backdrop": ("backdrop",),
+    "room": ("paint", "wood", "object"),
+}  # per-frame meshes and their material slots
 
 
 def _load_image(path: Path, what: str, colour: bool = True):
@@ -154,9 +160,12 @@ class BlenderScene:
         balance.inputs["Factor"].default_value = 1.0
         ng.links.new(layers.outputs["Image"], balance.inputs[6])
         self.balance = balance.inputs[7]
-        for name, source, kind in (("depth", layers.outputs["Depth"], "FLOAT"),
-                                   ("index", layers.outputs["Material Index"], "FLOAT"),
-                                   ("lens", layers.outputs["lens"], "FLOAT"), ("color", balance.outputs[2], "RGBA")):
+        for name, source, kind in (
+            ("depth", layers.outputs["Depth"], "FLOAT"),
+            ("index", layers.outputs["Material Index"], "FLOAT"),
+            ("lens", layers.outputs["lens"], "FLOAT"),
+            ("color", balance.outputs[2], "RGBA"),
+        ):
             out.file_output_items.new(kind, name)
             ng.links.new(source, out.inputs[name])
         rgb = out.file_output_items["color"]
@@ -335,8 +344,10 @@ class BlenderScene:
         with _quiet():
             bpy.ops.render.render(write_still=False)
         stem = f"{frame.index % 10000:04d}."
-        files = {name: out_dir / f"{stem}{name}.{ext}"
-                 for name, ext in (("depth", "exr"), ("index", "exr"), ("lens", "exr"), ("color", "png"))}
+        files = {
+            name: out_dir / f"{stem}{name}.{ext}"
+            for name, ext in (("depth", "exr"), ("index", "exr"), ("lens", "exr"), ("color", "png"))
+        }
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise RuntimeError(f"frame {frame.name}: Blender did not write {missing}")
