@@ -12,6 +12,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# a test that uses one of these fixtures needs what its marker names (`make check` leaves those out)
+NEEDS = {"rendered": "render", "prepared": "render", "checkpoint": "train", "project": "dag"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & set(NEEDS):
+            item.add_marker(NEEDS[fixture])
+
 
 def tiny_params(**render_overrides) -> dict:
     """The project's params.yaml shrunk to a few small frames."""
