@@ -164,6 +164,19 @@ def _load(folder: Path, hint: str) -> tuple[dict, dict]:
         return json.loads((folder / "metrics.json").read_text()), {"index": z["index"], "depth": z["depth"]}
 
 
+def headline(summaries: dict[str, dict], baselines: dict[str, dict]) -> dict:
+    """Four numbers per model and baseline: what `dvc metrics show` and `dvc metrics diff` print."""
+    return {
+        name: {
+            "abs_rel": round(s["metric"]["abs_rel"], 4),
+            "si_abs_rel": round(s["scale_invariant"]["abs_rel"], 4),
+            "relief_mm": round(s["shape"]["relief_mm"], 2),
+            "spearman": round(s["shape"]["spearman"], 3),
+        }
+        for name, s in {**summaries, **{f"{n}_baseline": b for n, b in baselines.items()}}.items()
+    }
+
+
 def build_report(
     eval_root: Path, baselines_root: Path, prepared: Path, models: list[str], out_md: Path, out_png: Path
 ) -> str:
@@ -176,6 +189,7 @@ def build_report(
             predictions[f"{name} (baseline)"] = kept
     text = markdown_table(summaries, baselines)
     out_md.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_md.with_name("metrics.json"), json.dumps(headline(summaries, baselines), indent=1))
     atomic_write_text(out_md, text + f"\n![qualitative comparison]({out_png.name})\n")
     figure(prepared, predictions, out_png)
     return text
