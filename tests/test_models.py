@@ -100,3 +100,17 @@ def test_loss_decreases_when_overfitting_a_tiny_batch(name):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_registered_model_exports_to_onnx_with_a_dynamic_batch(name, tmp_path):
+    from facedepth.export import export_model
+
+    model = build(name, **({"base": 8} if name == "unet_simple_lite" else {})).eval()
+    diff = export_model(model, (64, 64), tmp_path / "m.onnx", {"facedepth.model": name})
+    assert diff < 1e-4
+    import onnx
+
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    assert {p.key: p.value for p in proto.metadata_props} == {"facedepth.model": name}
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"

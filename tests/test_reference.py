@@ -84,3 +84,24 @@ def test_readme_python_example_runs():
     printed = buf.getvalue().split()
     assert printed[0].startswith("(") and int(printed[-2]) >= 1  # Grace Hopper's face found
     assert 0.3 < float(printed[-1]) < 3.0  # her nearest point, in metres
+
+
+def test_onnx_example_in_the_docs_runs_on_the_exported_reference(tmp_path):
+    import contextlib
+    import io
+    import os
+
+    from facedepth.export import export_onnx
+
+    assert export_onnx(ROOT / "facedepth/weights/reference.pt", tmp_path / "model.onnx") < 1e-4
+    code = re.search(r"```python\n(.*?)```", (ROOT / "docs/inference.md").read_text(), re.S).group(1)
+    code = code.replace('"docs/photos/', f'"{ROOT}/docs/photos/')
+    buf, cwd = io.StringIO(), os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(compile(code, "docs/inference.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    shape, nearest = buf.getvalue().rsplit(" ", 1)
+    assert shape.startswith("(64, 64)") and 0.05 < float(nearest) < 5

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facedepth.models.resize import to_half
+
 from facedepth.models.encoders import channels
 
 
@@ -119,4 +121,4 @@ class BTS(nn.Module):
         d2 = full(planar_depth(self.reduc2(y), 2))
         y = self.upconv1(y, (h, w))
         y = self.conv1(torch.cat([y, torch.sigmoid(self.reduc1(y)), d2, d4, d8], 1))
-        return torch.sigmoid(F.interpolate(self.get_depth(y), size=(h // 2, w // 2), mode="area"))
+        return torch.sigmoid(to_half(self.get_depth(y), h, w))

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facedepth.models.resize import to_half
+
 
 def _block(cin: int, cout: int, mid: int | None = None) -> nn.Sequential:
     mid = mid or cout
@@ -44,7 +46,4 @@ class UNet(nn.Module):
         for up in self.up:
             skip = skips.pop()
             y = up(torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1))
-        y = self.head(y)
-        if y.shape[-2:] != (h // 2, w // 2):
-            y = F.interpolate(y, size=(h // 2, w // 2), mode="area")
-        return torch.sigmoid(y)
+        return torch.sigmoid(to_half(self.head(y), h, w))
