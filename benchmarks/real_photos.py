@@ -20,11 +20,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from facedepth.predict import (
-    Predictor,  # noqa: E402
-    read_rgb,  # noqa: E402
-)
+from facedepth.predict import Predictor, read_rgb  # noqa: E402
 from pipeline.predict import find_images, photo_focal  # noqa: E402
+
+
+def shaded(depth: np.ndarray, fx: float) -> np.ndarray:
+    """Depth lit from the upper left as a surface (NaN stays NaN): shows relief a colour map hides."""
+    z = np.where(np.isfinite(depth), depth, np.nan)
+    dzdy, dzdx = np.gradient(z)
+    px = z / fx  # metres per pixel at that depth
+    n = np.stack([dzdx / px, dzdy / px, -np.ones_like(z)], -1)  # faces the camera (-z); x right, y down
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    light = np.array([-0.5, -0.5, -0.7]) / np.linalg.norm([-0.5, -0.5, -0.7])
+    return np.clip(n @ light, 0, 1)
 
 
 def main() -> None:
@@ -34,12 +42,12 @@ def main() -> None:
         "--models", nargs="+", default=["facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite"]
     )
     ap.add_argument("--out", type=Path, default=Path("docs/real_photos.png"))
+    ap.add_argument("--shade", action="store_true", help="add each model's depth shaded as a lit surface")
     args = ap.parse_args()
     photos = find_images(args.photos)
-    predictors = {m: Predictor(Path("models") / m / "best.pt") for m in args.models}
-    fig, axes = plt.subplots(
-        len(photos), len(predictors) + 1, figsize=(3.2 * (len(predictors) + 1), 3.4 * len(photos)), squeeze=False
-    )
+    predictors = {m: Predictor(m) for m in args.models}  # names, paths, or `reference` (the shipped model)
+    cols = len(predictors) * (2 if args.shade else 1) + 1
+    fig, axes = plt.subplots(len(photos), cols, figsize=(3.2 * cols, 3.4 * len(photos)), squeeze=False)
     for row, path in zip(axes, photos):
         rgb = read_rgb(path)
         h, w = rgb.shape[:2]
@@ -50,11 +58,15 @@ def main() -> None:
         ys, xs = slice(max(y, 0), min(y + ch, h)), slice(max(x, 0), min(x + cw, w))
         row[0].imshow(rgb[ys, xs])
         row[0].set_title(f"{path.name}: {first.faces} face(s)", fontsize=9)
-        for ax, (m, pred) in zip(row[1:], preds.items()):
+        step = 2 if args.shade else 1
+        for k, (m, pred) in enumerate(preds.items()):
             d = pred.depth[ys, xs]
             lo, hi = np.nanpercentile(d, [2, 98])
-            ax.imshow(d, cmap="turbo_r", vmin=lo, vmax=hi)
-            ax.set_title(f"{m}: {lo:.2f}-{hi:.2f} m", fontsize=9)
+            row[1 + step * k].imshow(d, cmap="turbo_r", vmin=lo, vmax=hi)
+            row[1 + step * k].set_title(f"{m}: {lo:.2f}-{hi:.2f} m", fontsize=9)
+            if args.shade:
+                row[2 + step * k].imshow(shaded(d, focal), cmap="gray", vmin=0, vmax=1)
+                row[2 + step * k].set_title(f"{m}: shaded relief", fontsize=9)
         for ax in row:
             ax.axis("off")
         print(f"{path.name}: focal {focal:.0f} px ({source}), {first.faces} face(s), crop {cw}x{ch} at ({x}, {y})")
