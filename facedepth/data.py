@@ -20,11 +20,10 @@ from torch.utils.data import Dataset
 from facedepth.augment import Augment, geometric, photometric
 from facedepth.depthnorm import DepthNorm
 from facedepth.splits import load_split
+from fdcore.labels import BACKGROUND, FACE, HEAD_LABELS  # noqa: F401  (re-exported)
 
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
-BACKGROUND = 0
-FACE_SKIN = 1
-HEAD_LABELS = (1, 2, 3, 4, 7, 8)  # face, hair, eyes, mouth, glasses, lens
+FACE_SKIN = FACE
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 

@@ -13,6 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from fdcore.labels import (  # noqa: F401  (re-exported: generation code spells them human.X)
+    BACKGROUND,
+    BODY,
+    CLOTHES,
+    EYES,
+    FACE,
+    GLASSES,
+    HAIR,
+    HEAD_LABELS,
+    LABELS,
+    LENS,
+    MOUTH,
+)
 from generation import geometry
 from generation.assets import base_mesh, mpfb_root, target, vertex_groups
 from generation.description import Identity
@@ -22,20 +35,6 @@ MH_TO_M = 0.1  # MakeHuman units are decimetres
 CROP_Y, CROP_X = 3.9, 2.6  # keep the body above mid-chest, without the arms
 NECK_BLEND = (5.55, 6.3)  # neck twist ramps from 0 to 1 between these heights
 
-# Mask labels (documented in README: data contract)
-BACKGROUND, FACE, HAIR, EYES, MOUTH, BODY, CLOTHES, GLASSES, LENS = range(9)
-LABELS = {
-    "background": BACKGROUND,
-    "face": FACE,
-    "hair": HAIR,
-    "eyes": EYES,
-    "mouth": MOUTH,
-    "body": BODY,
-    "clothes": CLOTHES,
-    "glasses": GLASSES,
-    "lens": LENS,
-}
-HEAD_LABELS = (FACE, HAIR, EYES, MOUTH, GLASSES, LENS)
 
 _SEGMENT_COLOURS = {(90, 86, 255): FACE, (112, 172, 255): MOUTH, (253, 249, 16): MOUTH, (249, 108, 136): MOUTH}
 _PART_LABELS = {
