@@ -79,3 +79,18 @@ def test_predict_refuses_impossible_options(tmp_path, args, words):
     proc = cli("predict", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), *args, check=False)
     assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_huge_or_degenerate_photos_are_cut_with_bounded_work():
+    import resource
+
+    from facedepth.predict import FaceFinder, cut, whole_region
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    thin = np.full((1, 60000, 3), 200, np.uint8)  # padded to a square at full size this was 10.8 GB
+    out = cut(thin, whole_region(60000, 1, 1.0), (64, 64))
+    assert out.shape == (64, 64, 3) and abs(int(out.mean()) - 200) <= 1
+    big = np.zeros((9000, 12000, 3), np.uint8)
+    assert FaceFinder()(big) == []
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 1500, grown_mb  # the photo itself is 324 MB; the old path peaked at gigabytes
