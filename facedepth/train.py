@@ -162,7 +162,13 @@ class Run:
         return state
 
 
-def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
+def _changed(saved: dict, cfg: TrainConfig) -> list[str]:
+    """The settings a resumed run would change: its schedule and recorded config would no longer be one run's."""
+    now = dataclasses.asdict(cfg)
+    return sorted(k for k in now if k in saved and saved[k] != now[k])
+
+
+def _start(cfg: TrainConfig, out_dir: Path, resume: bool, allow_changed: bool = False) -> Run:
     """A fresh run, or the one in out_dir/last.pt restored exactly (weights, optimiser, schedule, step)."""
     env = Distributed()
     torch.manual_seed(cfg.seed)
@@ -182,6 +188,13 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool) -> Run:
             raise ValueError(
                 f"{last}: a {state['config'].get('model')} checkpoint cannot resume {cfg.model}; "
                 f"pass --out of a {cfg.model} run or drop --resume"
+            )
+        changed = _changed(state["config"], cfg)
+        if changed and not allow_changed:
+            raise ValueError(
+                f"{last}: this run was trained with other settings ({', '.join(changed)}); resume with the params "
+                f"it started with, or pass --resume-changed to continue under the new ones (the checkpoint then "
+                f"records the new settings)"
             )
         model.load_state_dict(state.get("raw_model", state["model"]))
         if ema is not None:
@@ -265,16 +278,18 @@ def train(
     resume: bool = False,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
     train_rows: list[int] | None = None,
+    allow_changed: bool = False,
 ) -> dict:
     """Train `cfg.model` for cfg.steps optimiser steps; writes out_dir/{last,best}.pt and dvclive logs.
 
     `progress(done, total)` is called once with the step counts and returns advance(steps);
-    `train_rows` trains on those rows of the train split only.
+    `train_rows` trains on those rows of the train split only; `allow_changed` resumes a run whose settings
+    differ from the checkpoint's (refused otherwise).
     Returns the metrics of the last validation.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = _start(cfg, out_dir, resume)
+    run = _start(cfg, out_dir, resume, allow_changed)
     env = run.env
     ddp = torch.nn.parallel.DistributedDataParallel(run.model) if env.world > 1 else run.model
     train_ds = DepthSplit(prepared, "train", cfg.norm, cfg.augment, cfg.seed, train_rows)

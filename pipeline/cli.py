@@ -184,6 +184,9 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="checkpoint folder (default models/MODEL)")] = None,
     live: Annotated[Optional[Path], typer.Option(help="dvclive folder (default reports/train/MODEL)")] = None,
     resume: Annotated[bool, typer.Option(help="continue from OUT/last.pt")] = False,
+    resume_changed: Annotated[
+        bool, typer.Option(help="with --resume: continue although the params changed since the run started")
+    ] = False,
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Train one model on the prepared splits (torchrun-compatible for several GPUs)."""
@@ -205,7 +208,15 @@ def train(
 
     with bars:
         try:
-            metrics = run_train(cfg, prepared, out, live, resume=resume, progress=progress)
+            metrics = run_train(
+                cfg,
+                prepared,
+                out,
+                live,
+                resume=resume or resume_changed,
+                progress=progress,
+                allow_changed=resume_changed,
+            )
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         except OSError as exc:

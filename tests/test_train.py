@@ -119,7 +119,7 @@ def test_training_is_reproducible_and_resume_continues_exactly(prepared, tmp_pat
         tmp_path / "live_resumed",
     )
     assert first["step"] == 1 and first["epoch"] == 0
-    resumed = train(cfg, prepared, tmp_path / "resumed", tmp_path / "live_resumed", resume=True)
+    resumed = train(cfg, prepared, tmp_path / "resumed", tmp_path / "live_resumed", resume=True, allow_changed=True)
     assert resumed["step"] == full["step"] == 3 and resumed["epoch"] == 1 and resumed["lr"] == full["lr"]
     assert full["lr"] == pytest.approx(cfg.lr * 0.5**3)  # the LR for step 4: decayed after steps 1, 2 and 3
     a = torch.load(tmp_path / "full/last.pt", weights_only=False)["model"]
@@ -331,7 +331,7 @@ def test_ema_weights_are_shipped_and_resume_exactly(prepared, tmp_path):
     assert any(not torch.equal(raw[k], avg[k]) for k in raw if raw[k].is_floating_point())
     short = dataclasses.replace(cfg, steps=2)
     train(short, prepared, tmp_path / "part", tmp_path / "l2")
-    train(cfg, prepared, tmp_path / "part", tmp_path / "l2", resume=True)  # the average carries on, not restarts
+    train(cfg, prepared, tmp_path / "part", tmp_path / "l2", resume=True, allow_changed=True)  # average carries on
     assert torch.load(tmp_path / "part/last.pt", weights_only=True)["ema_count"] == 4
 
 
@@ -339,3 +339,13 @@ def test_a_diverging_run_stops_with_a_clear_error(prepared, tmp_path):
     cfg = TrainConfig.from_params(tiny_train_params(steps=6, lr=1e30, warmup_steps=0), "unet_simple_lite")
     with pytest.raises(FloatingPointError, match=r"training loss became (nan|inf).*lower train.lr"):
         train(cfg, prepared, tmp_path / "m", tmp_path / "l")
+
+
+def test_resume_with_other_settings_is_refused_unless_asked(prepared, tmp_path):
+    short = TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple_lite")
+    train(short, prepared, tmp_path / "m", tmp_path / "l")
+    other = TrainConfig.from_params(tiny_train_params(steps=2, lr=5e-4), "unet_simple_lite")
+    with pytest.raises(ValueError, match=r"other settings \(lr, steps\).*--resume-changed"):
+        train(other, prepared, tmp_path / "m", tmp_path / "l", resume=True)
+    assert train(other, prepared, tmp_path / "m", tmp_path / "l", resume=True, allow_changed=True)["step"] == 2
+    assert torch.load(tmp_path / "m/last.pt", weights_only=True)["config"]["lr"] == 5e-4
