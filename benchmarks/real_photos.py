@@ -61,7 +61,8 @@ def main() -> None:
         step = 2 if args.shade else 1
         for k, (m, pred) in enumerate(preds.items()):
             d = pred.depth[ys, xs]
-            lo, hi = np.nanpercentile(d, [2, 98])
+            hh, ww = d.shape  # colour scale of the face (the crop's centre), so its relief is not drowned by the room
+            lo, hi = np.nanpercentile(d[hh // 5 : hh * 3 // 5, ww // 3 : ww * 2 // 3], [2, 98])
             row[1 + step * k].imshow(d, cmap="turbo_r", vmin=lo, vmax=hi)
             row[1 + step * k].set_title(f"{m}: {lo:.2f}-{hi:.2f} m", fontsize=9)
             if args.shade:
