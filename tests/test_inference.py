@@ -260,7 +260,10 @@ def test_onnx_export_matches_pytorch(checkpoint, tmp_path):
     diff = float(proc.stderr.strip().split("=")[-1])
     assert diff < 1e-4
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert session.get_inputs()[0].shape == [1, 3, 40, 48]
+    assert session.get_inputs()[0].shape == ["batch", 3, 40, 48]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["facedepth.input"])["size_hw"] == [40, 48] and meta["facedepth.model"] == "facedepth_lite"
+    assert json.loads(meta["facedepth.output"])["encoding"] == "log" and "canonical_focal" in meta["facedepth.focal"]
 
 
 def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
