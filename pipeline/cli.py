@@ -338,15 +338,20 @@ def report(
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="markdown table")] = Path("reports/comparison.md"),
     figure: Annotated[Path, typer.Option(help="qualitative figure")] = Path("reports/comparison.png"),
+    reference: Annotated[
+        Path, typer.Option(help="the shipped model's evaluation on this test split (reference/dvc.yaml), if present")
+    ] = Path("reports/reference/eval_default"),
 ):
     """One markdown table and one figure comparing the evaluated models."""
     from pipeline.report import build_report
 
+    extra = {}
     if not models:  # the default models, and the shipped one where reference/dvc.yaml scored it on this split
         models = list(_params(params).train.models)
-        models += ["reference"] if (eval_root / "reference" / "predictions.npz").is_file() else []
+        if (reference / "predictions.npz").is_file():
+            extra["reference"] = reference
     try:
-        typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure))
+        typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure, extra))
     except FileNotFoundError as exc:
         fail(str(exc))
 

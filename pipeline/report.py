@@ -178,9 +178,18 @@ def headline(summaries: dict[str, dict], baselines: dict[str, dict]) -> dict:
 
 
 def build_report(
-    eval_root: Path, baselines_root: Path, prepared: Path, models: list[str], out_md: Path, out_png: Path
+    eval_root: Path,
+    baselines_root: Path,
+    prepared: Path,
+    models: list[str],
+    out_md: Path,
+    out_png: Path,
+    extra: dict[str, Path] | None = None,
 ) -> str:
+    """The table and figure of `models` (under eval_root) and `extra` ({name: evaluation folder}), first."""
     summaries, predictions, baselines = {}, {}, {}
+    for name, folder in (extra or {}).items():
+        summaries[name], predictions[name] = _load(Path(folder), f"dvc repro reference/dvc.yaml ({name})")
     for name in models:
         summaries[name], predictions[name] = _load(Path(eval_root) / name, f"facedepth evaluate --model {name}")
     for name in NAMES:
