@@ -84,3 +84,14 @@ def test_stage_deps_name_no_module_it_does_not_import(stage):
     files = imported_closure(STAGE_ENTRIES[stage])
     extra = [d for d in spec["deps"] if d.endswith(".py") and d not in files]
     assert not extra, f"dvc.yaml stage {stage}: {extra} are not imported by its code; remove them from its deps"
+
+
+def test_a_plain_dvc_repro_never_runs_the_reference_pipeline():
+    """No stage of dvc.yaml may depend on an output of reference/dvc.yaml: DVC would run that pipeline too."""
+    ref = yaml.safe_load((ROOT / "reference/dvc.yaml").read_text())["stages"]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for s in ref.values() for o in s.get("outs", [])]
+    outs += [next(iter(m)) for s in ref.values() for m in s.get("metrics", [])]
+    for name, spec in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        for dep in spec.get("do", spec)["deps"]:
+            clash = [o for o in outs if o == dep or o.startswith(dep.rstrip("/") + "/") or dep.startswith(o + "/")]
+            assert not clash, f"dvc.yaml stage {name} depends on {dep}, which holds reference outputs {clash}"
