@@ -35,6 +35,17 @@ def _row(name: str, m: dict) -> str:
     )
 
 
+def _same(a: dict, b: dict) -> bool:
+    import torch
+
+    return (
+        a.keys() == b.keys()
+        and a["config"] == b["config"]
+        and a["model"].keys() == b["model"].keys()
+        and all(torch.equal(a["model"][k], v) for k, v in b["model"].items())
+    )
+
+
 def ship(
     checkpoint: Path,
     out: Path,
@@ -54,8 +65,9 @@ def ship(
 
     state = weights_only(read_state(checkpoint))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        torch.save(state, tmp)
+    if not (out.is_file() and _same(read_state(out), state)):  # torch.save is not byte-stable: no churn in git
+        with atomic_path(out) as tmp:
+            torch.save(state, tmp)
     size_mb = out.stat().st_size / 2**20
     if size_mb > MAX_MB:
         raise ValueError(f"{out}: {size_mb:.1f} MB is over the {MAX_MB:g} MB the package ships; ship a smaller model")
@@ -87,9 +99,11 @@ def ship(
     ]
     if data_summary and data_summary.is_file():
         d = json.loads(data_summary.read_text())
+        frames, people = d.get("frames", {}), d.get("identities", {})
         lines += [
-            f"Training data: {d.get('frames')} frames over identities {d.get('identities')} "
-            f"(reports/reference/dataset).",
+            "Data (frames / people): "
+            + ", ".join(f"{s} {frames.get(s)} / {people.get(s)}" for s in frames)
+            + " (reports/reference/dataset).",
             "",
         ]
     for i, (split, folder) in enumerate(evals.items()):

@@ -105,3 +105,13 @@ def test_onnx_example_in_the_docs_runs_on_the_exported_reference(tmp_path):
         os.chdir(cwd)
     shape, nearest = buf.getvalue().rsplit(" ", 1)
     assert shape.startswith("(64, 64)") and 0.05 < float(nearest) < 5
+
+
+def test_shipping_again_keeps_identical_weights_byte_for_byte(tmp_path):
+    from pipeline.ship import ship
+
+    out = tmp_path / "w.pt"
+    card = ship(ROOT / "facedepth/weights/reference.pt", out, {}, None, "profiles/reference.yaml")
+    first = out.read_bytes()
+    ship(ROOT / "facedepth/weights/reference.pt", out, {}, None, "profiles/reference.yaml")
+    assert out.read_bytes() == first and hashlib.sha256(first).hexdigest() in card.read_text()
