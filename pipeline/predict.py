@@ -4,6 +4,7 @@ colourised PNG, validity mask PNG, optional PLY."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,16 @@ def find_images(target: Path) -> list[Path]:
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
-    """`photo` for photo.jpg, or `photo.jpg` when another input shares the stem, so no result overwrites another."""
-    stems = [p.stem for p in paths]
-    return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in paths}
+    """`photo` for photo.jpg, or `photo.jpg` when another input would get the same name (a.jpg, a.png and
+    a.jpg.png become a.jpg, a.png and a.jpg.png), so no result overwrites another."""
+    stems = {p: p.stem for p in paths}
+    while True:  # ends: a file's full name is unique in its folder
+        taken = Counter(stems.values())
+        clash = [p for p, s in stems.items() if taken[s] > 1 and s != p.name]
+        if not clash:
+            return stems
+        for p in clash:
+            stems[p] = p.name
 
 
 EXIF_IFD, FOCAL_35MM, FOCAL_MM = 0x8769, 0xA405, 0x920A

@@ -94,3 +94,13 @@ def test_huge_or_degenerate_photos_are_cut_with_bounded_work():
     assert FaceFinder()(big) == []
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 1500, grown_mb  # the photo itself is 324 MB; the old path peaked at gigabytes
+
+
+def test_output_names_never_collide():
+    from pathlib import Path
+
+    from pipeline.predict import output_stems
+
+    names = output_stems([Path("a.jpg"), Path("a.png"), Path("a.jpg.png"), Path("b.jpg")])
+    assert names == {Path("a.jpg"): "a.jpg", Path("a.png"): "a.png", Path("a.jpg.png"): "a.jpg.png", Path("b.jpg"): "b"}
+    assert len(set(names.values())) == len(names)
