@@ -66,44 +66,32 @@ def test_shipped_weights_are_weights_only_small_and_match_their_card():
     assert f"{state['step']} optimiser steps" in card and state["config"]["seed"] == 1
 
 
-def test_readme_python_example_runs():
-    """The README's Python snippet, as written, on the shipped model."""
-    text = (ROOT / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+def _run_python_block(doc: str, cwd, photos=None) -> str:
+    """What the first ```python block of `doc` prints, run as written from `cwd` (photos: where docs/photos is)."""
     import contextlib
     import io
-    import os
 
-    buf, cwd = io.StringIO(), os.getcwd()
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(buf):
-            exec(compile(code, "README.md", "exec"), {})
-    finally:
-        os.chdir(cwd)
-    printed = buf.getvalue().split()
+    code = re.search(r"```python\n(.*?)```", (ROOT / doc).read_text(), re.S).group(1)
+    if photos is not None:
+        code = code.replace('"docs/photos/', f'"{photos}/docs/photos/')
+    buf = io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(buf):
+        exec(compile(code, doc, "exec"), {})
+    return buf.getvalue()
+
+
+def test_readme_python_example_runs():
+    """The README's Python snippet, as written, on the shipped model."""
+    printed = _run_python_block("README.md", ROOT).split()
     assert printed[0].startswith("(") and int(printed[-2]) >= 1  # Grace Hopper's face found
     assert 0.3 < float(printed[-1]) < 3.0  # her nearest point, in metres
 
 
 def test_onnx_example_in_the_docs_runs_on_the_exported_reference(tmp_path):
-    import contextlib
-    import io
-    import os
-
     from facedepth.export import export_onnx
 
     assert export_onnx(ROOT / "facedepth/weights/reference.pt", tmp_path / "model.onnx") < 1e-4
-    code = re.search(r"```python\n(.*?)```", (ROOT / "docs/inference.md").read_text(), re.S).group(1)
-    code = code.replace('"docs/photos/', f'"{ROOT}/docs/photos/')
-    buf, cwd = io.StringIO(), os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        with contextlib.redirect_stdout(buf):
-            exec(compile(code, "docs/inference.md", "exec"), {})
-    finally:
-        os.chdir(cwd)
-    shape, nearest = buf.getvalue().rsplit(" ", 1)
+    shape, nearest = _run_python_block("docs/inference.md", tmp_path, photos=ROOT).rsplit(" ", 1)
     assert shape.startswith("(64, 64)") and 0.05 < float(nearest) < 5
 
 
