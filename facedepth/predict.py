@@ -174,14 +174,19 @@ def as_rgb(image, bgr: bool = False) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1] if bgr else image)
 
 
+def check_device(device: str | None) -> None:
+    """A ValueError naming the fix for a device this machine cannot run (None: the default)."""
+    if device and not (device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"--device {device}: choose cpu, cuda or cuda:N")
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+
+
 class Predictor:
     """Depth for photos from one checkpoint (default: the shipped reference model); see `predict`."""
 
     def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8):
-        if device and device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-        if device and device.split(":")[0] not in ("cpu", "cuda"):
-            raise ValueError(f"--device {device}: choose cpu, cuda or cuda:N")
+        check_device(device)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.checkpoint = resolve(checkpoint)
         self.model, self.cfg, state = load_checkpoint(self.checkpoint, self.device)

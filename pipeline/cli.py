@@ -43,8 +43,13 @@ ModelOpt = Annotated[
 
 
 def _check_device(device: str | None) -> None:
-    if device and not (device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-        fail(f"--device {device}: choose cpu, cuda or cuda:N")
+    """The device is checked before the model is looked up, so a typo is named first."""
+    from facedepth.predict import check_device
+
+    try:
+        check_device(device)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _checkpoint(model: str | None) -> Path:
