@@ -1,7 +1,9 @@
 """The prepared-split format, written by `facedepth prepare` and read by training, evaluation and reports.
 
 Per split folder: rgb.npy (N, H, W, 3) uint8, depth.npy (N, H, W) float32
-metres, mask.npy (N, H, W) uint8 labels, manifest.parquet (one row per frame).
+metres, mask.npy (N, H, W) uint8 labels, manifest.parquet (one row per frame);
+from renders that have them, normal.npy (N, H, W, 3) float16 unit camera-frame
+normals (NaN where none) and matte.npy (N, H, W) float16 person coverage 0..1.
 numpy and pandas only, so preparing data never loads torch.
 """
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 SPLIT_FILES = {"rgb": "rgb.npy", "depth": "depth.npy", "mask": "mask.npy", "manifest": "manifest.parquet"}
+EXTRA_FILES = {"normal": "normal.npy", "matte": "matte.npy"}  # optional: older renders have neither
 
 
 def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -25,6 +28,15 @@ def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndar
     )
 
 
+def create_extras(folder: Path, n: int, height: int, width: int) -> dict[str, np.ndarray]:
+    """Writable memory maps of the optional normal and matte arrays of a new prepared split."""
+    folder = Path(folder)
+    return {
+        "normal": np.lib.format.open_memmap(folder / EXTRA_FILES["normal"], "w+", np.float16, (n, height, width, 3)),
+        "matte": np.lib.format.open_memmap(folder / EXTRA_FILES["matte"], "w+", np.float16, (n, height, width)),
+    }
+
+
 def load_split(root: Path, split: str, mmap: bool = True) -> dict:
     """Arrays (memory-mapped by default) and manifest of one prepared split."""
     folder = Path(root) / split
@@ -32,4 +44,5 @@ def load_split(root: Path, split: str, mmap: bool = True) -> dict:
         raise FileNotFoundError(f"{folder}: prepared split missing; run `facedepth prepare` (or `dvc repro prepare`)")
     mode = "r" if mmap else None
     arrays = {k: np.load(folder / name, mmap_mode=mode) for k, name in SPLIT_FILES.items() if k != "manifest"}
+    arrays.update({k: np.load(folder / f, mmap_mode=mode) for k, f in EXTRA_FILES.items() if (folder / f).is_file()})
     return {**arrays, "manifest": pd.read_parquet(folder / SPLIT_FILES["manifest"])}

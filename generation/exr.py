@@ -22,11 +22,38 @@ class DepthFileError(RuntimeError):
 
 def write_depth(path: str | Path, depth: np.ndarray) -> None:
     """Write atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    depth = np.ascontiguousarray(depth, dtype=np.float32)
+    write_channels(path, {CHANNEL: depth})
+
+
+def write_channels(path: str | Path, channels: dict[str, np.ndarray]) -> None:
+    """float32 ZIP EXR of named (H, W) channels, written atomically."""
+    data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    with atomic_path(path) as tmp, OpenEXR.File(header, {CHANNEL: depth}) as f:
+    with atomic_path(Path(path)) as tmp, OpenEXR.File(header, data) as f:
         f.write(str(tmp))
+
+
+NORMAL_CHANNELS = ("X", "Y", "Z")
+
+
+def write_normals(path: str | Path, normals: np.ndarray) -> None:
+    """(H, W, 3) unit normals as channels X, Y, Z."""
+    write_channels(path, {c: normals[..., i] for i, c in enumerate(NORMAL_CHANNELS)})
+
+
+def read_normals(path: str | Path) -> np.ndarray:
+    """(H, W, 3) float32 normals from channels X, Y, Z (ours and Blender's vector passes)."""
+    path = Path(path)
+    try:
+        with OpenEXR.File(str(path)) as f:
+            channels = f.channels()
+            if not set(NORMAL_CHANNELS) <= set(channels):
+                raise DepthFileError(f"{path}: expected channels X, Y, Z, found {sorted(channels)}")
+            return np.stack([np.asarray(channels[c].pixels, np.float32) for c in NORMAL_CHANNELS], -1)
+    except DepthFileError:
+        raise
+    except Exception as exc:
+        raise DepthFileError(f"{path}: unreadable EXR ({exc}); re-render this frame") from None
 
 
 def read_depth(path: str | Path) -> np.ndarray:

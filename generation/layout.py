@@ -1,7 +1,7 @@
 """The render folder layout, spelled once: shard folders, frame file names, the glob that finds frames.
 
     ROOT/render.json                         which params made the frames (generation.shard)
-    ROOT/shard_0000000-0000040/f0000000.rgb.png, .depth.exr, .mask.png, .json
+    ROOT/shard_0000000-0000040/f0000000.rgb.png, .depth.exr, .mask.png, .normal.exr, .matte.exr, .json
 
 A frame is complete exactly when its JSON exists (it is written last).
 """
@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SUFFIXES = {"rgb": ".rgb.png", "depth": ".depth.exr", "mask": ".mask.png", "meta": ".json"}
+SUFFIXES = {
+    "rgb": ".rgb.png",
+    "depth": ".depth.exr",
+    "mask": ".mask.png",
+    "normal": ".normal.exr",
+    "matte": ".matte.exr",
+    "meta": ".json",
+}
+OPTIONAL = ("normal", "matte")  # format 2 added them: frames of format 1 lack them and still prepare
 SHARD_GLOB = "shard_*"
 META_GLOB = f"{SHARD_GLOB}/f*.json"
 
@@ -20,5 +28,5 @@ def shard_dir(root: Path, frames: range) -> Path:
 
 
 def frame_paths(folder: Path, name: str) -> dict[str, Path]:
-    """The files of frame `name` in a shard folder, by kind (rgb, depth, mask, meta)."""
+    """The files of frame `name` in a shard folder, by kind (rgb, depth, mask, normal, matte, meta)."""
     return {key: Path(folder) / f"{name}{suffix}" for key, suffix in SUFFIXES.items()}

@@ -26,7 +26,7 @@ from generation.layout import SHARD_GLOB, frame_paths, shard_dir
 from generation.realise import realise
 from generation.sampling import sample_frame
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: normal.exr and matte.exr beside depth
 
 
 ROOT_FILE = "render.json"  # which params the frames under a render root were made with
@@ -95,10 +95,30 @@ def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict
             "eyes_cam": (cam_from_world[:3, :3] @ eyes_world + cam_from_world[:3, 3]).tolist(),
         },
         "depth": {"units": "m", "kind": "planar camera z", "no_hit": "inf"},
+        "normal": {"frame": "camera, OpenCV axes (x right, y down, z forward)", "unit": True, "faces": "camera"},
+        "matte": {"kind": "soft person coverage of each pixel, 0..1, from the pixel filter"},
         "labels": human.LABELS,
         "blender_version": blender_version,
         "description": frame.to_dict(),
     }
+
+
+def camera_normals(world: np.ndarray, cam_from_world: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Blender's world-axes normal pass (filtered: shorter than 1 at edges) -> unit normals in the camera's
+    OpenCV axes, facing the camera; NaN where the pass is empty.
+
+    What the camera sees faces it, but Cycles' pass can point away on hair strands (the strand's shading frame)
+    and at grazing smooth-shaded edges: such a normal is mirrored across the plane normal to its pixel's ray,
+    which keeps its sideways part (continuous at edges) and turns it toward the camera.
+    """
+    h, w = world.shape[:2]
+    n = world.astype(np.float64) @ np.asarray(cam_from_world, np.float64)[:3, :3].T
+    ray = geometry.ray_directions(np.asarray(K, np.float64), w, h)
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    along = (n * ray).sum(-1, keepdims=True)
+    n = np.where(along > 0, n - 2 * along * ray, n)
+    length = np.linalg.norm(n, axis=-1, keepdims=True)
+    return np.where(length > 1e-6, n / np.maximum(length, 1e-12), np.nan).astype(np.float32)
 
 
 def finalize(
@@ -117,11 +137,16 @@ def finalize(
     lens = exr.read_channel(raw["lens"]) > 0.5
     labels[lens & (labels != human.GLASSES)] = human.LENS
     exr.write_depth(out["depth"], depth)
+    exr.write_normals(
+        out["normal"], camera_normals(exr.read_normals(raw["normal"]), frame.camera.cam_from_world, frame.camera.K)
+    )
+    # any person surface on the camera's path through transparent ones (lenses, strand tips) counts once
+    exr.write_channels(out["matte"], {"A": np.clip(exr.read_channel(raw["person"]), 0.0, 1.0)})
     tmp_mask = raw["index"].with_suffix(".mask.png")
     Image.fromarray(labels.astype(np.uint8)).save(tmp_mask)
     os.replace(tmp_mask, out["mask"])
     os.replace(raw["color"], out["rgb"])
-    for key in ("depth", "index", "lens"):
+    for key in ("depth", "index", "lens", "person", "normal"):
         raw[key].unlink()
     atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version, eyes_world), indent=1))
     return out

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from facedepth.splits import SPLIT_FILES, create_split
+from facedepth.splits import SPLIT_FILES, create_extras, create_split
 from fdcore.schema import SPLITS, PrepareParams
 from generation import exr, human
-from generation.layout import META_GLOB, SHARD_GLOB, frame_paths
+from generation.layout import META_GLOB, OPTIONAL, SHARD_GLOB, frame_paths
 
 FACE_LABELS = (human.FACE, human.EYES, human.MOUTH)
 
@@ -45,7 +45,7 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise BadFrame(f"JSON lacks frame metadata ({exc.__class__.__name__}: {exc}); re-render the frame") from None
     files = {k: p for k, p in frame_paths(Path(stem).parent, Path(stem).name).items() if k != "meta"}
-    missing = [p.name for p in files.values() if not p.is_file()]
+    missing = [p.name for k, p in files.items() if k not in OPTIONAL and not p.is_file()]
     if missing:
         raise BadFrame(f"missing file(s): {', '.join(missing)}")
     try:
@@ -59,6 +59,14 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
         raise BadFrame("unreadable EXR depth") from None
     if not rgb.shape[:2] == mask.shape == depth.shape:
         raise BadFrame(f"size mismatch rgb {rgb.shape[:2]} mask {mask.shape} depth {depth.shape}")
+    extras = {}
+    if all(files[k].is_file() for k in OPTIONAL):  # renders of format 1 have neither: they prepare without
+        try:
+            extras = {"normal": exr.read_normals(files["normal"]), "matte": exr.read_channel(files["matte"])}
+        except exr.DepthFileError as exc:
+            raise BadFrame(f"unreadable normal or matte EXR ({str(exc)[:80]})") from None
+        if extras["normal"].shape[:2] != mask.shape or extras["matte"].shape != mask.shape:
+            raise BadFrame(f"size mismatch: normal/matte are not {mask.shape}")
     human_px = mask != human.BACKGROUND
     if np.isnan(depth).any():
         raise BadFrame("NaN depth")
@@ -70,7 +78,7 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     border = np.concatenate([face[0], face[-1], face[:, 0], face[:, -1]])
     if border.any():
         raise BadFrame("head out of frame (face touches the image border)")
-    return {"meta": meta, "rgb": rgb, "depth": depth, "mask": mask}
+    return {"meta": meta, "rgb": rgb, "depth": depth, "mask": mask, **extras}
 
 
 def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tuple[int, int]):
@@ -93,6 +101,20 @@ def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tup
         use = (mask_out == label) & (count > 1e-9)
         out[use] = (total[use] / count[use]).astype(np.float32)
     return area(rgb), out, mask_out
+
+
+def resize_extras(normal: np.ndarray, matte: np.ndarray, mask: np.ndarray, mask_out: np.ndarray, size):
+    """Normals averaged within the output pixel's label (as depth is) and renormalised; the matte by area."""
+    w, h = size
+    area = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
+    out = np.full((h, w, 3), np.nan, np.float32)
+    for label in np.unique(mask):
+        member = (mask == label) & np.isfinite(normal).all(-1)
+        total = area(np.where(member[..., None], normal, 0).astype(np.float32))
+        use = (mask_out == label) & (area(member.astype(np.float32)) > 1e-6)
+        out[use] = total[use]
+    out /= np.linalg.norm(out, axis=-1, keepdims=True)
+    return out, np.clip(area(matte.astype(np.float32)), 0.0, 1.0)
 
 
 def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]:
@@ -264,20 +286,27 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
 def _write_splits(renders: Path, tmp: Path, kept, assignment, p: PrepareParams) -> list[pd.DataFrame]:
     manifests = []
     w, h = p.resolution
+    # normals and mattes go into the splits when every kept frame has them (renders of format 2)
+    extras = all(frame_paths(m.parent, m.stem)[k].is_file() for m, _ in kept for k in OPTIONAL)
     for split in SPLITS:
         members = [m for m, i in kept if assignment[i] == split]
         folder = tmp / split
         folder.mkdir()
         n = len(members)
         rgb, depth, mask = create_split(folder, n, h, w)
+        extra = create_extras(folder, n, h, w) if extras else {}
         rows = []
         for k, meta_path in enumerate(members):
             frame = load_frame(meta_path, p.min_head_pixels)
             rgb[k], depth[k], mask[k] = resize_frame(frame["rgb"], frame["depth"], frame["mask"], p.resolution)
+            if extra:
+                extra["normal"][k], extra["matte"][k] = resize_extras(
+                    frame["normal"], frame["matte"], frame["mask"], mask[k], p.resolution
+                )
             rows.append({**manifest_row(frame["meta"], p.resolution, meta_path.parent.name), "split": split, "row": k})
-        for arr in (rgb, depth, mask):
+        for arr in (rgb, depth, mask, *extra.values()):
             arr.flush()
-        del rgb, depth, mask
+        del rgb, depth, mask, extra
         table = pd.DataFrame(rows)
         table.to_parquet(folder / SPLIT_FILES["manifest"], index=False)
         manifests.append(table)

@@ -14,7 +14,7 @@ from facedepth.splits import load_split
 from fdcore import schema
 from fdcore.schema import PrepareParams
 from generation import exr, human
-from pipeline.prepare import prepare, resize_frame, scan, split_identities
+from pipeline.prepare import prepare, resize_extras, resize_frame, scan, split_identities
 
 PARAMS = PrepareParams(
     resolution=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0
@@ -44,6 +44,35 @@ def test_splits_are_identity_disjoint_and_complete(renders, tmp_path):
         assert data["rgb"].shape == (n, 32, 40, 3) and data["depth"].shape == data["mask"].shape == (n, 32, 40)
         assert isinstance(data["rgb"], np.memmap)
         assert data["manifest"]["row"].tolist() == list(range(n))
+        normal, matte = data["normal"].astype(np.float32), data["matte"].astype(np.float32)
+        assert normal.shape == (n, 32, 40, 3) and matte.shape == (n, 32, 40)
+        assert np.allclose(np.linalg.norm(normal, axis=-1), 1, atol=2e-3)  # renormalised after averaging
+        person = data["mask"] != human.BACKGROUND
+        assert ((matte > 0.5) == person).mean() > 0.95 and matte.min() >= 0 and matte.max() <= 1
+
+
+def test_renders_without_normals_and_mattes_still_prepare(renders, tmp_path):
+    """Renders of format 1 (before the normal and matte passes) prepare as before, without those arrays."""
+    for f in [*renders.rglob("*.normal.exr"), *renders.rglob("*.matte.exr")]:
+        f.unlink()
+    table, rejected = prepare(renders, tmp_path / "prepared", PARAMS)
+    assert rejected.empty and len(table) == 6
+    data = load_split(tmp_path / "prepared", "train")
+    assert "normal" not in data and "matte" not in data and data["depth"].shape[1:] == (32, 40)
+
+
+def test_resized_normals_average_within_a_label_and_stay_unit():
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, 4:] = human.FACE
+    normal = np.zeros((8, 8, 3), np.float32)
+    normal[:, :4] = (0, 0, -1.0)  # the wall faces the camera
+    tilt = np.array([0.6, 0, -0.8], np.float32)
+    normal[:, 4:] = tilt
+    matte = (mask > 0).astype(np.float32)
+    _, _, m = resize_frame(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), np.float32), mask, (3, 3))
+    n, a = resize_extras(normal, matte, mask, m, (3, 3))
+    assert np.allclose(n[m == human.FACE], tilt, atol=1e-6) and np.allclose(n[m == 0], (0, 0, -1), atol=1e-6)
+    assert np.allclose(a[:, 1], 0.5, atol=1e-6)  # the middle column: half face by area
 
 
 def test_split_identities_many():

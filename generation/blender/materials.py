@@ -24,6 +24,14 @@ def _new(name: str, label: int):
     return mat, nt, out
 
 
+def mark_person(mat) -> None:
+    """Write 1 into the `person` AOV wherever this material is seen: filtered like colour, the pass is the
+    person's soft coverage of each pixel (fractional along strands and edges); background writes nothing (0)."""
+    aov = mat.node_tree.nodes.new("ShaderNodeOutputAOV")
+    aov.name = aov.aov_name = "person"
+    aov.inputs["Value"].default_value = 1.0
+
+
 def _add(nt, kind: str, name: str | None = None, **inputs):
     node = nt.nodes.new(kind)
     if name:

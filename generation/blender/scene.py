@@ -101,6 +101,9 @@ class BlenderScene:
             "object": materials.room("object", 0.45, grain=False),
             "backdrop": materials.backdrop(),
         }
+        for mat in self.mats.values():
+            if mat.pass_index != human.BACKGROUND:
+                materials.mark_person(mat)
         self.human = self._build_human()
         self.curves = {"hair": None, "fur": None}
         self.wall = self._build_wall()
@@ -141,8 +144,10 @@ class BlenderScene:
         vl = sc.view_layers[0]
         vl.use_pass_z = True
         vl.use_pass_material_index = True
-        aov = vl.aovs.add()  # lens coverage, written by the lens material (passes see through it)
-        aov.name, aov.type = "lens", "VALUE"
+        vl.use_pass_normal = True  # shading normal of the first hit, world axes (finalize turns it to the camera)
+        for name in ("lens", "person"):  # lens coverage (passes see through lenses); the person's soft matte
+            aov = vl.aovs.add()
+            aov.name, aov.type = name, "VALUE"
 
     def _setup_compositor(self) -> None:
         ng = bpy.data.node_groups.new("outputs", "CompositorNodeTree")
@@ -164,10 +169,18 @@ class BlenderScene:
             ("depth", layers.outputs["Depth"], "FLOAT"),
             ("index", layers.outputs["Material Index"], "FLOAT"),
             ("lens", layers.outputs["lens"], "FLOAT"),
+            ("person", layers.outputs["person"], "FLOAT"),
+            ("normal", layers.outputs["Normal"], "VECTOR"),
             ("color", balance.outputs[2], "RGBA"),
         ):
             out.file_output_items.new(kind, name)
             ng.links.new(source, out.inputs[name])
+        normal = out.file_output_items["normal"]
+        normal.override_node_format = True
+        normal.format.file_format = "OPEN_EXR"
+        normal.format.color_mode = "RGB"
+        normal.format.color_depth = "32"
+        normal.format.exr_codec = "ZIP"
         rgb = out.file_output_items["color"]
         rgb.override_node_format = True
         rgb.format.file_format = "PNG"
@@ -346,7 +359,7 @@ class BlenderScene:
         stem = f"{frame.index % 10000:04d}."
         files = {
             name: out_dir / f"{stem}{name}.{ext}"
-            for name, ext in (("depth", "exr"), ("index", "exr"), ("lens", "exr"), ("color", "png"))
+            for name, ext in (*((k, "exr") for k in ("depth", "index", "lens", "person", "normal")), ("color", "png"))
         }
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
