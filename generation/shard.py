@@ -20,7 +20,7 @@ from PIL import Image
 
 from fdcore.files import atomic_write_text
 from fdcore.schema import RenderParams
-from generation import exr, geometry, human
+from generation import exr, geometry, human, landmarks
 from generation.description import Frame
 from generation.layout import SHARD_GLOB, frame_paths, shard_dir
 from generation.realise import realise
@@ -121,8 +121,29 @@ def camera_normals(world: np.ndarray, cam_from_world: np.ndarray, K: np.ndarray)
     return np.where(length > 1e-6, n / np.maximum(length, 1e-12), np.nan).astype(np.float32)
 
 
+def landmark_record(frame: Frame, points_world: np.ndarray, depth: np.ndarray) -> dict:
+    """The 68 iBUG landmarks of a frame: camera-frame points (m), pixel positions by K, and visibility by the
+    depth buffer (hidden by the head itself on a turned face, by hair or glasses, or outside the image)."""
+    cam = frame.camera
+    M = np.asarray(cam.cam_from_world, np.float64)
+    points = points_world @ M[:3, :3].T + M[:3, 3]
+    uv = landmarks.project(points, cam.K)
+    return {
+        "layout": "ibug68 (0-based: 0-16 jaw from the subject's right, 17-26 brows, 27-35 nose, 36-47 eyes, "
+        "48-67 lips)",
+        "cam": points.round(6).tolist(),
+        "uv": uv.round(4).tolist(),
+        "visible": landmarks.visible(points, uv, depth).tolist(),
+    }
+
+
 def finalize(
-    frame: Frame, raw: dict[str, Path], folder: Path, blender_version: str, eyes_world: np.ndarray
+    frame: Frame,
+    raw: dict[str, Path],
+    folder: Path,
+    blender_version: str,
+    eyes_world: np.ndarray,
+    landmarks_world: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Check Blender's raw outputs and move the frame's files into place, JSON last."""
     out = frame_paths(folder, frame.name)
@@ -148,7 +169,10 @@ def finalize(
     os.replace(raw["color"], out["rgb"])
     for key in ("depth", "index", "lens", "person", "normal"):
         raw[key].unlink()
-    atomic_write_text(out["meta"], json.dumps(metadata(frame, blender_version, eyes_world), indent=1))
+    meta = metadata(frame, blender_version, eyes_world)
+    if landmarks_world is not None:
+        meta["landmarks"] = landmark_record(frame, landmarks_world, depth)
+    atomic_write_text(out["meta"], json.dumps(meta, indent=1))
     return out
 
 
@@ -170,7 +194,9 @@ def render_shard(
         for i in todo:
             frame = sample_frame(params, i)
             realised = realise(frame)
-            finalize(frame, scene.render(frame, realised, tmp), folder, bpy.app.version_string, realised.eyes_world)
+            raw = scene.render(frame, realised, tmp)
+            points = realised.vertices[landmarks.ibug68()]
+            finalize(frame, raw, folder, bpy.app.version_string, realised.eyes_world, points)
             if on_frame:
                 on_frame(i)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Contact sheets: RGB beside colourised depth, for judging realism at a glance."""
+"""Contact sheets: RGB (with the 68 landmarks, green visible, red hidden) beside colourised depth."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, 
         info = json.loads(meta.read_text())
         img = Image.fromarray(tile)
         pose = info["head_pose"]
-        ImageDraw.Draw(img).text(
+        draw = ImageDraw.Draw(img)
+        marks = info.get("landmarks")
+        for (u, v), seen in zip(marks["uv"], marks["visible"]) if marks else ():
+            r = max(1.0, rgb.shape[1] / 320)  # visible: green; hidden by the head, hair or glasses: red
+            draw.ellipse((u - r, v - r, u + r, v + r), fill=(60, 255, 60) if seen else (255, 40, 40))
+        draw.text(
             (4, 4),
             f"{info['name']} id{info['identity_id']} y{pose['yaw']:.0f} p{pose['pitch']:.0f}",
             fill=(255, 255, 255),
