@@ -1,7 +1,12 @@
 """Glasses in the rest pose: rims, bridge and temples as tubes, lenses as thin curved discs.
 
-Built around the identity's eyes and moved forward until no part is within
-4 mm of the face, then posed with the head like every other point.
+Built around the identity's eyes and moved forward until no rim is within
+4 mm of the face; nose pads reach from the inner rims to the sides of the
+nose bridge and the temples run along the head to the top of each ear and
+hook down behind it, so the glasses rest on the nose and ears of every head
+shape and expression (tests/test_realise.py measures pad-to-skin and
+temple-to-ear distances over sampled identities). Then posed with the head
+like every other point.
 Slot 0 is the frame (mask label GLASSES), slot 1 the lenses (label LENS,
 depth of what is seen through them; README: data contract).
 """
@@ -26,8 +31,32 @@ def outline(shape: str, n: int = 40) -> np.ndarray:
     return np.stack([a * np.sign(c) * np.abs(c) ** (2 / p), b * np.sign(s) * np.abs(s) ** (2 / p)], axis=1)
 
 
-def glasses(shape: str, eyes: np.ndarray, head: np.ndarray) -> MeshData:
-    """Glasses for eye centres `eyes` (2, 3: left, right; rest world, face towards -y) on head vertices `head`."""
+PAD_GAP_M = 0.001  # nose pads sit this far off the skin: touching, not inside
+
+
+def nose_pad_target(head: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Where a nose pad under the inner rim point `inner` rests: the skin on that side of the nose bridge
+    (1-8 mm off the mid-line, 0-15 mm below the rim point), the front-most such point, PAD_GAP_M off it."""
+    side = np.sign(inner[0]) or 1.0
+    x = head[:, 0] * side
+    band = head[(x > 0.001) & (x < 0.008) & (head[:, 2] < inner[2]) & (head[:, 2] > inner[2] - 0.015)]
+    band = band[band[:, 1] < inner[1] + 0.03]  # the nose, not the back of the head
+    if not len(band):
+        return inner
+    skin = band[np.argmin(band[:, 1])]
+    out = np.array([0.6 * side, -1.0, 0.0])
+    return skin + PAD_GAP_M * out / np.linalg.norm(out)
+
+
+def ear_top(head: np.ndarray, ears: np.ndarray, side: float) -> np.ndarray:
+    """The highest point of the ear on `side` (sign of x): where a temple rests."""
+    own = ears[np.sign(ears[:, 0]) == side]
+    return own[np.argmax(own[:, 2])]
+
+
+def glasses(shape: str, eyes: np.ndarray, head: np.ndarray, ears: np.ndarray | None = None) -> MeshData:
+    """Glasses for eye centres `eyes` (2, 3: left, right; rest world, face towards -y) on head vertices `head`
+    (`ears`: the ear vertices, where the temples rest; None: a fixed 11 cm back)."""
     ring = outline(shape)
     eye_y = eyes[:, 1].mean()
     lens_y = eye_y - 0.026  # ~14 mm in front of the cornea
@@ -52,19 +81,29 @@ def glasses(shape: str, eyes: np.ndarray, head: np.ndarray) -> MeshData:
     t = np.linspace(0, 1, 8)[:, None]
     bridge = inner[0] * (1 - t) + inner[1] * t + np.array([0, -0.002, 0.006]) * np.sin(np.pi * t)
     parts.append(tube(bridge, rim * 0.8))
-    # temples: from the outer rim point back past the ear, outside the head
+    # nose pads: from each inner rim point down and back onto the side of the nose bridge
+    for p in inner:
+        pad = nose_pad_target(head, p)
+        parts.append(tube(np.stack([p, (p + pad) / 2 + [0, 0.001, 0], pad]), rim * 0.6))
+    # temples: from the outer rim point along the side of the head to the top of the ear, then down behind it
     for p in pts:
         outer = p[np.argmax(np.abs(p[:, 0]))]
         side = np.sign(outer[0])
-        band = head[(np.abs(head[:, 2] - outer[2]) < 0.015) & (head[:, 1] < outer[1] + 0.11)]
+        top = ear_top(head, ears, side) if ears is not None and len(ears) else None
+        back_y = top[1] if top is not None else eye_y + 0.09
+        over_z = top[2] + 0.003 if top is not None else outer[2] - 0.004
+        band = head[(np.abs(head[:, 2] - (outer[2] + over_z) / 2) < 0.015) & (head[:, 1] < back_y)]
+        band = band[np.sign(band[:, 0]) == side]
         half_width = np.abs(band[:, 0]).max() + 0.003 if len(band) else abs(outer[0])
         x = side * max(half_width, abs(outer[0]))
+        ear_x = side * (abs(top[0]) - 0.002) if top is not None else x * 0.97
         path = np.array(
             [
                 outer,
                 [x, outer[1] + 0.01, outer[2]],
-                [x, eye_y + 0.09, outer[2] - 0.004],
-                [x * 0.97, eye_y + 0.11, outer[2] - 0.025],
+                [x, back_y - 0.02, (outer[2] + over_z) / 2],
+                [ear_x, back_y, over_z],
+                [ear_x * 0.98, back_y + 0.015, over_z - 0.02],
             ]
         )
         parts.append(tube(path, rim * 0.7))

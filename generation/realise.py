@@ -365,7 +365,8 @@ def fabric_look(ident: Identity) -> FabricLook:
 def glasses_mesh(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.ndarray) -> MeshData | None:
     if frame.identity.glasses not in glasses.SHAPES:
         return None
-    mesh = glasses.glasses(frame.identity.glasses, eye_centres(points), head_vertices(rest))
+    ears = rest[human.region_mask("ears") > 0.5]
+    mesh = glasses.glasses(frame.identity.glasses, eye_centres(points), head_vertices(rest), ears)
     return MeshData(_pose(frame, mesh.vertices, pivot), mesh.quads, mesh.slots)
 
 
