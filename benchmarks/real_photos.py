@@ -3,7 +3,7 @@
     python benchmarks/real_photos.py [--photos docs/photos] [--models facedepth_lite unet_simple_lite ...]
                                      [--out docs/real_photos.png]
 
-Each photo goes through `facedepth predict`'s path (face crop, metric depth
+Each photo goes through `facedepth predict`'s path (person crop, metric depth
 with an assumed 50 deg field of view when EXIF has no focal length); the
 figure shows the crop region: photo, then each model's depth on its own
 colour scale (2nd-98th percentile, near = warm), with the range in metres.
@@ -54,10 +54,11 @@ def main() -> None:
         focal, source = photo_focal(path, w, h, None, None)
         preds = {m: p.predict(rgb, focal) for m, p in predictors.items()}
         first = next(iter(preds.values()))
-        x, y, cw, ch = first.regions[-1]  # the largest face's crop (or the letterboxed photo)
+        best = int(np.argmax([hd.score for hd in first.heads])) if first.heads else -1
+        x, y, cw, ch = first.regions[best].box()  # the most confident person's crop (or the letterboxed photo)
         ys, xs = slice(max(y, 0), min(y + ch, h)), slice(max(x, 0), min(x + cw, w))
         row[0].imshow(rgb[ys, xs])
-        row[0].set_title(f"{path.name}: {first.faces} face(s)", fontsize=9)
+        row[0].set_title(f"{path.name}: {first.faces} person(s)", fontsize=9)
         step = 2 if args.shade else 1
         for k, (m, pred) in enumerate(preds.items()):
             d = pred.depth[ys, xs]
@@ -70,7 +71,7 @@ def main() -> None:
                 row[2 + step * k].set_title(f"{m}: shaded relief", fontsize=9)
         for ax in row:
             ax.axis("off")
-        print(f"{path.name}: focal {focal:.0f} px ({source}), {first.faces} face(s), crop {cw}x{ch} at ({x}, {y})")
+        print(f"{path.name}: focal {focal:.0f} px ({source}), {first.faces} person(s), crop {cw}x{ch} at ({x}, {y})")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=70)

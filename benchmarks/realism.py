@@ -39,8 +39,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render import cpu  # noqa: E402
-
+from fdcore.machine import cpu_name as cpu  # noqa: E402
 from pipeline.predict import find_images  # noqa: E402
 
 HAAR = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))

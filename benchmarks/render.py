@@ -12,8 +12,6 @@ AVX2/AVX-512, so compare figures only within one run.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -21,20 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fdcore.machine import cpu_name as cpu
 from generation import config
 from generation.realise import realise
 from generation.sampling import sample_frame
-
-
-def cpu() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next(
-        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    )
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    simd = [f for f in ("avx", "avx2", "avx512f") if f in flags]
-    return f"{model}, {os.cpu_count()} cores, {'/'.join(simd) or 'no AVX'}"
 
 
 def main() -> None:

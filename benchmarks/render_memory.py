@@ -18,8 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from render import cpu  # noqa: E402
-
+from fdcore.machine import cpu_name as cpu  # noqa: E402
 from generation import config  # noqa: E402
 from generation.shard import render_shard  # noqa: E402
 

@@ -6,7 +6,7 @@ result = predictor.predict("photo.jpg")      # RGB uint8 array, PIL image or pat
 result.depth, result.valid                   # metres (NaN outside the person), bool mask
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def load(model=None, device=None):

@@ -44,6 +44,35 @@ def _u(rng: np.random.Generator, r: Range) -> float:
     return float(rng.uniform(r[0], r[1]))
 
 
+def context(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment, donor=None):
+    """A render put in a photo's context: a new backdrop behind the silhouette (a cluttered procedural one, or
+    `donor`, another frame, defocused), an occluder over the head, the photo's edge below the shoulders (rows
+    replicated, as `predict` pads a crop). Hidden pixels become background in the mask: out of the loss."""
+    from facedepth.scenes import occlude, procedural_background
+    from fdcore.labels import BACKGROUND, HEAD_LABELS
+
+    rgb, mask = rgb.copy(), mask.copy()
+    h, w = mask.shape
+    if rng.uniform() < aug.p_background:
+        if donor is None or rng.uniform() < 0.5:
+            back = procedural_background(rng, (h, w))
+        else:
+            back = cv2.GaussianBlur(np.asarray(donor), (0, 0), rng.uniform(2.0, 6.0))[:, ::-1]
+        alpha = cv2.GaussianBlur((mask != BACKGROUND).astype(np.float32), (0, 0), rng.uniform(0.4, 1.0))[..., None]
+        rgb = np.clip(np.rint(back * (1 - alpha) + rgb * alpha), 0, 255).astype(np.uint8)
+    head = np.isin(mask, HEAD_LABELS)
+    if rng.uniform() < aug.p_occluder and head.any():
+        ys, xs = np.nonzero(head)
+        visible = np.ones((h, w), bool)
+        occlude(rgb, visible, rng, (xs.mean(), ys.mean()), float(np.sqrt(head.sum())))
+        mask[~visible] = BACKGROUND
+    if rng.uniform() < aug.p_edge:
+        row = int(rng.uniform(0.6, 0.95) * h)
+        rgb[row:] = rgb[row - 1]
+        mask[row:] = BACKGROUND
+    return rgb, depth, mask
+
+
 def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment):
     """Random zoom about the centre plus shift; returns (rgb, depth, mask, zoom factor)."""
     if not rng.uniform() < aug.p_zoom:

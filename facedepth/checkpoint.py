@@ -61,8 +61,9 @@ def weights_only(state: dict) -> dict:
     return {k: state[k] for k in WEIGHTS_KEYS if k in state}
 
 
-def read_state(path: Path, device="cpu") -> dict:
-    """A checkpoint written by `train`, or an error that names the file and what to pass instead."""
+def read_state(path: Path, device="cpu", kind: str = "depth") -> dict:
+    """A checkpoint written by `train` (kind "depth") or `locator-train` (kind "locator"), or an error that
+    names the file and what to pass instead."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -86,6 +87,8 @@ def read_state(path: Path, device="cpu") -> dict:
             f"{path}: not a facedepth checkpoint (no config/model/step); pass a models/NAME/best.pt "
             f"written by `facedepth train`"
         )
+    if state.get("kind", "depth") != kind:
+        raise ValueError(f"{path}: a {state.get('kind', 'depth')} checkpoint where a {kind} one is needed")
     return state
 
 

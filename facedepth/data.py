@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facedepth.augment import Augment, geometric, photometric
+from facedepth.augment import Augment, context, geometric, photometric
 from facedepth.depthnorm import DepthNorm
 from facedepth.splits import load_split
 from fdcore.labels import BACKGROUND, FACE, HEAD_LABELS  # noqa: F401  (re-exported)
@@ -82,6 +82,10 @@ class DepthSplit(Dataset):
         scale = self.scales[i]
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.augment else None
         if rng is not None:
+            a = self.augment
+            if a.p_background or a.p_occluder or a.p_edge:  # all off: the random stream of earlier versions
+                donor = self.rgb[int(rng.integers(0, len(self.rgb)))]
+                rgb, d, m = context(rgb, d, m, rng, a, donor)
             rgb, d, m, zoom = geometric(rgb, d, m, rng, self.augment)
             scale = scale / zoom  # a zoom by s is a focal length s times longer
         d, m = half(d), half(m)

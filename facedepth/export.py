@@ -20,7 +20,7 @@ from fdcore.files import atomic_path
 
 def contract(cfg, input_hw) -> dict[str, str]:
     """What a caller of the ONNX file needs, as metadata strings."""
-    from facedepth.predict import FRAMING
+    from facedepth.locate import DOWN, FRAME
 
     return {
         "facedepth.input": json.dumps(
@@ -35,9 +35,11 @@ def contract(cfg, input_hw) -> dict[str, str]:
         ),
         "facedepth.crop": json.dumps(
             {
-                "face_widths": FRAMING["width"],
-                "down_face_widths": FRAMING["down"],
-                "note": "crop around a face box, aspect of size_hw; whole photo letterboxed if no face",
+                "head_sizes_wide": FRAME,
+                "down_head_sizes": DOWN,
+                "note": "head size = sqrt(head pixels) of facedepth.locate's head map; the crop is centred that "
+                "far below the head's centroid, turned upright by its roll, aspect of size_hw; "
+                "the whole photo letterboxed if nobody is found",
             }
         ),
         "facedepth.output": json.dumps(

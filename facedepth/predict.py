@@ -1,13 +1,14 @@
-"""Inference on arbitrary photos with a trained checkpoint, aspect-true and face-centred.
+"""Inference on arbitrary photos with a trained checkpoint, aspect-true and person-centred.
 
-A photo is never squeezed into the network's input shape. Each face found by
-OpenCV's bundled Haar cascade gets a crop framed like the training renders
-(`FRAMING`, measured on the default renders), which is resized to the
-network input, predicted, converted to metres with the checkpoint's depth
-encoding and the photo's focal length, and pasted back into a full-size depth
-map with a validity mask. Without a face (or with `crop=False`) the whole
-photo is letterboxed to the input's aspect ratio, its edges replicated.
-Depth is trained on people only: the background of a crop is not meaningful.
+A photo is never squeezed into the network's input shape. The person locator
+(facedepth.locate, a small network shipped with the package) finds every head
+and the person pixels; each head gets a crop framed like the training renders
+and turned upright, which is predicted, converted to metres with the
+checkpoint's depth encoding and the photo's focal length, and warped back into
+a full-size depth map (bilinear: no blocks). Depth is kept on the located
+person (head, hair, neck, shoulders) and marked invalid elsewhere: the network
+was trained on people only. Without a person (or with `crop=False`) the whole
+photo is letterboxed to the input's aspect ratio and every pixel is predicted.
 """
 
 from __future__ import annotations
@@ -15,110 +16,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from facedepth.checkpoint import load_checkpoint, resolve
+from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
+from facedepth.locate import Head, Locator, people_mask
 from fdcore.files import atomic_path
-
-# A training render is ~2.37 face-detection boxes wide, its centre 0.16 box widths below the box centre
-# (medians of haarcascade_frontalface_default on the 300 default renders).
-FRAMING = {"width": 2.4, "down": 0.15}
-CASCADE = "haarcascade_frontalface_default.xml"
 
 
 @dataclass
 class Prediction:
     depth: np.ndarray  # (H, W) float32 metres, NaN where nothing was predicted
-    valid: np.ndarray  # (H, W) bool: pixels inside a predicted region
-    regions: list[tuple[int, int, int, int]] = field(default_factory=list)  # (x, y, w, h) in photo pixels
-    faces: int = 0  # faces found (0 with crop=False, or when none was found and the whole photo was used)
+    valid: np.ndarray  # (H, W) bool: located person pixels with depth (the whole photo when nobody was found)
+    regions: list[Crop] = field(default_factory=list)  # what the network saw, in photo pixels
+    faces: int = 0  # people located (0 with crop=False, or when nobody was found and the whole photo was used)
+    person: np.ndarray | None = None  # (H, W) float32 person probability of the locator (None with crop=False)
+    heads: list[Head] = field(default_factory=list)  # the located heads, in the order of `regions`
 
 
-class FaceFinder:
-    """Frontal faces by OpenCV's bundled Haar cascade (no download), largest first."""
-
-    def __init__(self, min_size: int = 24):
-        path = Path(cv2.data.haarcascades) / CASCADE
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
-            raise FileNotFoundError(
-                f"{path}: face detector not readable; reinstall opencv-python-headless or predict with --no-crop"
-            )
-        self.min_size = min_size
-
-    def __call__(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Face boxes in photo pixels; photos over DETECT_MAX_SIDE are searched at that size (bounded work)."""
-        f = min(1.0, DETECT_MAX_SIDE / max(rgb.shape[:2]))
-        small = rgb if f == 1.0 else cv2.resize(rgb, _scaled(rgb, f), interpolation=cv2.INTER_AREA)
-        grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
-        faces = self.cascade.detectMultiScale(grey, 1.1, 5, minSize=(self.min_size, self.min_size))
-        boxes = (tuple(int(round(v / f)) for v in box) for box in faces)
-        return distinct(sorted(boxes, key=lambda b: -b[2] * b[3]))
-
-
-DETECT_MAX_SIDE = 1280  # a 12000 x 9000 photo is searched at 1280 x 960: same faces, 1/90 of the work
-CUT_MAX_FACTOR = 8  # a region over 8x the network input is shrunk before padding: a 60000 x 1 photo stays small
-
-
-def _scaled(rgb: np.ndarray, f: float) -> tuple[int, int]:
-    return max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))
-
-
-def distinct(faces: list[tuple[int, int, int, int]], overlap: float = 0.5) -> list[tuple[int, int, int, int]]:
-    """Drop boxes (largest first) that mostly lie inside a larger kept one: the cascade can report one face
-    twice at neighbouring scales, which would predict and paste the same person twice."""
-    kept = []
-    for x, y, w, h in faces:
-        inside = [
-            max(0, min(x + w, kx + kw) - max(x, kx)) * max(0, min(y + h, ky + kh) - max(y, ky))
-            for kx, ky, kw, kh in kept
-        ]
-        if all(a < overlap * w * h for a in inside):
-            kept.append((x, y, w, h))
-    return kept
-
-
-def face_region(face: tuple[int, int, int, int], aspect: float) -> tuple[int, int, int, int]:
-    """The (x, y, w, h) crop framed like the training data around a face box; aspect = width / height."""
-    x, y, w, h = face
-    cw = FRAMING["width"] * w
-    ch = cw / aspect
-    cx, cy = x + w / 2, y + h / 2 + FRAMING["down"] * w
-    return int(round(cx - cw / 2)), int(round(cy - ch / 2)), int(round(cw)), int(round(ch))
-
-
-def whole_region(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
-    """The photo letterboxed to `aspect`: the smallest region of that aspect holding all of it, centred."""
-    cw, ch = (width, width / aspect) if width / height >= aspect else (height * aspect, height)
-    return int(round((width - cw) / 2)), int(round((height - ch) / 2)), int(round(cw)), int(round(ch))
-
-
-def cut(rgb: np.ndarray, region: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """The region of the photo, edges replicated where it leaves the photo, area-resized to size (w, h)."""
-    x, y, w, h = region
-    f = min(1.0, CUT_MAX_FACTOR * size[0] / max(w, 1), CUT_MAX_FACTOR * size[1] / max(h, 1))
-    if f < 1.0:  # shrink first: padding a huge letterboxed region at full size can ask for gigabytes
-        rgb = cv2.resize(rgb, _scaled(rgb, f), interpolation=cv2.INTER_AREA)
-        x, y, w, h = (int(round(v * f)) for v in region)
-    H, W = rgb.shape[:2]
-    pads = (max(0, -y), max(0, y + h - H), max(0, -x), max(0, x + w - W))
-    crop = rgb[max(0, y) : min(H, y + h), max(0, x) : min(W, x + w)]
-    crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE) if any(pads) else crop
-    return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
-
-
-def paste(depth: np.ndarray, valid: np.ndarray, region: tuple[int, int, int, int], d: np.ndarray) -> None:
-    """Resize a region's prediction to the region and write the part inside the photo."""
-    x, y, w, h = region
-    H, W = depth.shape
-    up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    ys, xs = slice(max(0, y), min(H, y + h)), slice(max(0, x), min(W, x + w))
-    depth[ys, xs] = up[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x]
-    valid[ys, xs] = True
+def head_region(head: Head, aspect: float) -> Crop:
+    """The crop framed like a training render around a located head, upright in the network's view."""
+    return Crop(*head.region(aspect))
 
 
 def _to_8bit(values: np.ndarray) -> np.ndarray:
@@ -185,14 +106,26 @@ def check_device(device: str | None) -> None:
 class Predictor:
     """Depth for photos from one checkpoint (default: the shipped reference model); see `predict`."""
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8):
+    def __init__(
+        self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8, runtime: str = "torch"
+    ):
+        """`runtime="onnx"` runs both networks through ONNX Runtime on the CPU (the live demo's 2-3x)."""
         check_device(device)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if runtime not in ("torch", "onnx") or (runtime == "onnx" and device not in (None, "cpu")):
+            raise ValueError(f"runtime {runtime!r} on {device or 'the default device'}: use torch, or onnx on the cpu")
+        self.device = torch.device(
+            "cpu" if runtime == "onnx" else device or ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.checkpoint = resolve(checkpoint)
         self.model, self.cfg, state = load_checkpoint(self.checkpoint, self.device)
         self.input_hw = tuple(state.get("input_size", (128, 128)))
         self.batch = max(1, batch)
-        self._faces = None
+        self.runtime = runtime
+        if runtime == "onnx":
+            from facedepth.runtime import as_onnx
+
+            self.model = as_onnx(self.model, torch.zeros(1, 3, *self.input_hw))
+        self._locator = None
 
     @torch.no_grad()
     def normalized(self, batch: torch.Tensor) -> torch.Tensor:
@@ -203,16 +136,19 @@ class Predictor:
         """Network output -> metres; `scale` from `self.cfg.norm.scale(fx, width)` (1 for raw metric training)."""
         return self.cfg.norm.decode(n, scale)
 
-    def regions(self, rgb: np.ndarray, crop: bool = True) -> tuple[list[tuple[int, int, int, int]], int]:
-        """Face-framed regions (largest face last: it wins overlaps), or the letterboxed photo; and the face count."""
+    def locate(self, rgb: np.ndarray, crop: bool = True) -> tuple[list[Crop], list[Head], np.ndarray | None]:
+        """Person-framed crops (largest person last: it wins overlaps), their heads and the person probability
+        map; or the letterboxed photo, no heads (and no map with crop=False)."""
         h, w = rgb.shape[:2]
         aspect = self.input_hw[1] / self.input_hw[0]
-        if crop:
-            self._faces = self._faces or FaceFinder()
-            faces = self._faces(rgb)
-            if faces:
-                return [face_region(f, aspect) for f in reversed(faces)], len(faces)
-        return [whole_region(w, h, aspect)], 0
+        if not crop:
+            return [whole_region(w, h, aspect)], [], None
+        self._locator = self._locator or Locator(device=self.device, runtime=self.runtime)
+        heads, person = self._locator(rgb)
+        if not heads:
+            return [whole_region(w, h, aspect)], [], person
+        heads = heads[::-1]
+        return [head_region(hd, aspect) for hd in heads], heads, person
 
     def predict(self, image, fx: float | None = None, crop: bool = True, bgr: bool = False) -> Prediction:
         """A photo (RGB uint8 array, PIL image or path; see `as_rgb`) -> full-size metric depth and validity.
@@ -225,7 +161,8 @@ class Predictor:
             raise ValueError(f"fx {fx}: need a finite focal length in pixels > 0")
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
-        regions, faces = self.regions(rgb, crop)
+        regions, heads, person = self.locate(rgb, crop)
+        keep = people_mask(person, heads) if heads else None
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):
@@ -233,8 +170,8 @@ class Predictor:
             x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in chunk])
             n = self.normalized(x)[:, 0].cpu().numpy().astype(np.float64)
             for r, ni in zip(chunk, n):
-                paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r[2])))
-        return Prediction(depth, valid, regions, faces)
+                paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r.w)), keep)
+        return Prediction(depth, valid, regions, len(heads), person, heads)
 
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
 
@@ -273,7 +210,7 @@ def write_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
     vertex["x"], vertex["y"], vertex["z"] = points.T
     vertex["red"], vertex["green"], vertex["blue"] = colours.T
     header = (
-        "ply\nformat binary_little_endian 1.0\n"
+        "ply\nformat binary_little_endian 1.0\ncomment facedepth predict\n"
         f"element vertex {len(points)}\n"
         "property float x\nproperty float y\nproperty float z\n"
         "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"

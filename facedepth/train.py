@@ -207,6 +207,17 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool, allow_changed: bool = 
         run.seconds = float(state.get("train_seconds", 0.0))
     elif resume:
         raise FileNotFoundError(f"{last}: nothing to resume from; drop --resume to start fresh")
+    elif cfg.init:  # fine-tuning: the weights of another run of the same model, then this run's schedule
+        state = read_state(Path(cfg.init), env.device)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ValueError(
+                f"train.init {cfg.init}: its weights do not fit {cfg.model} with these options "
+                f"({str(exc).splitlines()[0][:120]}); start from a checkpoint of the same model"
+            ) from None
+        if ema is not None:
+            ema.module.load_state_dict(state["model"])
     run.since = time.monotonic()
     return run
 

@@ -194,6 +194,12 @@ class AugmentParams:
     p_grey: float = 0.05
     p_jpeg: float = 0.4
     jpeg_quality: Range = (30.0, 95.0)
+    # what a photo puts around and in front of a person (facedepth.augment.context): another backdrop behind the
+    # person's silhouette, a hand- or phone-like occluder over the head, the photo's edge (rows replicated as
+    # `predict` pads a crop that leaves the photo); the pixels they hide leave the loss
+    p_background: float = 0.0
+    p_occluder: float = 0.0
+    p_edge: float = 0.0
 
 
 def _lite_options() -> dict[str, dict]:
@@ -225,6 +231,7 @@ class TrainSettings:
     canonical_focal: float = 1.0  # focal length / image width of the canonical camera; 0 = raw metric depth
     amp: bool = True  # only takes effect on CUDA
     pretrained: bool | str = False
+    init: str = ""  # a checkpoint whose weights start the run (fine-tuning; same model and options); "" = fresh
     num_workers: int = 0
     loss: LossParams = field(default_factory=LossParams)
     augment: AugmentParams = field(default_factory=AugmentParams)

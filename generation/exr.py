@@ -20,15 +20,25 @@ class DepthFileError(RuntimeError):
     """An unreadable or malformed depth file; the message names it."""
 
 
-def write_depth(path: str | Path, depth: np.ndarray) -> None:
+def write_depth(path: str | Path, depth: np.ndarray, attributes: dict[str, str] = {}) -> None:
     """Write atomically: a reader never sees a half-written file."""
-    write_channels(path, {CHANNEL: depth})
+    write_channels(path, {CHANNEL: depth}, attributes)
 
 
-def write_channels(path: str | Path, channels: dict[str, np.ndarray]) -> None:
-    """float32 ZIP EXR of named (H, W) channels, written atomically."""
+def header_attribute(path: str | Path, key: str) -> str | None:
+    """A string attribute of an EXR header, None when absent or the file is not a readable EXR."""
+    try:
+        with OpenEXR.File(str(path), header_only=True) as f:
+            value = f.header().get(key)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def write_channels(path: str | Path, channels: dict[str, np.ndarray], attributes: dict[str, str] = {}) -> None:
+    """float32 ZIP EXR of named (H, W) channels (and string header attributes), written atomically."""
     data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **attributes}
     with atomic_path(Path(path)) as tmp, OpenEXR.File(header, data) as f:
         f.write(str(tmp))
 

@@ -57,7 +57,9 @@ def run(
                     cv2.imshow("facedepth demo (q quits)", view)
                 except cv2.error:
                     raise NoSource(
-                        "no display available (headless OpenCV); pass --out demo.avi to save the result"
+                        "no window: this OpenCV build is headless (or there is no display); pass --out demo.avi "
+                        "to save the result, or swap in the GUI build: pip uninstall -y opencv-python-headless "
+                        "&& pip install opencv-python==4.10.0.84"
                     ) from None
                 if cv2.waitKey(1) & 0xFF == ord("q"):
                     break

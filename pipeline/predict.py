@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from fdcore.files import atomic_path
 from generation import exr
@@ -94,19 +94,51 @@ def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: floa
     ], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
 
 
+SIGNATURE = ("facedepth", "predict")  # in every output's header: a file without it is the user's, never replaced
+
+
 def save_png(path: Path, array: np.ndarray) -> None:
     """A PNG written whole or not at all (a killed run leaves no 0-byte file; a link at `path` is replaced)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*SIGNATURE)
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        Image.fromarray(array).save(tmp, format="PNG", pnginfo=info)
+
+
+def written_by_predict(path: Path) -> bool:
+    """Whether `path` holds an output of this command (its signature in the PNG, EXR or PLY header)."""
+    if path.suffix == ".exr":
+        return exr.header_attribute(path, SIGNATURE[0]) == SIGNATURE[1]
+    if path.suffix == ".ply":
+        with open(path, "rb") as fh:
+            return f"comment {' '.join(SIGNATURE)}".encode() in fh.read(512)
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "text", {}).get(SIGNATURE[0]) == SIGNATURE[1]
+    except (OSError, ValueError):
+        return False
+
+
+class ForeignFile(OSError):
+    """An output name is taken by a file this command did not write."""
 
 
 def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray | None) -> list[Path]:
     from facedepth.predict import point_cloud, write_ply
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[:4]]
+    paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[: 5 if K is not None else 4]]
+    taken = [
+        p.name for p in paths if (p.exists() or p.is_symlink()) and not p.is_symlink() and not written_by_predict(p)
+    ]
+    if taken:
+        raise ForeignFile(
+            f"{', '.join(taken)} exist(s) in {out_dir} and were not written by `facedepth predict`; nothing was "
+            f"replaced: rename them or choose another --out"
+        )
+    paths = paths[:4]
     depth = pred.depth  # float32, NaN outside pred.valid
-    exr.write_depth(paths[0], depth)
+    exr.write_depth(paths[0], depth, dict([SIGNATURE]))
     save_png(paths[1], np.clip(np.rint(np.nan_to_num(depth, nan=0.0) * 1000), 0, 65535).astype(np.uint16))
     save_png(paths[2], colourise(depth, pred.valid))
     save_png(paths[3], pred.valid.astype(np.uint8) * 255)
@@ -131,7 +163,7 @@ def predict_paths(
 ) -> list[Path]:
     """Predict every image under `target`; unreadable ones go to `on_error(path, reason)` and are skipped.
 
-    Each photo's focal length (for metric depth and the PLY) and faces found are reported through
+    Each photo's focal length (for metric depth and the PLY) and people located are reported through
     `on_info(path, note)`.
     """
     from facedepth.predict import Predictor, intrinsics, read_rgb
@@ -152,11 +184,14 @@ def predict_paths(
         focal, source = photo_focal(path, w, h, fx, fov_deg)
         pred = predictor.predict(rgb, focal, crop)
         framing = (
-            f"{pred.faces} face(s), each from a face-framed crop"
+            f"{pred.faces} person(s) located, each from a crop framed like the training renders"
             if pred.faces
-            else ("no face found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
+            else ("nobody found: the whole photo, letterboxed" if crop else "the whole photo, letterboxed (--no-crop)")
         )
         on_info(path, f"focal {focal:.0f} px ({source}); {framing}")
         K = intrinsics(w, h, focal) if ply else None
-        written += write_outputs(out_dir, stem, rgb, pred, K)
+        try:
+            written += write_outputs(out_dir, stem, rgb, pred, K)
+        except ForeignFile as exc:
+            on_error(path, str(exc))
     return written

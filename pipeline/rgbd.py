@@ -165,7 +165,7 @@ def evaluate_rgbd(
             if valid.sum() < 10:
                 raise CaptureError(
                     f"{photo}: fewer than 10 pixels valid in the depth, the mask and the prediction "
-                    f"(depth zero/NaN, or no face crop covers the person: try --no-crop)"
+                    f"(depth zero/NaN, or the located person misses the depth: try --no-crop)"
                 )
         except CaptureError as exc:
             if on_error is None:

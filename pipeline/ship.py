@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from pathlib import Path
 
 from fdcore.files import atomic_path, atomic_write_text
+from fdcore.machine import cpu_name
 
 MAX_MB = 25.0
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    text = info.read_text() if info.is_file() else ""
-    model = next(
-        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    )
-    import os
-
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def _row(name: str, m: dict) -> str:
@@ -91,7 +79,10 @@ def ship(
         f"default profile's seed 0) |",
         f"| schedule | {state['step']} optimiser steps of batch {cfg['batch_size']}, Adam lr {cfg['lr']:g} "
         f"{cfg['lr_schedule']}, EMA {cfg['ema']:g}, hybrid loss {cfg['loss']} |",
-        f"| compute | {hours:.2f} h wall on {state.get('device', 'cpu')} ({cpu_name()}, shared with other work) |",
+        f"| augmentation | {_augmentation(cfg.get('augment', {}))} |",
+        *([f"| initialised from | {_base_run(cfg['init'])} |"] if cfg.get("init") else []),
+        f"| compute | {hours:.2f} h wall on {state.get('device', 'cpu')} ({cpu_name()}, shared with other work)"
+        f"{' for this stage' if cfg.get('init') else ''} |",
         f"| file | {size_mb:.1f} MB, weights and config only (loads with `torch.load(weights_only=True)`) |",
         f"| SHA-256 | `{digest}` |",
         "| licence | MIT, as the code; trained only on renders of CC0 assets |",
@@ -126,3 +117,36 @@ def ship(
     card = out.with_suffix(".md")
     atomic_write_text(card, "\n".join(lines))
     return card
+
+
+def _base_run(init: str) -> str:
+    """What a fine-tuned model started from: the file, and its own steps and compute when it is at hand."""
+    from facedepth.checkpoint import read_state
+
+    if not Path(init).is_file():
+        return f"`{init}` (this schedule fine-tunes its weights)"
+    base = read_state(Path(init))
+    hours = base.get("train_seconds", 0.0) / 3600
+    return f"`{init}`: {base['step']} steps of its own ({hours:.2f} h), then this schedule fine-tunes its weights"
+
+
+def _augmentation(aug: dict) -> str:
+    """The augmentation's switched-on effects, p_* > 0 (full settings: the config inside the file)."""
+    on = [f"{k[2:]} {v:g}" for k, v in aug.items() if k.startswith("p_") and v]
+    return f"flip {aug.get('flip', 0):g}, " + ", ".join(on) if on else "none"
+
+
+def ship_locator(checkpoint: Path, out: Path) -> None:
+    """The locator's weights-only file (kind, weights, config, step, validation scores); unchanged weights
+    leave the file as it is."""
+    import torch
+
+    from facedepth.checkpoint import read_state
+
+    state = read_state(checkpoint, kind="locator")
+    state = {k: state[k] for k in ("kind", "model", "config", "step", "val") if k in state}
+    if out.is_file() and _same(read_state(out, kind="locator"), state):
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)

@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # a test that uses one of these fixtures needs what its marker names (`make check` leaves those out)
-NEEDS = {"rendered": "render", "prepared": "render", "checkpoint": "train", "project": "dag"}
+NEEDS = {"rendered": "render", "prepared": "render", "frontal": "render", "checkpoint": "train", "project": "dag"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -80,3 +80,40 @@ def tiny_train_params(**train_overrides) -> dict:
     t["model_cfg"].update(unet_simple_lite={"base": 4}, bts_lite={"encoder": "resnet18", "num_features": 128})
     t.update(train_overrides)
     return data
+
+
+@pytest.fixture(scope="session")
+def checkpoint(prepared, tmp_path_factory):
+    """A facedepth_lite checkpoint really trained one step on the session's prepared renders."""
+    from facedepth.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    train(TrainConfig.from_params(tiny_train_params(steps=1), "facedepth_lite"), prepared, folder, folder / "live")
+    return folder / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def frontal(tmp_path_factory):
+    """Two frontal, neutral 160x160 renders (RGB, mask, depth) a face detector can find."""
+    import numpy as np
+    from PIL import Image
+
+    from generation import exr
+
+    folder = tmp_path_factory.mktemp("frontal")
+    data = tiny_params(identities=2, frames_per_identity=1)
+    r = data["render"]
+    r["settings"].update(resolution=[160, 160], samples=4)
+    r["pose"].update(yaw=[0, 0], pitch=[0, 0], roll=[0, 0], body_yaw=[0, 0])
+    r["camera"].update(roll_deg=[0, 0])
+    r["human"].update(expressions=["neutral"])
+    facedepth("render", "--params", str(write_params(folder, data)), "--out", str(folder / "renders"))
+    stems = sorted(str(p).removesuffix(".rgb.png") for p in (folder / "renders").rglob("*.rgb.png"))
+    return [
+        (
+            np.asarray(Image.open(s + ".rgb.png").convert("RGB")),
+            np.asarray(Image.open(s + ".mask.png")),
+            exr.read_depth(s + ".depth.exr").astype(np.float64),
+        )
+        for s in stems
+    ]

@@ -84,14 +84,16 @@ def test_predict_refuses_impossible_options(tmp_path, args, words):
 def test_huge_or_degenerate_photos_are_cut_with_bounded_work():
     import resource
 
-    from facedepth.predict import FaceFinder, cut, whole_region
+    from facedepth.locate import Locator
+    from facedepth.predict import cut, whole_region
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     thin = np.full((1, 60000, 3), 200, np.uint8)  # padded to a square at full size this was 10.8 GB
     out = cut(thin, whole_region(60000, 1, 1.0), (64, 64))
     assert out.shape == (64, 64, 3) and abs(int(out.mean()) - 200) <= 1
     big = np.zeros((9000, 12000, 3), np.uint8)
-    assert FaceFinder()(big) == []
+    heads, prob = Locator()(big)
+    assert heads == [] and prob.shape == big.shape[:2]
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 1500, grown_mb  # the photo itself is 324 MB; the old path peaked at gigabytes
 

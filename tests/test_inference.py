@@ -11,20 +11,13 @@ import torch
 from conftest import facedepth, tiny_params, tiny_train_params, write_params
 from PIL import Image
 
-from facedepth.data import MEAN, STD, half
+from facedepth.data import half
 from facedepth.evaluate import evaluate, score
 from facedepth.evaluate import test_split as load_test_split
 from facedepth.train import TrainConfig, train
 from generation import exr
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def checkpoint(prepared, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    train(TrainConfig.from_params(tiny_train_params(steps=1), "facedepth_lite"), prepared, folder, folder / "live")
-    return folder / "best.pt"
 
 
 def test_evaluate_writes_metrics_and_report(checkpoint, prepared, tmp_path):
@@ -212,6 +205,14 @@ def test_predict_never_overwrites_and_skips_its_own_outputs(checkpoint, tmp_path
         assert "wrote 8 files" in proc.stderr
     assert exr.read_depth(photos / "same.jpg.depth.exr").shape == (40, 40)
     assert exr.read_depth(photos / "same.png.depth.exr").shape == (30, 50)
+    # a file of the user's own under an output's name is never replaced: that photo is skipped, named
+    Image.fromarray(rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(photos / "me.jpg")
+    mine = np.full((30, 30), 7, np.uint8)
+    Image.fromarray(mine).save(photos / "me.valid.png")
+    proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(photos), check=False)
+    assert "me.valid.png" in proc.stderr and "not written by `facedepth predict`" in proc.stderr
+    assert np.array_equal(np.asarray(Image.open(photos / "me.valid.png")), mine)
+    assert not (photos / "me.depth.exr").exists() and "wrote 8 files" in proc.stderr
 
 
 def test_bad_checkpoints_and_huge_images_get_clear_errors(checkpoint, tmp_path):
@@ -311,76 +312,41 @@ def test_learning_curve_trains_nested_subsets_and_plots(prepared, tmp_path):
     assert proc.returncode == 2 and "facedepth baselines" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def frontal(tmp_path_factory):
-    """Two frontal, neutral 160x160 renders (RGB, mask, depth) a face detector can find."""
-    folder = tmp_path_factory.mktemp("frontal")
-    data = tiny_params(identities=2, frames_per_identity=1)
-    r = data["render"]
-    r["settings"].update(resolution=[160, 160], samples=4)
-    r["pose"].update(yaw=[0, 0], pitch=[0, 0], roll=[0, 0], body_yaw=[0, 0])
-    r["camera"].update(roll_deg=[0, 0])
-    r["human"].update(expressions=["neutral"])
-    facedepth("render", "--params", str(write_params(folder, data)), "--out", str(folder / "renders"))
-    stems = sorted(str(p).removesuffix(".rgb.png") for p in (folder / "renders").rglob("*.rgb.png"))
-    return [
-        (
-            np.asarray(Image.open(s + ".rgb.png").convert("RGB")),
-            np.asarray(Image.open(s + ".mask.png")),
-            exr.read_depth(s + ".depth.exr").astype(np.float64),
-        )
-        for s in stems
-    ]
-
-
 @pytest.mark.parametrize("canvas_hw", [(480, 640), (640, 480)])
-def test_predict_crops_each_face_and_pastes_it_back_undistorted(checkpoint, frontal, canvas_hw):
-    """A render pasted into a larger photo at an offset: found, cropped as in training, predicted, put back in place."""
+def test_predict_locates_each_person_and_pastes_depth_on_them(checkpoint, frontal, canvas_hw):
+    """A render pasted into a larger photo at an offset: located, cropped as in training, predicted, put back on
+    the person's pixels only (head, hair, neck, shoulders), NaN elsewhere."""
     from facedepth.predict import Predictor
 
     predictor = Predictor(checkpoint)
     ih, iw = predictor.input_hw
     h, w = canvas_hw
-    found = 0
     for rgb, mask, _ in frontal:
         canvas = np.repeat(np.linspace(60, 180, w, dtype=np.uint8)[None, :, None], h, 0).repeat(3, 2)
         y0, x0 = h // 3, w // 2 - 40
         canvas[y0 : y0 + 160, x0 : x0 + 160] = rgb
+        person = np.zeros((h, w), bool)
+        person[y0 : y0 + 160, x0 : x0 + 160] = mask > 0
         pred = predictor.predict(canvas, fx=500.0)
         assert pred.depth.shape == pred.valid.shape == (h, w)
-        if not pred.faces:  # the whole photo, letterboxed: every pixel predicted
-            assert pred.valid.all() and np.isfinite(pred.depth).all()
-            continue
-        found += 1
-        ((x, y, cw, ch),) = pred.regions
-        assert abs(cw / ch - iw / ih) < 0.05  # the network's aspect ratio: nothing is stretched
-        assert 0.6 < cw / 160 < 1.6  # framed like the training render the face came from
+        assert pred.faces == 1
+        (region,) = pred.regions
+        assert abs(region.w / region.h - iw / ih) < 1e-6  # the network's aspect ratio: nothing is stretched
+        assert 0.6 < region.w / 160 < 1.6  # framed like the training render the person came from
+        x, y, cw, ch = region.box()
         vs, us = np.nonzero(mask)
         assert x <= x0 + us.mean() < x + cw and y <= y0 + vs.mean() < y + ch  # the person is in the crop
-        inside = np.zeros((h, w), bool)
-        inside[max(y, 0) : y + ch, max(x, 0) : x + cw] = True
-        assert np.array_equal(pred.valid, inside) and np.isnan(pred.depth[~inside]).all()
-        if x >= 0 and y >= 0 and x + cw <= w and y + ch <= h:  # the same crop, predicted directly, lands in place
-            crop = cv2.resize(canvas[y : y + ch, x : x + cw], (iw, ih), interpolation=cv2.INTER_AREA)
-            n = predictor.normalized(torch.from_numpy(((crop / 255.0 - MEAN) / STD).transpose(2, 0, 1)).float()[None])
-            direct = cv2.resize(
-                predictor.to_metric(n[0, 0].numpy().astype(np.float64), predictor.cfg.norm.scale(500.0, cw)).astype(
-                    np.float32
-                ),
-                (cw, ch),
-            )
-            assert np.allclose(pred.depth[y : y + ch, x : x + cw], direct, rtol=1e-4)
-    assert found >= 1  # the bundled detector finds at least one of two frontal renders
+        iou = (pred.valid & person).sum() / (pred.valid | person).sum()
+        assert iou > 0.6, iou
+        assert np.isfinite(pred.depth[pred.valid]).all() and np.isnan(pred.depth[~pred.valid]).all()
+        assert 0.2 < np.nanmedian(pred.depth) < 5.0
 
 
-def test_one_face_found_twice_is_one_region_and_two_people_stay_two():
-    """The cascade can report one face at two neighbouring scales (seen on a frontal render): the smaller box,
-    mostly inside the larger, is dropped; side-by-side faces are both kept."""
-    from facedepth.predict import distinct
+def test_a_photo_without_people_is_predicted_whole(checkpoint):
+    from facedepth.predict import Predictor
 
-    assert distinct([(230, 227, 81, 81), (236, 260, 67, 67)]) == [(230, 227, 81, 81)]
-    assert distinct([(0, 0, 80, 80), (90, 10, 70, 70)]) == [(0, 0, 80, 80), (90, 10, 70, 70)]
-    assert distinct([(0, 0, 80, 80), (60, 0, 80, 80)]) == [(0, 0, 80, 80), (60, 0, 80, 80)]  # 25% overlap: two
+    pred = Predictor(checkpoint).predict(np.full((120, 200, 3), 90, np.uint8))
+    assert pred.faces == 0 and pred.valid.all() and np.isfinite(pred.depth).all()
 
 
 def test_predict_cli_crop_options_and_device(checkpoint, frontal, tmp_path):
@@ -390,7 +356,7 @@ def test_predict_cli_crop_options_and_device(checkpoint, frontal, tmp_path):
     canvas[100:260, 200:360] = frontal[1][0]
     Image.fromarray(canvas).save(photos / "person.png")
     proc = facedepth("predict", str(photos), "--model", str(checkpoint), "--out", str(tmp_path / "a"), "--batch", "2")
-    assert "person.png: focal" in proc.stderr and ("face-framed crop" in proc.stderr or "no face found" in proc.stderr)
+    assert "person.png: focal" in proc.stderr and "person(s) located" in proc.stderr
     valid = np.asarray(Image.open(tmp_path / "a/person.valid.png")) > 0
     depth16 = np.asarray(Image.open(tmp_path / "a/person.depth16.png"))
     assert valid.shape == (480, 640) and np.array_equal(depth16 > 0, valid)

@@ -83,7 +83,7 @@ def _run_python_block(doc: str, cwd, photos=None) -> str:
 def test_readme_python_example_runs():
     """The README's Python snippet, as written, on the shipped model."""
     printed = _run_python_block("README.md", ROOT).split()
-    assert printed[0].startswith("(") and int(printed[-2]) >= 1  # Grace Hopper's face found
+    assert printed[0].startswith("(") and int(printed[-2]) >= 1  # Grace Hopper located
     assert 0.3 < float(printed[-1]) < 3.0  # her nearest point, in metres
 
 

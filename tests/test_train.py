@@ -349,3 +349,40 @@ def test_resume_with_other_settings_is_refused_unless_asked(prepared, tmp_path):
         train(other, prepared, tmp_path / "m", tmp_path / "l", resume=True)
     assert train(other, prepared, tmp_path / "m", tmp_path / "l", resume=True, allow_changed=True)["step"] == 2
     assert torch.load(tmp_path / "m/last.pt", weights_only=True)["config"]["lr"] == 5e-4
+
+
+def test_init_starts_from_another_runs_weights_and_refuses_a_misfit(prepared, tmp_path):
+    """train.init fine-tunes: with a zero learning rate the run ends on exactly the weights it started from."""
+    first = TrainConfig.from_params(tiny_train_params(steps=1), "unet_simple_lite")
+    train(first, prepared, tmp_path / "a", tmp_path / "la")
+    start = torch.load(tmp_path / "a/best.pt", weights_only=True)["model"]
+    tuned = dataclasses.replace(first, init=str(tmp_path / "a/best.pt"), lr=0.0, warmup_steps=0)
+    train(tuned, prepared, tmp_path / "b", tmp_path / "lb")
+    end = torch.load(tmp_path / "b/last.pt", weights_only=True)["model"]
+    assert all(torch.equal(start[k], end[k]) for k in start if start[k].is_floating_point())
+    other = dataclasses.replace(tuned, model_cfg={"unet_simple_lite": {"base": 8}})
+    with pytest.raises(ValueError, match="train.init .* do not fit unet_simple_lite"):
+        train(other, prepared, tmp_path / "c", tmp_path / "lc")
+
+
+def test_context_augmentation_hides_what_it_covers():
+    """New backdrop: the person's inner pixels keep their colour, the background changes; an occluder or the
+    photo's edge turns the pixels it hides into background (out of the loss); depth is never touched."""
+    from facedepth.augment import context
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:64, 16:48] = human.BODY
+    mask[8:36, 20:44] = human.FACE
+    rgb = np.full((64, 64, 3), 100, np.uint8)
+    depth = np.where(mask > 0, 0.5, 2.0).astype(np.float32)
+    out, d, m = context(rgb, depth, mask, rng, only(p_background=1.0), donor=None)
+    assert np.array_equal(d, depth) and np.array_equal(m, mask)
+    inner = np.zeros_like(mask, bool)
+    inner[12:32, 24:40] = True
+    assert (out[inner] == 100).all() and (out[mask == 0] != 100).any(axis=-1).mean() > 0.5
+    _, _, m = context(rgb, depth, mask, np.random.default_rng(1), only(p_occluder=1.0))
+    assert ((mask == human.FACE) & (m == BACKGROUND)).any() and (m[mask == 0] == 0).all()
+    out, _, m = context(rgb.copy(), depth, mask, np.random.default_rng(2), only(p_edge=1.0))
+    cut = np.flatnonzero((m != mask).any(1))
+    assert len(cut) and (m[cut[0] :] == BACKGROUND).all() and (out[cut[0] :] == out[cut[0] - 1]).all()

@@ -1,0 +1,250 @@
+"""Localisation benchmark: find the person in photo-like scenes, then compare pasted with direct depth.
+
+    python benchmarks/localise.py [--prepared data/prepared] [--cases 200] [--model reference] [--haar]
+
+Scenes: test-split renders (people the locator and the reference model never saw)
+pasted one per 640x480 frame into the bpy wheel's HDRIs or a cluttered backdrop
+(facedepth.scenes, seed fixed), heads 60-400 px, in-plane roll up to 45 degrees,
+a quarter partly covered by a hand-like blob. Per case:
+- located: a located head's centre lies on the pasted person;
+- rank correlation (Spearman) of the predicted with the true depth on the person's
+  visible head pixels, pasted, against the same render predicted directly (crop=False);
+- coverage: the share of the person's visible pixels (head and shoulders) with valid depth;
+- time: locator plus crop per frame, and the whole `Predictor.predict`.
+Then the public-domain portraits in docs/photos turned 0-45 degrees in 5 degree steps:
+found when a located head's centre is within half a head size of the turned face centre.
+`--haar` adds OpenCV's frontal Haar cascade (the old localiser) on the same frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from facedepth.data import image_tensor
+from facedepth.locate import Locator
+from facedepth.metrics import spearman
+from facedepth.predict import Crop, Predictor, cut, head_region, paste, read_rgb
+from facedepth.scenes import compose
+from facedepth.splits import load_split
+from fdcore.labels import HEAD_LABELS
+from fdcore.machine import cpu_name
+from pipeline.backgrounds import hdri_backgrounds
+
+
+def haar():
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def faces(rgb: np.ndarray) -> list[tuple[float, float]]:
+        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        return [(x + w / 2, y + h / 2) for x, y, w, h in cascade.detectMultiScale(grey, 1.1, 5, minSize=(24, 24))]
+
+    return faces
+
+
+def true_depth(split: dict, placed, hw) -> np.ndarray:
+    """The pasted render's depth in the frame (nearest: no mixing across edges), NaN off the tile."""
+    d = np.asarray(split["depth"][placed.index], np.float32)
+    d = d[:, ::-1] if placed.flip else d
+    return cv2.warpAffine(
+        np.ascontiguousarray(d), placed.matrix, (hw[1], hw[0]), flags=cv2.INTER_NEAREST, borderValue=np.nan
+    )
+
+
+def oracle_spearman(predictor: Predictor, rgb, placed, gt, head, fx: float) -> float:
+    """The depth model given the exact crop (the pasted tile's own centre, size and roll): what is left of the gap
+    to `direct` is the model's, not the localisation's."""
+    m = placed.matrix
+    c = m @ np.array([63.5, 63.5, 1.0])
+    size = 128 * math.hypot(m[0, 0], m[1, 0])
+    crop = Crop(c[0] + 0.5, c[1] + 0.5, size, size, placed.roll)
+    ih, iw = predictor.input_hw
+    n = predictor.normalized(image_tensor(cut(rgb, crop, (iw, ih)))[None])[0, 0].cpu().numpy().astype(np.float64)
+    depth, valid = np.full(gt.shape, np.nan, np.float32), np.zeros(gt.shape, bool)
+    paste(depth, valid, crop, predictor.to_metric(n, predictor.cfg.norm.scale(fx, size)))
+    both = head & valid & np.isfinite(gt)
+    return spearman(depth, gt, both) if both.sum() >= 16 else float("nan")
+
+
+def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces) -> dict:
+    rng = np.random.default_rng(args.seed)
+    backgrounds = hdri_backgrounds()
+    hw = (480, 640)
+    rows = []
+    for _ in range(args.cases):
+        scene = compose(rng, split["rgb"], split["mask"], hw, backgrounds, head_px=(60, 400), people=1)
+        placed = scene.placed[0]
+        person = scene.person == 1
+        head = person & scene.head
+        t0 = time.perf_counter()
+        heads, _ = locator(scene.rgb)
+        ih, iw = predictor.input_hw
+        for hd in heads:
+            cut(scene.rgb, head_region(hd, iw / ih), (iw, ih))
+        t_locate = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fx = float(split["manifest"].fx.iloc[placed.index])
+        pred = predictor.predict(scene.rgb, fx=fx)
+        t_predict = time.perf_counter() - t0
+        on = [bool(person[min(int(h.y), hw[0] - 1), min(int(h.x), hw[1] - 1)]) for h in heads if 0 <= h.x < hw[1]]
+        gt = true_depth(split, placed, hw)
+        both = head & np.isfinite(gt) & pred.valid
+        pasted = spearman(pred.depth, gt, both) if both.sum() >= 16 else float("nan")
+        oracle = oracle_spearman(predictor, scene.rgb, placed, gt, head, fx)
+        direct_pred = predictor.predict(np.asarray(split["rgb"][placed.index]), crop=False)
+        tile_head = np.isin(np.asarray(split["mask"][placed.index]), HEAD_LABELS)
+        direct = spearman(direct_pred.depth, np.asarray(split["depth"][placed.index]), tile_head)
+        row = {
+            "located": any(on),
+            "pasted": pasted,
+            "direct": direct,
+            "oracle": oracle,
+            "coverage": float(pred.valid[person].mean()) if person.any() else float("nan"),
+            "locate_ms": 1e3 * t_locate,
+            "predict_ms": 1e3 * t_predict,
+            "head_px": math.sqrt(head.sum()),
+            "roll": placed.roll,
+        }
+        if faces:
+            t0 = time.perf_counter()
+            found = faces(scene.rgb)
+            row["haar_ms"] = 1e3 * (time.perf_counter() - t0)
+            row["haar"] = any(person[min(int(y), hw[0] - 1), min(int(x), hw[1] - 1)] for x, y in found)
+        rows.append(row)
+    return summarise(rows)
+
+
+def summarise(rows: list[dict]) -> dict:
+    def mean(key, subset=rows):
+        v = [r[key] for r in subset if key in r and not (isinstance(r[key], float) and math.isnan(r[key]))]
+        return float(np.mean(v)) if v else float("nan")
+
+    scored = [r for r in rows if not math.isnan(r["pasted"])]
+    close = [r["pasted"] >= r["direct"] - 0.05 for r in scored]
+    out = {
+        "cases": len(rows),
+        "located": mean("located"),
+        "within_0.05_of_direct": float(np.mean(close)) if close else float("nan"),
+        "spearman_pasted": mean("pasted", scored),
+        "spearman_direct": mean("direct", scored),
+        "spearman_oracle_crop": mean("oracle", scored),
+        "coverage": mean("coverage"),
+        "coverage_median": float(np.median([r["coverage"] for r in rows])),
+        "locate_ms_median": float(np.median([r["locate_ms"] for r in rows])),
+        "predict_ms_median": float(np.median([r["predict_ms"] for r in rows])),
+    }
+    small = [r for r in rows if r["head_px"] < 100]
+    out["located_small_heads"] = mean("located", small) if small else float("nan")
+    turned = [r for r in rows if abs(r["roll"]) > 30]
+    out["located_roll_over_30"] = mean("located", turned) if turned else float("nan")
+    if "haar" in rows[0]:
+        out["haar_located"] = mean("haar")
+        out["haar_ms_median"] = float(np.median([r["haar_ms"] for r in rows]))
+    return out
+
+
+def turned(rgb: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The photo turned `angle` degrees counter-clockwise on a canvas that holds all of it; and the 2x3 map."""
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    a = math.radians(angle)
+    nw, nh = int(w * abs(math.cos(a)) + h * abs(math.sin(a))), int(w * abs(math.sin(a)) + h * abs(math.cos(a)))
+    m[:, 2] += [(nw - w) / 2, (nh - h) / 2]
+    return cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)), m
+
+
+def portraits_benchmark(photos: Path, locator: Locator, faces) -> list[dict]:
+    rows = []
+    for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
+        rgb = read_rgb(path)
+        upright, _ = locator(rgb)
+        if not upright:
+            rows.append({"photo": path.name, "found": "not even upright"})
+            continue
+        centre, size = np.array([upright[0].x, upright[0].y, 1.0]), upright[0].size
+        own = faces(rgb) if faces else []
+        haar_centre = np.array([*own[0], 1.0]) if own else None
+        for angle in range(0, 50, 5):
+            image, m = turned(rgb, angle)
+            tx, ty = m @ centre
+            heads, _ = locator(image)
+            hit = [h for h in heads if math.hypot(h.x - tx, h.y - ty) < 0.5 * size]
+            row = {"photo": path.name, "angle": angle, "found": bool(hit), "roll": hit[0].roll if hit else None}
+            if faces:  # judged against its own upright detection
+                hx, hy = m @ haar_centre if haar_centre is not None else (np.nan, np.nan)
+                row["haar"] = any(math.hypot(x - hx, y - hy) < 0.5 * size for x, y in faces(image))
+            rows.append(row)
+    return rows
+
+
+def figure(out: Path, predictor: Predictor, split: dict, photos: Path) -> None:
+    """Photos turned in the image plane and a two-person scene: each located crop (box, roll) and the depth kept
+    on the located people."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = [turned(read_rgb(photos / "astronaut.png"), 30)[0], turned(read_rgb(photos / "grace_hopper.jpg"), -40)[0]]
+    rng = np.random.default_rng(3)
+    scene = compose(rng, split["rgb"], split["mask"], (480, 640), hdri_backgrounds(), head_px=(90, 200), people=2)
+    cases.append(scene.rgb)
+    fig, axes = plt.subplots(2, len(cases), figsize=(4.2 * len(cases), 7))
+    for k, rgb in enumerate(cases):
+        pred = predictor.predict(rgb)
+        axes[0, k].imshow(rgb)
+        for crop in pred.regions if pred.faces else []:
+            a = math.radians(crop.roll)
+            corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]]) * [crop.w / 2, crop.h / 2]
+            rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
+            xy = corners @ rot.T + [crop.x, crop.y]
+            axes[0, k].plot(xy[:, 0], xy[:, 1], "y-", lw=1.5)
+        axes[0, k].set_title(f"{pred.faces} located", fontsize=9)
+        d = pred.depth
+        lo, hi = np.nanpercentile(d, [2, 98]) if np.isfinite(d).any() else (0, 1)
+        axes[1, k].imshow(d, cmap="turbo_r", vmin=lo, vmax=hi)
+        axes[1, k].set_title(f"depth on the located people: {lo:.2f}-{hi:.2f} m", fontsize=9)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=None, help="depth checkpoint (default: the shipped reference model)")
+    ap.add_argument("--locator", type=Path, default=None, help="locator checkpoint (default: the shipped one)")
+    ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
+    ap.add_argument("--haar", action="store_true", help="also run OpenCV's frontal Haar cascade")
+    ap.add_argument("--figure", type=Path, default=None, help="also save example predictions here")
+    args = ap.parse_args()
+    split = load_split(args.prepared, args.split, mmap=False)
+    predictor = Predictor(args.model)
+    locator = Locator(args.locator)
+    predictor._locator = locator
+    faces = haar() if args.haar else None
+    print(f"CPU: {cpu_name()}; torch threads {torch.get_num_threads()}")
+    summary = scenes_benchmark(args, split, predictor, locator, faces)
+    print(f"pasted scenes ({args.prepared}/{args.split}, {summary['cases']} cases, 640x480):")
+    for k, v in summary.items():
+        print(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
+    if args.figure:
+        figure(args.figure, predictor, split, args.photos)
+    print("portraits turned in the image plane:")
+    for row in portraits_benchmark(args.photos, locator, faces):
+        print("  " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The person locator: scene composition, crop geometry, head maps, the shipped weights and training."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+
+def _tiles(n: int = 3, size: int = 64):
+    """Render-like tiles: a head disc above a shoulder block, labelled as the data contract does."""
+    from fdcore.labels import CLOTHES, FACE, HAIR
+
+    rgb = np.zeros((n, size, size, 3), np.uint8)
+    mask = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cv2.rectangle(mask[i], (8, 44), (56, 63), int(CLOTHES), -1)
+        cv2.circle(mask[i], (32, 26), 14, int(FACE), -1)
+        cv2.ellipse(mask[i], (32, 18), (14, 8), 0, 180, 360, int(HAIR), -1)
+        rgb[i] = np.where(mask[i][..., None] > 0, 200 - 40 * i, 30)
+    return rgb, mask
+
+
+def test_scenes_are_reproducible_and_their_labels_follow_the_pixels():
+    from facedepth.scenes import compose
+
+    rgb, mask = _tiles()
+    a = compose(np.random.default_rng(5), rgb, mask, (96, 128), people=2)
+    b = compose(np.random.default_rng(5), rgb, mask, (96, 128), people=2)
+    assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.person, b.person) and len(a.placed) == 2
+    assert not (a.head & (a.person == 0)).any()  # a head pixel belongs to a person
+    for k, placed in enumerate(a.placed, 1):  # each person's pixels lie where the affine put its tile's person
+        tile = (mask[placed.index] > 0)[:, ::-1] if placed.flip else mask[placed.index] > 0
+        where = cv2.warpAffine(tile.astype(np.uint8), placed.matrix, (128, 96), flags=cv2.INTER_NEAREST) > 0
+        assert ((a.person == k) & ~where).sum() == 0
+    empty = compose(np.random.default_rng(0), rgb, mask, (96, 128), people=0)
+    assert not empty.person.any() and not empty.head.any() and empty.placed == []
+
+
+@pytest.mark.parametrize("roll", [-40.0, 0.0, 25.0])
+def test_a_turned_crop_is_seen_upright_and_pasted_back_in_place(roll):
+    """Geometry of cut and paste against an analytic scene: a tile turned `roll` degrees into a photo comes out of
+    `cut` upright as it went in, and `paste` puts a map of the crop back on the same photo pixels."""
+    from facedepth.predict import Crop, cut, paste
+    from facedepth.scenes import tile_matrix
+
+    rng = np.random.default_rng(1)
+    tile = cv2.resize(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+    h, w = 240, 320
+    centre, height = (150.3, 110.7), 128.0
+    m = tile_matrix((64, 64), centre, height, roll)
+    photo = cv2.warpAffine(tile, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # tile_matrix maps OpenCV pixel centres; Crop centres are in pixel-edge coordinates (+0.5)
+    c = m @ np.array([31.5, 31.5, 1.0])
+    crop = Crop(c[0] + 0.5, c[1] + 0.5, height, height, roll)
+    seen = cut(photo, crop, (64, 64)).astype(np.float64)
+    inner = (slice(6, 58), slice(6, 58))
+    assert np.abs(seen[inner] - tile[inner]).mean() < 6.0  # upright again, up to two bilinear resamplings
+    us, vs = np.meshgrid(np.arange(32.0), np.arange(32.0))
+    to_photo = m @ np.diag([2.0, 2.0, 1.0]) + np.array([[0, 0, m[0, :2].sum() * 0.5], [0, 0, m[1, :2].sum() * 0.5]])
+    for ramp in (us.astype(np.float32), vs.astype(np.float32)):  # map pixel u, then v, of a (32, 32) crop map
+        depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
+        paste(depth, valid, crop, ramp)
+        expect = cv2.warpAffine(ramp, to_photo, (w, h), flags=cv2.INTER_LINEAR, borderValue=np.nan)
+        both = valid & np.isfinite(expect)
+        assert both.sum() > 0.8 * valid.sum() > 0.5 * height**2
+        assert np.abs(depth[both] - expect[both]).max() < 0.05  # the same crop pixel, to 1/20 of a map pixel
+        assert np.isnan(depth[~valid]).all()
+
+
+def test_heads_from_maps_separates_people_and_reads_size_and_roll():
+    from facedepth.locate import heads_from_maps
+
+    head = np.zeros((30, 40), np.float32)
+    cv2.circle(head, (10, 12), 4, 1.0, -1)
+    cv2.circle(head, (30, 15), 2, 1.0, -1)
+    a = np.radians(np.where(np.arange(40) < 20, 30.0, -10.0))[None].repeat(30, 0)
+    heads = heads_from_maps(head, np.cos(a), np.sin(a), scale=4.0)
+    assert len(heads) == 2 and heads[0].size > heads[1].size  # largest first
+    assert abs(heads[0].x - 10.5 * 4) < 1 and abs(heads[0].y - 12.5 * 4) < 1
+    assert abs(heads[0].size - math.sqrt(head[:, :20].sum()) * 4) < 0.5
+    assert abs(heads[0].roll - 30) < 1e-6 and abs(heads[1].roll + 10) < 1e-6
+    assert heads_from_maps(np.zeros((30, 40)), np.ones((30, 40)), np.zeros((30, 40)), 4.0) == []
+
+
+def test_framing_constants_match_the_renders(rendered):
+    """FRAME and DOWN (how a depth crop is framed around a head) come from the renders' label maps."""
+    from PIL import Image
+
+    from facedepth.locate import DOWN, FRAME, framing
+
+    masks = np.stack([np.asarray(Image.open(p)) for p in sorted(rendered[1].rglob("*.mask.png"))])
+    frame, down = framing(masks)
+    assert abs(frame - FRAME) < 0.35 * FRAME and abs(down - DOWN) < 0.2
+
+
+def test_the_shipped_locator_finds_renders_at_any_roll_and_marks_the_person(frontal):
+    from facedepth.locate import Locator
+    from facedepth.scenes import tile_matrix
+
+    locator = Locator()
+    for rgb, mask, _ in frontal:
+        for roll in (-40.0, 0.0, 40.0):
+            photo = np.repeat(np.linspace(40, 200, 640, dtype=np.uint8)[None, :, None], 480, 0).repeat(3, 2)
+            m = tile_matrix(mask.shape, (300, 260), 300, roll)
+            person = cv2.warpAffine((mask > 0).astype(np.uint8), m, (640, 480), flags=cv2.INTER_NEAREST) > 0
+            alpha = person[..., None]
+            photo = np.where(alpha, cv2.warpAffine(rgb, m, (640, 480), flags=cv2.INTER_LINEAR), photo)
+            heads, prob = locator(photo)
+            assert heads, f"roll {roll}: nobody found"
+            hd = heads[0]
+            assert person[int(hd.y), int(hd.x)], f"roll {roll}: head centre off the person"
+            assert abs(hd.roll - roll) < 20, (roll, hd.roll)
+            found = prob > 0.5
+            iou = (found & person).sum() / (found | person).sum()
+            print(f"roll {roll}: IoU {iou:.2f}, found roll {hd.roll:.1f}")
+            assert iou > 0.45, (roll, iou)
+
+
+def test_a_photo_without_people_has_no_heads():
+    from facedepth.locate import Locator
+
+    rng = np.random.default_rng(0)
+    flat = np.full((480, 640, 3), 128, np.uint8)
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    locator = Locator()
+    for photo in (flat, noise):
+        heads, prob = locator(photo)
+        assert heads == [] and prob.shape == (480, 640) and (prob > 0.5).mean() < 0.05
+
+
+def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path):
+    from facedepth.checkpoint import read_state
+    from facedepth.locate import Locator
+    from facedepth.locate_train import LocatorConfig, train_locator
+
+    cfg = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
+    scores = train_locator(prepared, tmp_path, cfg, [], log=lambda m: None)
+    assert set(scores) == {"located", "heads", "false_per_scene"}
+    assert read_state(tmp_path / "best.pt", kind="locator")["step"] == 2
+    with pytest.raises(ValueError, match="a locator checkpoint where a depth one"):
+        read_state(tmp_path / "best.pt")
+    with pytest.raises(ValueError, match="other settings"):
+        train_locator(prepared, tmp_path, LocatorConfig(steps=3, batch=2, base=8, hw=(64, 80)), [], log=print)
+    longer = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
+    logs = []
+    train_locator(prepared, tmp_path, longer, [], log=logs.append)
+    assert logs[0] == "resumed at step 2"
+    heads, prob = Locator(tmp_path / "best.pt")(np.zeros((40, 50, 3), np.uint8))
+    assert prob.shape == (40, 50)
+
+
+def test_onnx_runtime_gives_the_torch_numbers(checkpoint):
+    from facedepth.predict import Predictor
+
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 2)
+    a = Predictor(checkpoint).predict(photo)
+    b = Predictor(checkpoint, runtime="onnx").predict(photo)
+    assert np.array_equal(a.valid, b.valid)
+    assert np.allclose(a.depth[a.valid], b.depth[b.valid], rtol=1e-3)
+    with pytest.raises(ValueError, match="onnx on the cpu"):
+        Predictor(checkpoint, runtime="tensorrt")
+    assert torch.get_num_threads() >= 1
