@@ -172,31 +172,39 @@ class Locator:
         return y, OUT_STRIDE / s, rgb.shape[:2]
 
     def __call__(self, rgb: np.ndarray, threshold: float = 0.5) -> tuple[list[Head], np.ndarray]:
-        """Heads (largest first) and the person probability at photo resolution (float32 0..1)."""
+        """Heads (largest first) and the person probability at photo resolution (float32 0..1), kept on the
+        people whose heads were found (`people_only`; the whole map when none was)."""
         y, scale, (h, w) = self.maps(rgb)
         heads = heads_from_maps(y[1], y[2], y[3], scale, threshold)
-        return heads, person_map(y[0], scale, (h, w))
+        person = people_only(y[0], heads, scale) if heads else y[0]
+        return heads, person_map(person, scale, (h, w))
 
 
-def people_mask(person: np.ndarray, heads: list[Head]) -> np.ndarray:
-    """Pixels of the located people: the person map over 0.5, holes filled (a smile or a hand inside the face
-    is still the person), only the connected parts that hold a head (a stray blob on a flag is not), and each
-    head's own ellipse (a face is never left out where the person map is unsure, as on real clothes)."""
-    on = (person > 0.5).astype(np.uint8)
+def people_only(p: np.ndarray, heads: list[Head], scale: float) -> np.ndarray:
+    """The person map (any resolution; `scale` photo pixels per map pixel) kept on the located people only: holes
+    filled (a smile or a hand inside the face is still the person) and only the connected parts that hold a
+    head (a stray blob on a flag is not); elsewhere 0."""
+    on = (p > 0.5).astype(np.uint8)
     h, w = on.shape
     outside = np.zeros((h + 2, w + 2), np.uint8)
     outside[1:-1, 1:-1] = on
     cv2.floodFill(outside, None, (0, 0), 2)  # everything reachable from the border without crossing the person
-    on = (outside[1:-1, 1:-1] != 2).astype(np.uint8)
-    count, labels = cv2.connectedComponents(on, connectivity=8)
+    filled = outside[1:-1, 1:-1] != 2
+    count, labels = cv2.connectedComponents(filled.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
     ys, xs = np.mgrid[0:h, 0:w]
     for hd in heads:
-        disc = (xs + 0.5 - hd.x) ** 2 + (ys + 0.5 - hd.y) ** 2 < (0.35 * hd.size) ** 2
-        keep[np.unique(labels[disc])] = True
+        r = max(0.35 * hd.size / scale, 1.0)
+        keep[np.unique(labels[(xs + 0.5 - hd.x / scale) ** 2 + (ys + 0.5 - hd.y / scale) ** 2 < r * r])] = True
     keep[0] = False
-    out = keep[labels].astype(np.uint8)
-    for hd in heads:  # the head: about 0.55 x 0.6 head sizes in half-axes, turned with it
+    return np.where(keep[labels], np.where(on > 0, p, 1.0), 0.0).astype(np.float32)
+
+
+def with_heads(mask: np.ndarray, heads: list[Head]) -> np.ndarray:
+    """A photo-sized person mask with each head's ellipse added (about 0.55 x 0.6 head sizes in half-axes,
+    turned with it): a face is never left out where the person map is unsure, as on real clothes."""
+    out = mask.astype(np.uint8)
+    for hd in heads:
         axes = (max(1, round(0.55 * hd.size)), max(1, round(0.6 * hd.size)))
         cv2.ellipse(out, (round(hd.x - 0.5), round(hd.y - 0.5)), axes, -hd.roll, 0, 360, 1, -1)
     return out.astype(bool)

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 from facedepth.checkpoint import load_checkpoint, resolve
 from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
-from facedepth.locate import Head, Locator, people_mask
+from facedepth.locate import Head, Locator, with_heads
 from fdcore.files import atomic_path
 
 
@@ -162,7 +162,7 @@ class Predictor:
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
         regions, heads, person = self.locate(rgb, crop)
-        keep = people_mask(person, heads) if heads else None
+        keep = with_heads(person > 0.5, heads) if heads else None
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):

@@ -46,6 +46,7 @@ def as_onnx(model: torch.nn.Module, example: torch.Tensor, dynamic_hw: bool = Fa
     )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads would starve OpenCV
     options.log_severity_level = 3
     session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
     wrapped = OnnxModule(session, "image")
