@@ -227,14 +227,15 @@ def main() -> None:
     ap.add_argument("--locator", type=Path, default=None, help="locator checkpoint (default: the shipped one)")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
     ap.add_argument("--haar", action="store_true", help="also run OpenCV's frontal Haar cascade")
+    ap.add_argument("--runtime", default="onnx", choices=["onnx", "torch"], help="how both networks run")
     ap.add_argument("--figure", type=Path, default=None, help="also save example predictions here")
     args = ap.parse_args()
     split = load_split(args.prepared, args.split, mmap=False)
-    predictor = Predictor(args.model)
-    locator = Locator(args.locator)
+    predictor = Predictor(args.model, runtime=args.runtime)
+    locator = Locator(args.locator, runtime=args.runtime)
     predictor._locator = locator
     faces = haar() if args.haar else None
-    print(f"CPU: {cpu_name()}; torch threads {torch.get_num_threads()}")
+    print(f"CPU: {cpu_name()}; torch threads {torch.get_num_threads()}; runtime {args.runtime}")
     summary = scenes_benchmark(args, split, predictor, locator, faces)
     print(f"pasted scenes ({args.prepared}/{args.split}, {summary['cases']} cases, 640x480):")
     for k, v in summary.items():

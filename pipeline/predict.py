@@ -14,7 +14,9 @@ from fdcore.files import atomic_path
 from generation import exr
 from pipeline.colour import colourise
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+# photos this install cannot decode: named and skipped, never silently left out of a folder
+UNDECODABLE = {".heic", ".heif", ".avif"}
 OUTPUT_SUFFIXES = (
     ".depth.exr",
     ".depth16.png",
@@ -24,11 +26,11 @@ OUTPUT_SUFFIXES = (
 )  # predict's outputs per image
 
 
-def find_images(target: Path) -> list[Path]:
+def find_images(target: Path, suffixes=PHOTO_SUFFIXES) -> list[Path]:
     """Images under `target`, leaving out predict's own outputs (so --out may be the input folder)."""
     if target.is_dir():
         return sorted(
-            p for p in target.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.endswith(OUTPUT_SUFFIXES)
+            p for p in target.iterdir() if p.suffix.lower() in suffixes and not p.name.endswith(OUTPUT_SUFFIXES)
         )
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such image or folder; check the path")
@@ -97,6 +99,14 @@ def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: floa
 SIGNATURE = ("facedepth", "predict")  # in every output's header: a file without it is the user's, never replaced
 
 
+def has_alpha(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    except (OSError, ValueError):
+        return False
+
+
 def save_png(path: Path, array: np.ndarray) -> None:
     """A PNG written whole or not at all (a killed run leaves no 0-byte file; a link at `path` is replaced)."""
     info = PngImagePlugin.PngInfo()
@@ -128,9 +138,7 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[: 5 if K is not None else 4]]
-    taken = [
-        p.name for p in paths if (p.exists() or p.is_symlink()) and not p.is_symlink() and not written_by_predict(p)
-    ]
+    taken = [p.name for p in paths if p.exists() and not p.is_symlink() and not written_by_predict(p)]
     if taken:
         raise ForeignFile(
             f"{', '.join(taken)} exist(s) in {out_dir} and were not written by `facedepth predict`; nothing was "
@@ -171,6 +179,8 @@ def predict_paths(
     predictor = Predictor(checkpoint, device, batch)
     written = []
     paths = find_images(target)
+    for path in find_images(target, UNDECODABLE) if target.is_dir() else []:
+        on_error(path, f"{path.suffix} photos need a decoder this install lacks; convert it to JPEG or PNG")
     for path, stem in output_stems(paths).items():
         try:
             rgb = read_rgb(path)
@@ -181,6 +191,8 @@ def predict_paths(
             on_error(path, f"image too large to decode safely ({exc})")
             continue
         h, w = rgb.shape[:2]
+        if has_alpha(path):
+            on_info(path, "transparency dropped: the colour under it is predicted")
         focal, source = photo_focal(path, w, h, fx, fov_deg)
         pred = predictor.predict(rgb, focal, crop)
         framing = (
