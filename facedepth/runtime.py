@@ -8,6 +8,7 @@ use it in place of the module. The export is checked against PyTorch once.
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -34,16 +35,18 @@ def as_onnx(model: torch.nn.Module, example: torch.Tensor, dynamic_hw: bool = Fa
     axes = {0: "batch", **({2: "height", 3: "width"} if dynamic_hw else {})}
     buf = io.BytesIO()
     model = model.eval().cpu()
-    torch.onnx.export(
-        model,
-        (example,),
-        buf,
-        input_names=["image"],
-        output_names=["out"],
-        dynamic_axes={"image": axes, "out": axes},
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # tracer notes on shape checks that hold for every input of this model
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            input_names=["image"],
+            output_names=["out"],
+            dynamic_axes={"image": axes, "out": axes},
+            opset_version=17,
+            dynamo=False,
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads would starve OpenCV
