@@ -27,10 +27,9 @@ import cv2
 import numpy as np
 import torch
 
-from facedepth.data import image_tensor
 from facedepth.locate import Locator
 from facedepth.metrics import spearman
-from facedepth.predict import Crop, Predictor, cut, head_region, paste, read_rgb
+from facedepth.predict import Crop, Predictor, cut, read_rgb
 from facedepth.scenes import compose
 from facedepth.splits import load_split
 from fdcore.labels import HEAD_LABELS
@@ -64,10 +63,7 @@ def oracle_spearman(predictor: Predictor, rgb, placed, gt, head, fx: float) -> f
     c = m @ np.array([63.5, 63.5, 1.0])
     size = 128 * math.hypot(m[0, 0], m[1, 0])
     crop = Crop(c[0] + 0.5, c[1] + 0.5, size, size, placed.roll)
-    ih, iw = predictor.input_hw
-    n = predictor.normalized(image_tensor(cut(rgb, crop, (iw, ih)))[None])[0, 0].cpu().numpy().astype(np.float64)
-    depth, valid = np.full(gt.shape, np.nan, np.float32), np.zeros(gt.shape, bool)
-    paste(depth, valid, crop, predictor.to_metric(n, predictor.cfg.norm.scale(fx, size)))
+    depth, valid = predictor.depth_in(rgb, [crop], fx)
     both = head & valid & np.isfinite(gt)
     return spearman(depth, gt, both) if both.sum() >= 16 else float("nan")
 
@@ -86,7 +82,7 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
         heads, _ = locator(scene.rgb)
         ih, iw = predictor.input_hw
         for hd in heads:
-            cut(scene.rgb, head_region(hd, iw / ih), (iw, ih))
+            cut(scene.rgb, hd.region(iw / ih), (iw, ih))
         t_locate = time.perf_counter() - t0
         t0 = time.perf_counter()
         fx = float(split["manifest"].fx.iloc[placed.index])

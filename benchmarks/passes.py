@@ -40,7 +40,7 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; {args.frames} frames at {w}x{h}, {p.settings.samples} spp")
     import bpy
 
-    from generation.blender.scene import BlenderScene, _quiet
+    from generation.blender.scene import BlenderScene, _quiet, raw_files
     from generation.shard import finalize
 
     scene = BlenderScene(w, h, p.settings.device)
@@ -81,11 +81,7 @@ def main() -> None:
                     bpy.ops.render.render(write_still=False)
                 times[on].append(time.perf_counter() - t)
                 if on:
-                    stem = f"{frame.index % 10000:04d}."
-                    raw = {
-                        k: tmp / f"raw{i}{on}" / f"{stem}{k}.{'png' if k == 'color' else 'exr'}"
-                        for k in ("depth", "index", "lens", "person", "normal", "color")
-                    }
+                    raw = raw_files(frame.index, tmp / f"raw{i}{on}")
                     (tmp / f"out{i}").mkdir()
                     t = time.perf_counter()
                     files = finalize(frame, raw, tmp / f"out{i}", bpy.app.version_string, realised.eyes_world)

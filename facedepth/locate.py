@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from facedepth.crops import Crop
 from facedepth.data import image_tensor
 
 LOCATOR = Path(__file__).resolve().parent / "weights" / "locator.pt"
@@ -97,12 +98,12 @@ class Head:
     roll: float
     score: float
 
-    def region(self, aspect: float = 1.0) -> tuple[float, float, float, float, float]:
-        """The depth crop (centre x, centre y, width, height, roll) framed like a training render."""
+    def region(self, aspect: float = 1.0) -> Crop:
+        """The depth crop framed like a training render (aspect = width / height), upright in the network's view."""
         w = FRAME * self.size
         a = math.radians(self.roll)
         down = DOWN * self.size  # "down" along the head's own axis: turned with it
-        return (self.x + down * math.sin(a), self.y + down * math.cos(a), w, w / aspect, self.roll)
+        return Crop(self.x + down * math.sin(a), self.y + down * math.cos(a), w, w / aspect, self.roll)
 
 
 def network_input(rgb: np.ndarray, width: int = WIDTH) -> tuple[np.ndarray, float]:

@@ -37,11 +37,6 @@ class Prediction:
     heads: list[Head] = field(default_factory=list)  # the located heads, in the order of `regions`
 
 
-def head_region(head: Head, aspect: float) -> Crop:
-    """The crop framed like a training render around a located head, upright in the network's view."""
-    return Crop(*head.region(aspect))
-
-
 def _to_8bit(values: np.ndarray) -> np.ndarray:
     """One channel of any numeric range as uint8: 0..1 floats, 8-bit, 16-bit, else scaled by the maximum."""
     v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
@@ -148,7 +143,7 @@ class Predictor:
         if not heads:
             return [whole_region(w, h, aspect)], [], person
         heads = heads[::-1]
-        return [head_region(hd, aspect) for hd in heads], heads, person
+        return [hd.region(aspect) for hd in heads], heads, person
 
     def predict(self, image, fx: float | None = None, crop: bool = True, bgr: bool = False) -> Prediction:
         """A photo (RGB uint8 array, PIL image or path; see `as_rgb`) -> full-size metric depth and validity.
@@ -162,7 +157,13 @@ class Predictor:
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
         regions, heads, person = self.locate(rgb, crop)
-        keep = with_heads(person > 0.5, heads) if heads else None
+        depth, valid = self.depth_in(rgb, regions, fx, with_heads(person > 0.5, heads) if heads else None)
+        return Prediction(depth, valid, regions, len(heads), person, heads)
+
+    def depth_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None):
+        """Photo-sized metric depth (NaN elsewhere) and validity from these crops, predicted in batches and
+        warped back where `keep` holds (None: wherever a crop lies); later crops win overlaps."""
+        h, w = rgb.shape[:2]
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):
@@ -171,7 +172,7 @@ class Predictor:
             n = self.normalized(x)[:, 0].cpu().numpy().astype(np.float64)
             for r, ni in zip(chunk, n):
                 paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r.w)), keep)
-        return Prediction(depth, valid, regions, len(heads), person, heads)
+        return depth, valid
 
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
 

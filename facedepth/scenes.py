@@ -109,16 +109,14 @@ def compose(
     backgrounds: list[np.ndarray] = (),
     head_px: tuple[float, float] = (12.0, 110.0),
     max_people: int = 3,
-    rows: np.ndarray | None = None,
     people: int | None = None,
 ) -> Scene:
     """One scene of size hw from render tiles (N, h, w, 3) and labels (N, h, w); heads head_px tall (log-uniform).
 
-    `rows` limits which tiles may be drawn; `people` fixes their number. Later tiles are pasted over earlier
-    ones, as nearer people.
+    `people` fixes their number. Later tiles are pasted over earlier ones, as nearer people.
     """
     h, w = hw
-    n = len(tiles_rgb) if rows is None else len(rows)
+    n = len(tiles_rgb)
     if backgrounds and rng.uniform() < 0.6:
         rgb = photo_background(rng, backgrounds[int(rng.integers(0, len(backgrounds)))], hw)
     else:
@@ -130,7 +128,7 @@ def compose(
         people = int(rng.choice(max_people + 1, p=_people_odds(max_people)))
     placed = []
     for k in range(1, people + 1):
-        index = int(rng.integers(0, n)) if rows is None else int(rows[rng.integers(0, n)])
+        index = int(rng.integers(0, n))
         tile, labels = tiles_rgb[index], tiles_mask[index]
         th, tw = labels.shape
         flip = bool(rng.uniform() < 0.5)

@@ -356,15 +356,19 @@ class BlenderScene:
         self.scene.frame_current = frame.index % 10000
         with _quiet():
             bpy.ops.render.render(write_still=False)
-        stem = f"{frame.index % 10000:04d}."
-        files = {
-            name: out_dir / f"{stem}{name}.{ext}"
-            for name, ext in (*((k, "exr") for k in ("depth", "index", "lens", "person", "normal")), ("color", "png"))
-        }
+        files = raw_files(frame.index, out_dir)
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise RuntimeError(f"frame {frame.name}: Blender did not write {missing}")
         return files
+
+
+RAW_PASSES = {"depth": "exr", "index": "exr", "lens": "exr", "person": "exr", "normal": "exr", "color": "png"}
+
+
+def raw_files(index: int, out_dir: Path) -> dict[str, Path]:
+    """The files the compositor's File Output node writes for frame `index`, by pass name."""
+    return {name: Path(out_dir) / f"{index % 10000:04d}.{name}.{ext}" for name, ext in RAW_PASSES.items()}
 
 
 @contextlib.contextmanager
