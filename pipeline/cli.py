@@ -404,6 +404,31 @@ def learning_curve(
 
 
 @app.command()
+def scaling(
+    plan: Annotated[Path, typer.Option(help="the study's plan (points, profile, data, tests)")] = Path(
+        "reference/scaling.yaml"
+    ),
+    models: Annotated[Path, typer.Option(help="folder for each point's checkpoints")] = Path("models/scaling"),
+    out: Annotated[Path, typer.Option(help="folder for points/*.json, scaling.md, scaling.png")] = Path(
+        "reports/scaling"
+    ),
+    only: Annotated[Optional[list[str]], typer.Option(help="run only these points (repeatable)")] = None,
+):
+    """Train and score the plan's points (data sizes, step counts, recipe changes); resumable, finished points kept."""
+    from pipeline.scaling import read_plan, run
+
+    try:
+        p = read_plan(plan)
+        unknown = set(only or []) - {q.name for q in p.points}
+        if unknown:
+            fail(f"--only {sorted(unknown)}: not points of {plan}")
+        run(p, models, out, only, log=lambda m: typer.echo(m, err=True))
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {out}/scaling.md and scaling.png", err=True)
+
+
+@app.command()
 def predict(
     images: Annotated[Path, typer.Argument(help="an image file or a folder of images")],
     model: ModelOpt = None,
