@@ -135,6 +135,15 @@ class Realised:
     hair_redness: float
     wall: WallLook | None  # the legacy flat wall (kinds plain/noise/checker/waves)
 
+    @property
+    def film_gains(self) -> tuple[float, float, float]:
+        """Exposure and white balance as one scene-linear gain per channel, applied before the view transform.
+
+        Blender's view-settings exposure would do the same, but every distinct value builds and caches a new
+        colour-management processor (megabytes each, never freed): a render worker grew ~2-4 MB per frame.
+        """
+        return _t(np.asarray(self.white_balance) * 2.0**self.exposure)
+
 
 def _t(v) -> tuple[float, ...]:
     return tuple(float(x) for x in v)

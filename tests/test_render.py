@@ -174,6 +174,29 @@ def test_white_balance_gains_scale_colour_and_leave_depth_and_labels(tmp_path):
     np.testing.assert_allclose(half[[0, 2]], mean[[0, 2]], rtol=0.03)
 
 
+def test_exposure_is_a_compositor_gain_that_matches_blenders_view_exposure(tmp_path):
+    """Exposure rides on the compositor's gains (Blender's view exposure caches a colour processor per value,
+    which leaked megabytes per frame): the PNG equals the one the view exposure gives, and the view setting
+    stays at 0."""
+    import dataclasses
+
+    import bpy
+
+    from generation.blender.scene import BlenderScene
+
+    frame = _semantics_frame(hair_style="none")
+    scene = BlenderScene(frame.camera.width, frame.camera.height)
+    r = dataclasses.replace(realise(frame), exposure=0.7, white_balance=(1.1, 1.0, 0.9))
+    ours = np.asarray(Image.open(scene.render(frame, r, tmp_path / "ours")["color"]), int)
+    assert scene.scene.view_settings.exposure == 0.0
+    scene.balance.default_value = (*r.white_balance, 1.0)  # the old way: gains without exposure, view exposure
+    scene.scene.view_settings.exposure = r.exposure
+    scene.output.directory = str(tmp_path / "view") + "/"
+    bpy.ops.render.render(write_still=False)
+    view = np.asarray(Image.open(tmp_path / "view" / f"{frame.index % 10000:04d}.color.png"), int)
+    assert np.abs(ours - view).max() <= 1 and ours.mean() > 20
+
+
 def test_hdri_backdrop_depth_is_the_sphere_it_is_projected_on(tmp_path):
     """Background pixels of an HDRI frame: planar depth of the ray's hit on the backdrop sphere."""
     import dataclasses

@@ -160,7 +160,7 @@ class BlenderScene:
         out.format.exr_codec = "ZIP"
         out.format.color_mode = "BW"
         out.file_name = "####."
-        balance = ng.nodes.new("ShaderNodeMix")  # auto white balance: scene-linear colour x per-channel gains
+        balance = ng.nodes.new("ShaderNodeMix")  # auto exposure and white balance: scene-linear colour x gains
         balance.data_type, balance.blend_type = "RGBA", "MULTIPLY"
         balance.inputs["Factor"].default_value = 1.0
         ng.links.new(layers.outputs["Image"], balance.inputs[6])
@@ -295,8 +295,7 @@ class BlenderScene:
             self.wall.matrix_world = _matrix(r.wall_matrix)
             materials.update_wall(self.mats["wall"], r.wall)
         self._set_lights(r.lights)
-        self.scene.view_settings.exposure = r.exposure
-        self.balance.default_value = (*r.white_balance, 1.0)
+        self.balance.default_value = (*r.film_gains, 1.0)  # exposure too: see Realised.film_gains
         sc = self.scene
         sc.cycles.samples = frame.samples
         sc.cycles.seed = frame.seed
