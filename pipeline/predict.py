@@ -56,36 +56,76 @@ UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # EXIF resolution units: inch, c
 FULL_FRAME_DIAGONAL_MM = math.hypot(36, 24)
 
 
+FOV_RANGE_DEG = (1.0, 170.0)  # horizontal fields of view a real camera has; outside: a wrong focal length
+
+
+class FocalError(ValueError):
+    """A focal length no camera has; the message names where it came from and the fix."""
+
+
+def field_of_view(fx: float, width: int) -> float:
+    return math.degrees(2 * math.atan(width / (2 * fx)))
+
+
+def checked_focal(fx, width: int, source: str) -> float:
+    """`fx` (pixels) as a float when it gives a horizontal field of view in FOV_RANGE_DEG, else FocalError."""
+    if isinstance(fx, bool) or not isinstance(fx, (int, float)) or not math.isfinite(fx) or fx <= 0:
+        raise FocalError(f"{source}: focal length {fx!r} is not a number of pixels > 0")
+    fov = field_of_view(float(fx), width)
+    lo, hi = FOV_RANGE_DEG
+    if not lo <= fov <= hi:
+        raise FocalError(
+            f"{source}: focal length {fx:g} px gives a {fov:.3g} deg field of view on a {width} px wide photo "
+            f"(cameras: {lo:g}-{hi:g} deg); give fx in pixels of this photo"
+        )
+    return float(fx)
+
+
+def _number(value) -> float:
+    """An EXIF rational, int or float as a float; anything else (strings, tuples, junk) raises."""
+    if isinstance(value, (bool, str, bytes, tuple, list)) or value is None:
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
 def exif_focal(path: Path, width: int, height: int) -> tuple[float, str] | None:
     """(fx in pixels, where it came from) from a photo's EXIF, or None when it holds no usable focal length.
 
     FocalLengthIn35mmFilm is defined on the diagonal (CIPA DC-008), so it converts without the sensor size;
-    FocalLength (mm) needs FocalPlaneXResolution to know the sensor's pixels per mm.
+    FocalLength (mm) needs FocalPlaneXResolution to know the sensor's pixels per mm. Malformed or implausible
+    tags count as absent (one bad photo never stops a batch).
     """
     try:
         with Image.open(path) as im:
             exif = im.getexif().get_ifd(EXIF_IFD)
     except (OSError, ValueError, SyntaxError):
         return None
-    f35 = exif.get(FOCAL_35MM)
-    if f35 and float(f35) > 0:
-        return float(f35) * math.hypot(
-            width, height
-        ) / FULL_FRAME_DIAGONAL_MM, f"EXIF FocalLengthIn35mmFilm {float(f35):g} mm"
-    f_mm, xres, unit = exif.get(FOCAL_MM), exif.get(FOCAL_PLANE_XRES), exif.get(FOCAL_PLANE_UNIT, 2)
-    if f_mm and xres and float(f_mm) > 0 and float(xres) > 0 and unit in UNIT_MM:
-        sensor_w = exif.get(EXIF_WIDTH) or max(width, height)  # focal-plane pixels refer to the full sensor image
-        px_per_mm = float(xres) / UNIT_MM[unit] * max(width, height) / max(sensor_w, exif.get(EXIF_HEIGHT) or 0)
-        return float(f_mm) * px_per_mm, f"EXIF FocalLength {float(f_mm):g} mm at {px_per_mm:.1f} px/mm"
+    try:
+        f35 = exif.get(FOCAL_35MM)
+        if f35 is not None and _number(f35) > 0:
+            fx = _number(f35) * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+            return checked_focal(fx, width, "EXIF"), f"EXIF FocalLengthIn35mmFilm {_number(f35):g} mm"
+        f_mm, xres, unit = exif.get(FOCAL_MM), exif.get(FOCAL_PLANE_XRES), exif.get(FOCAL_PLANE_UNIT, 2)
+        if f_mm is not None and xres is not None and _number(f_mm) > 0 and _number(xres) > 0 and unit in UNIT_MM:
+            sensor_w = _number(exif.get(EXIF_WIDTH) or max(width, height))  # the full sensor image's pixels
+            px_per_mm = (
+                _number(xres) / UNIT_MM[unit] * max(width, height) / max(sensor_w, _number(exif.get(EXIF_HEIGHT) or 0))
+            )
+            fx = _number(f_mm) * px_per_mm
+            return checked_focal(fx, width, "EXIF"), f"EXIF FocalLength {_number(f_mm):g} mm at {px_per_mm:.1f} px/mm"
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
     return None
 
 
 def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: float | None) -> tuple[float, str]:
-    """The focal length (px) to use for a photo and a note of its source: --fx, --fov, EXIF, else the default."""
+    """The focal length (px) to use for a photo and a note of its source: --fx, --fov, EXIF, else the default.
+
+    A --fx no camera could have on this photo raises FocalError (the photo is skipped, the batch goes on)."""
     from facedepth.predict import DEFAULT_FOV_DEG, default_intrinsics
 
     if fx:
-        return fx, "--fx"
+        return checked_focal(fx, width, f"{path}: --fx"), "--fx"
     if fov:
         return default_intrinsics(width, height, fov)[0, 0], f"--fov {fov:g} deg"
     found = exif_focal(path, width, height)
@@ -93,7 +133,7 @@ def photo_focal(path: Path, width: int, height: int, fx: float | None, fov: floa
         return found
     return default_intrinsics(width, height)[
         0, 0
-    ], f"no EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
+    ], f"no usable EXIF focal length: assumed {DEFAULT_FOV_DEG:g} deg field of view"
 
 
 SIGNATURE = ("facedepth", "predict")  # in every output's header: a file without it is the user's, never replaced
@@ -193,7 +233,11 @@ def predict_paths(
         h, w = rgb.shape[:2]
         if has_alpha(path):
             on_info(path, "transparency dropped: the colour under it is predicted")
-        focal, source = photo_focal(path, w, h, fx, fov_deg)
+        try:
+            focal, source = photo_focal(path, w, h, fx, fov_deg)
+        except FocalError as exc:
+            on_error(path, str(exc))
+            continue
         pred = predictor.predict(rgb, focal, crop)
         framing = (
             f"{pred.faces} person(s) located, each from a crop framed like the training renders"

@@ -30,11 +30,12 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from facedepth.metrics import depth_metrics, scale_shift_align, spearman  # noqa: E402
 from facedepth.predict import read_rgb  # noqa: E402
-from fdcore.files import atomic_write_text  # noqa: E402
+from fdcore.files import atomic_path, atomic_write_text  # noqa: E402
 from generation import exr  # noqa: E402
-from pipeline.predict import find_images, photo_focal  # noqa: E402
+from pipeline.predict import FocalError, checked_focal, find_images, photo_focal  # noqa: E402
 
 KEYS = ("abs_rel", "rmse", "delta1")
+MIN_RELIEF_M = 0.005  # a face capture spans centimetres; less is a flat or constant export
 CAPTURE_SIDECARS = (
     ".depth.png",
     ".mask.png",
@@ -49,13 +50,25 @@ def find_captures(folder: Path) -> list[Path]:
     """Photos in `folder` (depth, mask and prediction files are not photos)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of RGB-D captures")
-    photos = [p for p in find_images(folder) if not p.name.endswith(CAPTURE_SIDECARS)]
+    photos = [p for p in find_images(folder) if not p.name.endswith(CAPTURE_SIDECARS) and not is_figure(p)]
     if not photos:
         raise FileNotFoundError(
             f"{folder}: no photos (NAME.jpg/png with NAME.depth.png or NAME.depth.exr); "
             f"see README 'Evaluate on your RGB-D captures'"
         )
     return photos
+
+
+FIGURE_SIGNATURE = {"facedepth": "evaluate --rgbd figure"}  # so --out may be the capture folder
+
+
+def is_figure(path: Path) -> bool:
+    """Whether `path` is this command's own figure (its PNG text), not a capture."""
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "text", {}).get("facedepth") == FIGURE_SIGNATURE["facedepth"]
+    except (OSError, ValueError):
+        return False
 
 
 def read_capture_depth(photo: Path) -> tuple[np.ndarray, Path]:
@@ -99,17 +112,18 @@ def read_mask(photo: Path, shape: tuple[int, int]) -> np.ndarray | None:
     return mask
 
 
-def sidecar_fx(photo: Path) -> float | None:
+def sidecar_fx(photo: Path, width: int) -> float | None:
     path = photo.with_name(photo.with_suffix("").name + ".json")
     if not path.is_file():
         return None
     try:
-        fx = float(json.loads(path.read_text())["fx"])
+        fx = json.loads(path.read_text())["fx"]
     except (OSError, ValueError, KeyError, TypeError):
         raise CaptureError(f'{path}: need a JSON object with a numeric "fx" (pixels)') from None
-    if not fx > 0:
-        raise CaptureError(f"{path}: fx must be > 0, got {fx}")
-    return fx
+    try:
+        return checked_focal(fx, width, f"{path}: fx")
+    except FocalError as exc:
+        raise CaptureError(str(exc)) from None
 
 
 def score_capture(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict[str, float]:
@@ -158,14 +172,24 @@ def evaluate_rgbd(
                     f"(after its EXIF orientation); export depth registered to the photo, same size"
                 )
             mask = read_mask(photo, (h, w))
-            own = sidecar_fx(photo)
-            focal, source = (own, f"{photo.with_suffix('').name}.json") if own else photo_focal(photo, w, h, fx, fov)
+            own = sidecar_fx(photo, w)
+            try:
+                focal, source = (
+                    (own, f"{photo.with_suffix('').name}.json") if own else photo_focal(photo, w, h, fx, fov)
+                )
+            except FocalError as exc:
+                raise CaptureError(str(exc)) from None
             pred = predictor.predict(rgb, focal, crop)
             valid = np.isfinite(gt) & pred.valid & np.isfinite(pred.depth) & (mask if mask is not None else True)
             if valid.sum() < 10:
                 raise CaptureError(
                     f"{photo}: fewer than 10 pixels valid in the depth, the mask and the prediction "
                     f"(depth zero/NaN, or the located person misses the depth: try --no-crop)"
+                )
+            if np.ptp(gt[valid]) < MIN_RELIEF_M:  # a flat capture: any prediction aligns to it exactly
+                raise CaptureError(
+                    f"{depth_file}: depth is constant on the evaluated pixels (range "
+                    f"{np.ptp(gt[valid]) * 1000:.2f} mm); a capture must show the face's relief to be scored"
                 )
         except CaptureError as exc:
             if on_error is None:
@@ -223,5 +247,6 @@ def _figure(panels, path: Path) -> None:
         for ax in row:
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80, metadata=FIGURE_SIGNATURE)
     plt.close(fig)

@@ -404,11 +404,20 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     Image.fromarray(big).save(caps / "no_depth.png")
     Image.fromarray(np.zeros((320, 320), np.uint16)).save(caps / "no_depth.depth.png")
     (caps / "broken.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(big).save(caps / "flat.png")
+    Image.fromarray(np.full((320, 320), 1000, np.uint16)).save(caps / "flat.depth.png")  # any fit is exact
+    for name, fx in (("bool_fx", "true"), ("tiny_fx", "1e-300")):
+        Image.fromarray(big).save(caps / f"{name}.png")
+        Image.fromarray(np.rint(big_depth * 1000).astype(np.uint16)).save(caps / f"{name}.depth.png")
+        (caps / f"{name}.json").write_text(f'{{"fx": {fx}}}')
     out = tmp_path / "out"
     proc = facedepth(
         "evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(out), "--no-crop", check=False
     )
-    assert proc.returncode == 1, proc.stderr  # three captures skipped, each named with the reason
+    assert proc.returncode == 1, proc.stderr  # bad captures skipped, each named with the reason
+    assert "flat.depth.png: depth is constant" in proc.stderr
+    assert "bool_fx.json: fx: focal length True is not a number" in proc.stderr
+    assert "tiny_fx.json: fx: focal length 1e-300 px gives a 180 deg field of view" in proc.stderr
     assert "wrong_size.depth.png: depth is 10x10 but wrong_size.png is 320x320" in proc.stderr
     assert "no_depth.png: fewer than 10 pixels valid" in proc.stderr and "broken.jpg: unreadable photo" in proc.stderr
     rows = {r["name"]: r for r in csv.DictReader(open(out / "per_image.csv"))}
@@ -434,3 +443,27 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
         "evaluate", "--model", str(checkpoint), "--rgbd", str(only_bad), "--out", str(tmp_path / "o2"), check=False
     )
     assert proc.returncode == 2 and "no capture could be evaluated" in proc.stderr
+    for run in range(2):  # --out the capture folder: the second run does not take its own figure for a capture
+        proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(caps), check=False)
+        assert proc.returncode == 1 and "figure.png:" not in proc.stderr and "skipped 6" in proc.stderr, proc.stderr
+    assert json.loads((caps / "metrics.json").read_text())["captures"] == 2
+
+
+def test_focal_lengths_no_camera_has_are_refused_and_bad_exif_is_ignored(tmp_path):
+    from pipeline.predict import FocalError, checked_focal, exif_focal, photo_focal
+
+    assert checked_focal(500, 640, "x") == 500.0
+    for bad in (True, 0, -3, float("nan"), float("inf"), 1e-300, 1e9, "800"):
+        with pytest.raises(FocalError, match="x: focal length"):
+            checked_focal(bad, 640, "x")
+    for value in ("fifty", (35, 1), 0, 10**9):  # malformed or implausible FocalLengthIn35mmFilm
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0xA405] = value
+        path = tmp_path / "tagged.jpg"
+        Image.new("RGB", (64, 48)).save(path, exif=exif)
+        assert exif_focal(path, 64, 48) is None, value
+        assert "assumed 50 deg" in photo_focal(path, 64, 48, None, None)[1]
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 50
+    Image.new("RGB", (64, 48)).save(path, exif=exif)
+    assert exif_focal(path, 64, 48)[0] == pytest.approx(50 * 80 / np.hypot(36, 24))
