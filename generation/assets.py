@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from generation import exr
+
 
 class AssetError(RuntimeError):
     """A missing or unreadable asset; the message names the file and the fix."""
@@ -127,7 +129,9 @@ TEXTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
 def user_skins(assets_dir: str | Path) -> list[Path]:
     """Skin textures for the MakeHuman UV layout under `<assets_dir>/skins` (e.g. makehuman-assets skins)."""
     folder = Path(assets_dir) / "skins"
-    return sorted(p for p in folder.glob("*") if p.suffix.lower() in TEXTURE_SUFFIXES) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in TEXTURE_SUFFIXES and not p.is_dir())
 
 
 def check_user_assets(assets_dir: str | Path) -> None:
@@ -141,7 +145,11 @@ def check_user_assets(assets_dir: str | Path) -> None:
             f"add .png/.jpg skins there or set render.assets_dir to ''"
         )
     for path in skins:
+        if not path.is_file():  # a FIFO or device would block the reader forever
+            raise AssetError(f"{path}: not a regular file; replace it with a texture image or remove it")
         if path.suffix.lower() == ".exr":
+            if exr.colour_channels(path) is None:
+                raise AssetError(f"{path}: not an EXR image with R, G and B channels; replace or remove it")
             continue
         try:
             with Image.open(path) as im:

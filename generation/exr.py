@@ -35,6 +35,16 @@ def header_attribute(path: str | Path, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def colour_channels(path: str | Path) -> list[str] | None:
+    """The channel names of an EXR image with R, G and B (a usable colour texture), else None."""
+    try:
+        with OpenEXR.File(str(path), header_only=True) as f:
+            names = [getattr(c, "name", str(c)) for c in f.header()["channels"]]
+    except Exception:
+        return None
+    return names if names and {"R", "G", "B"} <= set(names) else None
+
+
 def write_channels(path: str | Path, channels: dict[str, np.ndarray], attributes: dict[str, str] = {}) -> None:
     """float32 ZIP EXR of named (H, W) channels (and string header attributes), written atomically."""
     data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}

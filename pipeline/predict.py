@@ -28,12 +28,16 @@ OUTPUT_SUFFIXES = (
 
 def find_images(target: Path, suffixes=PHOTO_SUFFIXES) -> list[Path]:
     """Images under `target`, leaving out predict's own outputs (so --out may be the input folder)."""
-    if target.is_dir():
+    if target.is_dir():  # regular files only: a FIFO named *.jpg would block the reader forever
         return sorted(
-            p for p in target.iterdir() if p.suffix.lower() in suffixes and not p.name.endswith(OUTPUT_SUFFIXES)
+            p
+            for p in target.iterdir()
+            if p.suffix.lower() in suffixes and not p.name.endswith(OUTPUT_SUFFIXES) and p.is_file()
         )
     if not target.exists():
         raise FileNotFoundError(f"{target}: no such image or folder; check the path")
+    if not target.is_file():
+        raise FileNotFoundError(f"{target}: not a regular file (a pipe or device); pass an image file or a folder")
     return [target]
 
 

@@ -36,6 +36,31 @@ def test_broken_skin_is_named_before_rendering(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", ["depth_exr", "junk_exr", "fifo"])
+def test_skins_that_are_not_colour_images_are_named_before_rendering(tmp_path, kind):
+    """An EXR without colour channels rendered magenta skin; a FIFO named *.png blocked the reader forever."""
+    import os
+
+    from generation import exr
+    from generation.assets import check_user_assets
+
+    skins = tmp_path / "assets" / "skins"
+    skins.mkdir(parents=True)
+    Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(skins / "good.png")
+    if kind == "depth_exr":
+        exr.write_depth(skins / "bad.exr", np.ones((8, 8), np.float32))
+    elif kind == "junk_exr":
+        (skins / "bad.exr").write_bytes(b"not an exr")
+    else:
+        os.mkfifo(skins / "bad.png")
+    says = "not a regular file" if kind == "fifo" else "not an EXR image with R, G and B"
+    with pytest.raises(AssetError, match=f"bad.{'png' if kind == 'fifo' else 'exr'}: {says}"):
+        check_user_assets(tmp_path / "assets")
+    if kind == "depth_exr":
+        exr.write_channels(skins / "bad.exr", {c: np.ones((8, 8)) for c in "RGB"})
+        check_user_assets(tmp_path / "assets")  # a colour EXR is a skin
+
+
 def test_empty_asset_folder_says_what_to_add(tmp_path):
     (tmp_path / "assets").mkdir()
     with pytest.raises(config.ParamsError, match="no skin textures"):

@@ -467,3 +467,16 @@ def test_focal_lengths_no_camera_has_are_refused_and_bad_exif_is_ignored(tmp_pat
     exif.get_ifd(0x8769)[0xA405] = 50
     Image.new("RGB", (64, 48)).save(path, exif=exif)
     assert exif_focal(path, 64, 48)[0] == pytest.approx(50 * 80 / np.hypot(36, 24))
+
+
+def test_pipes_named_like_photos_are_never_opened(tmp_path):
+    """A FIFO named *.jpg blocked predict forever: folders list regular files only, a pipe target is refused."""
+    import os
+
+    from pipeline.predict import find_images
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "b.jpg")
+    assert find_images(tmp_path) == [tmp_path / "a.jpg"]
+    with pytest.raises(FileNotFoundError, match="b.jpg: not a regular file"):
+        find_images(tmp_path / "b.jpg")
