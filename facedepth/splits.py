@@ -14,17 +14,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fdcore.files import reserve
+
 SPLIT_FILES = {"rgb": "rgb.npy", "depth": "depth.npy", "mask": "mask.npy", "manifest": "manifest.parquet"}
 EXTRA_FILES = {"normal": "normal.npy", "matte": "matte.npy"}  # optional: older renders have neither
+
+
+def _disk_array(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A writable memory map whose disk space is reserved up front (a full disk fails here, named)."""
+    arr = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    reserve(path)
+    return arr
 
 
 def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Writable memory maps (rgb uint8, depth float32 metres, mask uint8 labels) of a new prepared split."""
     folder = Path(folder)
     return (
-        np.lib.format.open_memmap(folder / SPLIT_FILES["rgb"], "w+", np.uint8, (n, height, width, 3)),
-        np.lib.format.open_memmap(folder / SPLIT_FILES["depth"], "w+", np.float32, (n, height, width)),
-        np.lib.format.open_memmap(folder / SPLIT_FILES["mask"], "w+", np.uint8, (n, height, width)),
+        _disk_array(folder / SPLIT_FILES["rgb"], np.uint8, (n, height, width, 3)),
+        _disk_array(folder / SPLIT_FILES["depth"], np.float32, (n, height, width)),
+        _disk_array(folder / SPLIT_FILES["mask"], np.uint8, (n, height, width)),
     )
 
 
@@ -32,8 +41,8 @@ def create_extras(folder: Path, n: int, height: int, width: int) -> dict[str, np
     """Writable memory maps of the optional normal and matte arrays of a new prepared split."""
     folder = Path(folder)
     return {
-        "normal": np.lib.format.open_memmap(folder / EXTRA_FILES["normal"], "w+", np.float16, (n, height, width, 3)),
-        "matte": np.lib.format.open_memmap(folder / EXTRA_FILES["matte"], "w+", np.float16, (n, height, width)),
+        "normal": _disk_array(folder / EXTRA_FILES["normal"], np.float16, (n, height, width, 3)),
+        "matte": _disk_array(folder / EXTRA_FILES["matte"], np.float16, (n, height, width)),
     }
 
 

@@ -8,6 +8,7 @@ bit-reproducible, and `resume` continues exactly where the last epoch ended.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import itertools
 import math
 import os
@@ -63,8 +64,15 @@ def _scheduler(opt, cfg: TrainConfig):
 
 
 def _save(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """torch.save, atomically; its failures (a full disk is a RuntimeError inside torch) become an OSError
+    naming the file, and the previous checkpoint stays."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except RuntimeError as exc:
+        raise OSError(
+            errno.EIO, f"checkpoint not written ({str(exc).splitlines()[0]}); is the disk full?", str(path)
+        ) from None
 
 
 class Distributed:
@@ -315,9 +323,16 @@ def train(
     loss_fn = HybridLoss(cfg.loss)
     live = None
     if env.main:
+        import sqlite3
+
         from dvclive import Live
 
-        live = Live(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False)
+        try:
+            live = Live(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False)
+        except sqlite3.OperationalError as exc:  # DVC's state database: a full disk surfaces here first
+            raise OSError(
+                errno.EIO, f"dvclive could not start its logs ({exc}); is the disk full?", str(live_dir)
+            ) from None
         live.log_params({k: v for k, v in dataclasses.asdict(cfg).items() if not isinstance(v, dict)})
     metrics = {}
     samples = len(DistributedSampler(train_ds, env.world, env.rank)) if env.world > 1 else len(train_ds)

@@ -37,3 +37,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def reserve(path: str | Path) -> None:
+    """Allocate the disk blocks of an existing (sparse) file now, so a full disk is an OSError here and not a
+    SIGBUS ("Bus error", no message) when a memory map of it is written later."""
+    with open(path, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, size)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror}: {size / 2**20:.1f} MB needed", str(path)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 from pathlib import Path
@@ -70,9 +71,15 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # no space, over quota, over the file-size limit
+
+
 def fail_unwritable(exc: OSError, option: str) -> None:
-    """An output that cannot be created: unwritable, or a file where a folder should go."""
-    fail(f"{exc.filename}: cannot write there ({exc.strerror}); choose a writable {option}")
+    """An output that cannot be created: unwritable, a full disk, or a file where a folder should go."""
+    where = exc.filename or "the output"
+    if exc.errno in FULL:
+        fail(f"{where}: out of disk space ({exc.strerror}); free space there or choose another {option}")
+    fail(f"{where}: cannot write there ({exc.strerror or exc}); choose a writable {option}")
 
 
 def _params(path: Path):
@@ -530,6 +537,8 @@ def export(
         diff = export_onnx(_checkpoint(model), out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
     typer.echo(f"wrote {out}; max |onnxruntime - torch| = {diff:.2e}", err=True)
 
 
