@@ -47,11 +47,13 @@ def main() -> None:
         settings=replace(p.settings, resolution=(w, h), samples=args.samples),
     )
     print(f"CPU: {cpu()}; {args.frames} frames at {w}x{h}, {args.samples} spp, one worker", flush=True)
-    seen, t0 = [], time.time()
+    seen, t0, warm = [], time.time(), {}
     start = rss_mb()
 
     def on_frame(i: int) -> None:
         seen.append(i)
+        if len(seen) == args.every:
+            warm["rss"] = rss_mb()  # HDRIs, textures and kernels are loaded by now
         if len(seen) == 1 or len(seen) % args.every == 0:
             print(f"frame {len(seen):5d}  RSS {rss_mb():8.1f} MB  {time.time() - t0:7.1f} s", flush=True)
 
@@ -59,6 +61,13 @@ def main() -> None:
         render_shard(p, range(args.frames), Path(tmp), on_frame)
     end = rss_mb()
     print(f"RSS before the first frame {start:.1f} MB, at the end {end:.1f} MB", flush=True)
+    if "rss" in warm:
+        n = len(seen) - args.every
+        print(
+            f"after warm-up (frame {args.every}) {warm['rss']:.1f} MB -> end {end:.1f} MB: "
+            f"{100 * (end / warm['rss'] - 1):+.1f}% ({(end - warm['rss']) / max(n, 1):.2f} MB/frame over {n} frames)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from fdcore.files import atomic_write_text
+from fdcore.machine import release_free_memory
 from fdcore.schema import RenderParams
 from generation import exr, geometry, human, landmarks
 from generation.description import Frame
@@ -197,6 +198,7 @@ def render_shard(
             raw = scene.render(frame, realised, tmp)
             points = realised.vertices[landmarks.ibug68()]
             finalize(frame, raw, folder, bpy.app.version_string, realised.eyes_world, points)
+            release_free_memory()  # keeps a long-running worker's resident size flat
             if on_frame:
                 on_frame(i)
     shutil.rmtree(tmp, ignore_errors=True)
