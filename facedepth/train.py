@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from facedepth.checkpoint import TrainConfig, read_state, weights_only
 from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.losses import HybridLoss
+from facedepth.memory import check_batch_fits
 from fdcore.files import atomic_path
 
 
@@ -321,6 +322,7 @@ def train(
         warn_out_of_range(train_ds, cfg)
     val_loader = DataLoader(val_ds, cfg.batch_size, num_workers=cfg.num_workers)
     loss_fn = HybridLoss(cfg.loss)
+    check_batch_fits(run.model, tuple(train_ds.rgb.shape[1:3]), cfg.batch_size, env.device)
     live = None
     if env.main:
         import sqlite3

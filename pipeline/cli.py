@@ -229,7 +229,7 @@ def train(
                 progress=progress,
                 allow_changed=resume_changed,
             )
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, MemoryError) as exc:
             fail(str(exc))
         except OSError as exc:
             fail_unwritable(exc, "--out / --live")

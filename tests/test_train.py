@@ -387,3 +387,23 @@ def test_context_augmentation_hides_what_it_covers():
     out, _, m = context(rgb.copy(), depth, mask, np.random.default_rng(2), only(p_edge=1.0))
     cut = np.flatnonzero((m != mask).any(1))
     assert len(cut) and (m[cut[0] :] == BACKGROUND).all() and (out[cut[0] :] == out[cut[0] - 1]).all()
+
+
+def test_a_batch_that_cannot_fit_fails_before_training_with_the_numbers():
+    """One paper-profile step took 11.2 GB; a batch the machine cannot hold is named before the run starts."""
+    from facedepth.memory import available_bytes, bytes_per_image, check_batch_fits, state_bytes
+    from facedepth.models import build
+
+    model = build("unet_simple_lite", base=8).train()
+    cpu = torch.device("cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    small, large = (bytes_per_image(model, hw) for hw in ((64, 64), (256, 256)))
+    assert large == pytest.approx(16 * small, rel=0.05)  # activations grow with the pixels
+    first = next(model.modules())
+    assert first.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+    # at least the network's own output and the first layer's (8 channels at full or half resolution)
+    assert large > 4 * (128 * 128 + 8 * 128 * 128) and state_bytes(model) == 16 * sum(p.numel() for p in model.parameters())
+    assert available_bytes(cpu) > 0
+    check_batch_fits(model, (256, 256), 4, cpu, available=100 * large)
+    with pytest.raises(MemoryError, match=r"train.batch_size 64 at 256x256 needs about .* \(at most [0-9]+\)"):
+        check_batch_fits(model, (256, 256), 64, cpu, available=10 * large + state_bytes(model))
