@@ -402,7 +402,9 @@ def test_a_batch_that_cannot_fit_fails_before_training_with_the_numbers():
     first = next(model.modules())
     assert first.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
     # at least the network's own output and the first layer's (8 channels at full or half resolution)
-    assert large > 4 * (128 * 128 + 8 * 128 * 128) and state_bytes(model) == 16 * sum(p.numel() for p in model.parameters())
+    assert large > 4 * (128 * 128 + 8 * 128 * 128) and state_bytes(model) == 16 * sum(
+        p.numel() for p in model.parameters()
+    )
     assert available_bytes(cpu) > 0
     check_batch_fits(model, (256, 256), 4, cpu, available=100 * large)
     with pytest.raises(MemoryError, match=r"train.batch_size 64 at 256x256 needs about .* \(at most [0-9]+\)"):
