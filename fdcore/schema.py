@@ -202,7 +202,7 @@ class AugmentParams:
     p_edge: float = 0.0
 
 
-def _lite_options() -> dict[str, dict]:
+def _lite_options() -> dict[str, dict | None]:
     return {
         "facedepth_lite": {"encoder": "mobilenetv2_100"},
         "unet_simple_lite": {"base": 16, "steps": 500},

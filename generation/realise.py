@@ -145,8 +145,10 @@ class Realised:
         return _t(np.asarray(self.white_balance) * 2.0**self.exposure)
 
 
-def _t(v) -> tuple[float, ...]:
-    return tuple(float(x) for x in v)
+def _t(v) -> tuple[float, float, float]:
+    """A colour or offset as three plain floats (what the frozen looks and the backend take)."""
+    x, y, z = (float(c) for c in v)
+    return x, y, z
 
 
 def skin_rgb(ident: Identity) -> np.ndarray:
