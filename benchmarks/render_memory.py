@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--size", default="64x64")
     ap.add_argument("--samples", type=int, default=1)
     ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=100, help="frames before the HDRIs and caches are all loaded")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -52,7 +53,7 @@ def main() -> None:
 
     def on_frame(i: int) -> None:
         seen.append(i)
-        if len(seen) == args.every:
+        if len(seen) == args.warmup:
             warm["rss"] = rss_mb()  # HDRIs, textures and kernels are loaded by now
         if len(seen) == 1 or len(seen) % args.every == 0:
             print(f"frame {len(seen):5d}  RSS {rss_mb():8.1f} MB  {time.time() - t0:7.1f} s", flush=True)
@@ -62,9 +63,9 @@ def main() -> None:
     end = rss_mb()
     print(f"RSS before the first frame {start:.1f} MB, at the end {end:.1f} MB", flush=True)
     if "rss" in warm:
-        n = len(seen) - args.every
+        n = len(seen) - args.warmup
         print(
-            f"after warm-up (frame {args.every}) {warm['rss']:.1f} MB -> end {end:.1f} MB: "
+            f"after warm-up (frame {args.warmup}) {warm['rss']:.1f} MB -> end {end:.1f} MB: "
             f"{100 * (end / warm['rss'] - 1):+.1f}% ({(end - warm['rss']) / max(n, 1):.2f} MB/frame over {n} frames)",
             flush=True,
         )
