@@ -64,6 +64,16 @@ def _checkpoint(model: str | None) -> Path:
 
 
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params.yaml to read")]
+ForceOpt = Annotated[bool, typer.Option(help="replace outputs a DVC stage owns (run by hand, not by dvc repro)")]
+
+
+def _not_tracked(force: bool, **paths: Path | None) -> None:
+    """Stop before work when a by-hand run would replace a DVC stage's output (pipeline/guard.py)."""
+    from pipeline.guard import refuse_tracked
+
+    error = refuse_tracked({f"--{k.replace('_', '-')}": v for k, v in paths.items()}, force)
+    if error:
+        fail(error)
 
 
 def fail(message: str) -> None:
@@ -153,6 +163,7 @@ def prepare(
     out: Annotated[Path, typer.Option(help="prepared splits folder")] = Path("data/prepared"),
     reports: Annotated[Path, typer.Option(help="folder for dataset statistics")] = Path("reports/dataset"),
     params: ParamsOpt = Path("params.yaml"),
+    force: ForceOpt = False,
 ):
     """Validate renders, split by identity, resize, and write memory-mappable arrays."""
     from rich.console import Console
@@ -164,6 +175,7 @@ def prepare(
     from pipeline.progress import bar
 
     p = _params(params).prepare
+    _not_tracked(force, out=out, reports=reports)
     total = len(list(renders.glob(META_GLOB)))
     if not total:
         fail(f"{renders}: no rendered frames; run `facedepth render --out {renders}` first")
@@ -200,6 +212,7 @@ def train(
         bool, typer.Option(help="with --resume: continue although the params changed since the run started")
     ] = False,
     params: ParamsOpt = Path("params.yaml"),
+    force: ForceOpt = False,
 ):
     """Train one model on the prepared splits (torchrun-compatible for several GPUs)."""
     from facedepth.train import TrainConfig
@@ -213,6 +226,8 @@ def train(
         fail(str(exc))
     out = out or Path("models") / cfg.model
     live = live or Path("reports/train") / cfg.model
+    if os.environ.get("RANK", "0") == "0":
+        _not_tracked(force, out=out, live=live)
     bars = contextlib.ExitStack()
 
     def progress(done: int, total: int):
@@ -264,6 +279,7 @@ def evaluate(
     fx: Annotated[Optional[float], typer.Option(help="with --rgbd: focal length in pixels for every capture")] = None,
     fov: Annotated[Optional[float], typer.Option(help="with --rgbd: horizontal field of view in degrees")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N")] = None,
+    force: ForceOpt = False,
 ):
     """Depth metrics on the test split's head pixels (metric, scale-invariant), face relief, by yaw bin.
 
@@ -281,11 +297,13 @@ def evaluate(
         if "/" not in model and not model.endswith(".pt")
         else ckpt.parent.name
     )
+    out = out or (Path("reports/rgbd") if rgbd is not None else Path("reports/eval")) / label
+    _not_tracked(force, out=out)
     if rgbd is not None:
-        _evaluate_rgbd(ckpt, rgbd, out or Path("reports/rgbd") / label, crop, fx, fov, device)
+        _evaluate_rgbd(ckpt, rgbd, out, crop, fx, fov, device)
         return
     try:
-        summary, _ = evaluate_to(ckpt, prepared, out or Path("reports/eval") / label)
+        summary, _ = evaluate_to(ckpt, prepared, out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -322,10 +340,12 @@ def _evaluate_rgbd(ckpt: Path, folder: Path, out: Path, crop: bool, fx, fov, dev
 def baselines(
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="folder for one sub-folder per baseline")] = Path("reports/baselines"),
+    force: ForceOpt = False,
 ):
     """Score the trivial baselines (constant, silhouette dome, mean training face) on the test split."""
     from facedepth.evaluate import evaluate_baselines
 
+    _not_tracked(force, out=out)
     try:
         results = evaluate_baselines(prepared, out)
     except (FileNotFoundError, ValueError) as exc:
