@@ -2,6 +2,7 @@
 
     L = w_ssim * (1 - SSIM) / 2 + w_l1 * L1 + w_grad * |grad diff| + w_normal * (1 - cos(normals))
         + w_relief * L1 after removing each image's mean error + w_face * the same on face skin alone
+        + w_msgrad * MiDaS multi-scale gradient matching + w_ssi * MiDaS scale-and-shift-invariant L1
 
 with the paper's weights 0.28 / 0.22 / 0.30 / 0.20 / 0 / 0. Inputs are (B, 1, H, W)
 normalised (log) depth and a boolean validity mask of the same shape. The
@@ -35,6 +36,38 @@ def relief(pred, target, mask):
     err = pred - target
     offset = (err * m).sum((1, 2, 3), keepdim=True) / m.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
     return _masked_mean((err - offset).abs(), mask)
+
+
+def _aligned_error(pred, target, mask, scale: bool):
+    """pred - target after the per-image least-squares shift (and scale, when asked) over the mask."""
+    m = mask.to(pred.dtype)
+    n = m.sum((1, 2, 3), keepdim=True).clamp_min(1.0)
+    if not scale:
+        err = pred - target
+        return err - (err * m).sum((1, 2, 3), keepdim=True) / n
+    mp, mt = (pred * m).sum((1, 2, 3), keepdim=True) / n, (target * m).sum((1, 2, 3), keepdim=True) / n
+    cov = ((pred - mp) * (target - mt) * m).sum((1, 2, 3), keepdim=True)
+    var = ((pred - mp) ** 2 * m).sum((1, 2, 3), keepdim=True).clamp_min(1e-12)
+    return (cov / var) * (pred - mp) + mt - target
+
+
+def ssi(pred, target, mask):
+    """MiDaS's scale-and-shift-invariant L1: blind to the relief's amplitude as well as its offset."""
+    return _masked_mean(_aligned_error(pred, target, mask, scale=True).abs(), mask)
+
+
+def multiscale_gradient(pred, target, mask, scales: int = 4):
+    """MiDaS's gradient matching: |d/dx| + |d/dy| of the shift-aligned error at 1, 1/2, 1/4, 1/8 resolution,
+    where both pixels of a difference are valid; it rewards sharp, correctly placed edges (nose, sockets)."""
+    err = _aligned_error(pred, target, mask, scale=False)
+    m = mask.to(pred.dtype)
+    total = pred.new_zeros(())
+    for k in range(scales):
+        e, v = err[..., :: 2**k, :: 2**k], m[..., :: 2**k, :: 2**k]
+        gx, vx = (e[..., :, 1:] - e[..., :, :-1]).abs(), v[..., :, 1:] * v[..., :, :-1]
+        gy, vy = (e[..., 1:, :] - e[..., :-1, :]).abs(), v[..., 1:, :] * v[..., :-1, :]
+        total = total + ((gx * vx).sum() + (gy * vy).sum()) / (vx.sum() + vy.sum()).clamp_min(1.0)
+    return total / scales
 
 
 def ssim_map(pred, target, window: int = 7, c1: float = 0.01**2, c2: float = 0.03**2):
@@ -110,6 +143,8 @@ class HybridLoss:
             "normal": normal(pred, target, mask),
             "relief": relief(pred, target, mask),
             "face": relief(pred, target, face),
+            "msgrad": multiscale_gradient(pred, target, mask),
+            "ssi": ssi(pred, target, mask),
         }
 
     def __call__(self, pred, target, mask, face=None) -> torch.Tensor:

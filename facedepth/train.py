@@ -27,6 +27,7 @@ from facedepth.checkpoint import TrainConfig, read_state, weights_only
 from facedepth.data import BACKGROUND, DepthSplit
 from facedepth.losses import HybridLoss
 from facedepth.memory import check_batch_fits
+from fdcore import schema
 from fdcore.files import atomic_path
 
 
@@ -174,6 +175,10 @@ class Run:
 def _changed(saved: dict, cfg: TrainConfig) -> list[str]:
     """The settings a resumed run would change: its schedule and recorded config would no longer be one run's."""
     now = dataclasses.asdict(cfg)
+    try:  # settings added since the checkpoint was written read as their defaults, not as changes
+        saved = dataclasses.asdict(schema.build(TrainConfig, saved, "checkpoint config"))
+    except ValueError:
+        pass
     return sorted(k for k in now if k in saved and saved[k] != now[k])
 
 

@@ -164,6 +164,8 @@ class LossParams:
     w_normal: float = 0.20
     w_relief: float = 0.2
     w_face: float = 0.3
+    w_msgrad: float = 0.0  # MiDaS multi-scale gradient matching of the shift-aligned error (4 scales)
+    w_ssi: float = 0.0  # MiDaS scale-and-shift-invariant L1 (least-squares scale and shift per image)
     gain: float = 300.0
 
 

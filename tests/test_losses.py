@@ -83,3 +83,33 @@ def test_gain_lets_normals_and_ssim_see_a_small_relief():
     assert blind["normal"] < 1e-6 and seeing["normal"] > 1e4 * blind["normal"] and seeing["normal"] > 0.01
     assert blind["ssim"] < 0.01 and seeing["ssim"] > 0.2
     assert seeing["l1"] == pytest.approx(300 * blind["l1"].item())
+
+
+def test_ssi_ignores_scale_and_shift_but_msgrad_only_shift():
+    target = torch.cat([_ramp(0.01, 0.02, offset=0.5), _ramp(-0.01, offset=0.3)])
+    mask = torch.ones_like(target, dtype=torch.bool)
+    k = torch.tensor([2.0, 0.5], dtype=target.dtype).view(2, 1, 1, 1)
+    scaled = k * target + torch.tensor([0.1, -0.2], dtype=target.dtype).view(2, 1, 1, 1)
+    assert losses.ssi(scaled, target, mask).item() == pytest.approx(0, abs=1e-12)
+    shifted = target + 0.3
+    assert losses.multiscale_gradient(shifted, target, mask).item() == pytest.approx(0, abs=1e-12)
+    # a doubled relief: the aligned error is the target's own ramp, whose slope each scale sees 2^k times
+    err = losses.multiscale_gradient(2 * target - 0.5, target, mask).item()
+    h = w = 16
+    per_scale = []
+    for s in (1, 2, 4, 8):
+        n, m = h // s, w // s  # pixels at this scale; differences of 0.01*s in x (image 1 also 0.02*s in y)
+        gx = [0.01 * s, 0.01 * s]
+        gy = [0.02 * s, 0.0]
+        per_scale.append(
+            sum(n * (m - 1) * a + (n - 1) * m * b for a, b in zip(gx, gy)) / (2 * (n * (m - 1) + (n - 1) * m))
+        )
+    assert err == pytest.approx(sum(per_scale) / 4)
+
+
+def test_msgrad_sees_a_nose_that_relief_barely_weighs():
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    nose = (0.02 * torch.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 4)).view(1, 1, 32, 32).double()
+    flat = torch.zeros_like(nose)
+    mask = torch.ones_like(nose, dtype=torch.bool)
+    assert losses.multiscale_gradient(flat, nose, mask).item() > losses.relief(flat, nose, mask).item()
