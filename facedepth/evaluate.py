@@ -107,17 +107,21 @@ def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], kee
     return rows, {"index": np.array(kept_index, np.int64), "depth": depth}
 
 
-def _predictions(pred: Predictor, ds: DepthSplit) -> Iterator[tuple[int, np.ndarray]]:
+def _predictions(pred: Predictor, ds: DepthSplit, advance=lambda n: None) -> Iterator[tuple[int, np.ndarray]]:
     for x, *_, idx in DataLoader(ds, batch_size=8):
         metric = pred.to_metric(pred.normalized(x).cpu().numpy(), ds.scales[idx.numpy()].reshape(-1, 1, 1, 1))
+        advance(len(idx))
         yield from zip(idx.tolist(), metric[:, 0])
 
 
-def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tuple[dict, list[dict], dict]:
+def evaluate(
+    checkpoint: Path, prepared: Path, keep_predictions: int = 4, progress=None
+) -> tuple[dict, list[dict], dict]:
     """(summary metrics, per-image rows, {"index", "depth"} of the first few test predictions, metres).
 
     The summary's `camera_effects` scores the same test images through the fixed camera-effects
     pipeline (facedepth.augment.CAMERA_EFFECTS: exposure, white balance, blur, noise, chromatic shift, JPEG).
+    `progress(total)` is called once with the number of images to predict and returns advance(n).
     """
     pred = Predictor(checkpoint)
     cfg = pred.cfg
@@ -129,9 +133,10 @@ def evaluate(checkpoint: Path, prepared: Path, keep_predictions: int = 4) -> tup
             f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
             f"(prepare.resolution: [{w}, {h}])"
         )
-    rows, kept = score_all(ds, _predictions(pred, ds), keep_predictions)
+    advance = progress(2 * len(ds)) if progress else (lambda n: None)
+    rows, kept = score_all(ds, _predictions(pred, ds, advance), keep_predictions)
     effects = DepthSplit(prepared, "test", cfg.norm, CAMERA_EFFECTS, seed=0)
-    effect_rows, _ = score_all(effects, _predictions(pred, effects), 0)
+    effect_rows, _ = score_all(effects, _predictions(pred, effects, advance), 0)
     model = pred.model
     summary = {
         "model": cfg.model,
@@ -159,9 +164,9 @@ def write_results(out: Path, summary: dict, rows: list[dict], kept: dict) -> Non
         np.savez_compressed(fh, **kept)
 
 
-def evaluate_to(checkpoint: Path, prepared: Path, out: Path | None = None) -> tuple[dict, Path]:
+def evaluate_to(checkpoint: Path, prepared: Path, out: Path | None = None, progress=None) -> tuple[dict, Path]:
     """evaluate() and write its files to `out` (default reports/eval/MODEL); returns the summary and the folder."""
-    summary, rows, kept = evaluate(checkpoint, prepared)
+    summary, rows, kept = evaluate(checkpoint, prepared, progress=progress)
     out = Path(out) if out else Path("reports/eval") / summary["model"]
     write_results(out, summary, rows, kept)
     return summary, out

@@ -98,7 +98,10 @@ def _run_ray(params: RenderParams, root: Path, shards: list[range], on_frame, ad
     try:
         import ray
     except ImportError:
-        raise RuntimeError("Ray is not installed; `pip install 'facedepth[ray]'` or drop --ray") from None
+        raise RuntimeError(
+            "Ray is not installed; from this clone: `pip install -e '.[ray]'` (or `pip install ray==2.60.0`), "
+            "or drop --ray"
+        ) from None
     ray.init(address=address or None, ignore_reinit_error=True)
     task = ray.remote(render_shard)
     pending = {task.remote(params, s, root): s for s in shards}

@@ -302,8 +302,14 @@ def evaluate(
     if rgbd is not None:
         _evaluate_rgbd(ckpt, rgbd, out, crop, fx, fov, device)
         return
+    from pipeline.progress import bar
+
+    bars = contextlib.ExitStack()
     try:
-        summary, _ = evaluate_to(ckpt, prepared, out)
+        with bars:
+            summary, _ = evaluate_to(
+                ckpt, prepared, out, lambda total: bars.enter_context(bar("evaluate", total, "images"))
+            )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -553,8 +559,10 @@ def export(
 
     if format != "onnx":
         fail(f"--format {format}: only 'onnx' is supported")
+    ckpt = _checkpoint(model)
+    typer.echo(f"exporting {ckpt} to {out}, then checking it against PyTorch in onnxruntime...", err=True)
     try:
-        diff = export_onnx(_checkpoint(model), out)
+        diff = export_onnx(ckpt, out)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
