@@ -20,7 +20,14 @@ from facedepth.models import MODELS, build
 from facedepth.models import options as options_of
 from fdcore import schema
 
+
 # what a weights-only checkpoint keeps; resume state (optimizer, scheduler, scaler) stays in last.pt
+def input_hw(state: dict) -> tuple[int, int]:
+    """The (height, width) a checkpoint was trained on; checkpoints older than the key were 128x128."""
+    h, w = state.get("input_size", (128, 128))
+    return int(h), int(w)
+
+
 WEIGHTS_KEYS = ("model", "config", "step", "epoch", "best_si_abs_rel", "input_size", "train_seconds", "device")
 
 

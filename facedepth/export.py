@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facedepth.checkpoint import input_hw as checkpoint_input_hw
 from facedepth.checkpoint import load_checkpoint
 from facedepth.data import MEAN, STD
 from fdcore.files import atomic_path
@@ -96,5 +97,5 @@ def export_model(model: torch.nn.Module, input_hw, out: Path, metadata: dict[str
 def export_onnx(checkpoint: Path, out: Path, opset: int = 17) -> float:
     """Write `out` for the checkpoint's training input size; returns max |onnx - torch| on random images."""
     model, cfg, state = load_checkpoint(checkpoint)
-    input_hw = tuple(state.get("input_size", (128, 128)))
+    input_hw = checkpoint_input_hw(state)
     return export_model(model, input_hw, out, contract(cfg, input_hw), opset)

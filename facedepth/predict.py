@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from facedepth.checkpoint import input_hw as checkpoint_input_hw
 from facedepth.checkpoint import load_checkpoint, resolve
 from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
@@ -113,7 +114,7 @@ class Predictor:
         )
         self.checkpoint = resolve(checkpoint)
         self.model, self.cfg, state = load_checkpoint(self.checkpoint, self.device)
-        self.input_hw = tuple(state.get("input_size", (128, 128)))
+        self.input_hw = checkpoint_input_hw(state)
         self.batch = max(1, batch)
         self.runtime = runtime
         if runtime == "onnx":

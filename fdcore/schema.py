@@ -242,7 +242,7 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainParams(TrainSettings):
-    models: tuple[str, ...] = ("facedepth_lite", "unet_simple_lite", "bts_lite", "densedepth_lite")
+    models: tuple[str, ...] = tuple(_lite_options())
 
 
 @dataclass(frozen=True)

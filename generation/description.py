@@ -13,6 +13,7 @@ import numpy as np
 
 from fdcore import schema
 from generation import geometry
+from generation.layout import frame_name
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Frame:
 
     @property
     def name(self) -> str:
-        return f"f{self.index:07d}"
+        return frame_name(self.index)
 
     def head_world_rotation(self) -> np.ndarray:
         """Head rotation in world axes realising the sampled camera-frame pose exactly."""

@@ -23,6 +23,11 @@ SHARD_GLOB = "shard_*"
 META_GLOB = f"{SHARD_GLOB}/f*.json"
 
 
+def frame_name(index: int) -> str:
+    """The name every file of frame `index` starts with."""
+    return f"f{index:07d}"
+
+
 def shard_dir(root: Path, frames: range) -> Path:
     return Path(root) / f"shard_{frames.start:07d}-{frames.stop:07d}"
 

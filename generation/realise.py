@@ -290,7 +290,11 @@ def hair_strands(frame: Frame, pivot: np.ndarray) -> Strands | None:
 
 
 FUR_POINTS = 4
-FACIAL_HAIR = {"moustache": (("moustache",), 0.010), "goatee": (("chin",), 0.012), "beard": (("beard",), 0.010)}
+FACIAL_HAIR = {  # kind: (mesh regions, strand length m, strands at full density)
+    "moustache": (("moustache",), 0.010, 2500),
+    "goatee": (("chin",), 0.012, 4000),
+    "beard": (("beard",), 0.010, 14000),
+}
 
 
 def _region_roots(rest, weights: np.ndarray, count: int, seed: int, centre):
@@ -336,9 +340,9 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
             sets.append((lash, 0.00006))
     # facial hair: down the face, out from the midline
     if ident.facial_hair in FACIAL_HAIR:
-        regions, length_m = FACIAL_HAIR[ident.facial_hair]
+        regions, length_m, full = FACIAL_HAIR[ident.facial_hair]
         weights = np.max([topo.regions[r] for r in regions], axis=0)
-        count = int({"moustache": 2500, "goatee": 4000, "beard": 14000}[ident.facial_hair] * ident.facial_hair_density)
+        count = int(full * ident.facial_hair_density)
         root, normal = _region_roots(rest, weights, count, ident.hair_seed + 3, centre)
         direction = (
             np.array([0, 0, -1.0]) + np.sign(root[:, 0:1]) * np.array([0.4, 0, 0]) + rng.normal(0, 0.25, root.shape)

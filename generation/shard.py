@@ -23,7 +23,7 @@ from fdcore.machine import release_free_memory
 from fdcore.schema import RenderParams
 from generation import exr, geometry, human, landmarks
 from generation.description import Frame
-from generation.layout import SHARD_GLOB, frame_paths, shard_dir
+from generation.layout import SHARD_GLOB, frame_name, frame_paths, shard_dir
 from generation.realise import realise
 from generation.sampling import sample_frame
 
@@ -76,7 +76,7 @@ def claim_root(params: RenderParams, root: Path) -> None:
 
 
 def is_complete(folder: Path, index: int) -> bool:
-    return frame_paths(folder, f"f{index:07d}")["meta"].is_file()
+    return frame_paths(folder, frame_name(index))["meta"].is_file()
 
 
 def metadata(frame: Frame, blender_version: str, eyes_world: np.ndarray) -> dict:
@@ -209,7 +209,7 @@ def render_shard(
 def write_manifest(folder: Path, frames: range) -> None:
     rows = []
     for i in frames:
-        meta = json.loads(frame_paths(folder, f"f{i:07d}")["meta"].read_text())
+        meta = json.loads(frame_paths(folder, frame_name(i))["meta"].read_text())
         d = meta["description"]
         rows.append(
             {

@@ -23,8 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 
 from fdcore.files import atomic_write_text  # noqa: E402
+from pipeline.curve import PANELS  # noqa: E402
 
-METRICS = (("shape", "spearman", "Spearman (head)"), ("shape", "relief_mm", "face relief (mm)"))
+METRICS = tuple(p for p in PANELS if p[0] == "shape")  # Spearman and face relief, as the learning curve names them
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from facedepth.baselines import NAMES
 from fdcore.files import atomic_path, atomic_write_text
 from fdcore.machine import cpu_name
 
@@ -109,7 +110,7 @@ def ship(
             _row("**reference**", json.loads((Path(folder) / "metrics.json").read_text())),
         ]
         if i == 0 and baselines is not None:
-            for b in ("constant", "dome", "mean_face"):
+            for b in NAMES:
                 f = Path(baselines) / b / "metrics.json"
                 if f.is_file():
                     lines.append(_row(f"{b} (baseline)", json.loads(f.read_text())))

@@ -200,3 +200,14 @@ def test_seeds_and_dataset_sizes_are_checked_before_any_work(key, value, words):
         data["render"][key] = value
     with pytest.raises(config.ParamsError, match=words):
         config.parse(data)
+
+
+def test_each_generation_registry_covers_exactly_the_params_choices():
+    """The schema (stdlib-only, checked before any work) lists the choices; the registries give each one its
+    geometry. A choice without geometry, or geometry no params value can reach, fails here."""
+    from fdcore import schema
+    from generation import expressions, garment, hair
+
+    assert set(garment.CUTS) == set(schema.GARMENTS)
+    assert set(expressions.PRESETS) == set(schema.HumanParams().expressions)
+    assert set(hair.STYLES) | {"none"} == set(schema.HAIR_STYLES)

@@ -56,10 +56,11 @@ def unet_simple_lite(pretrained=False, base=16):
     return UNet(base=base, half_input=True)
 
 
-REGISTRY = {f.__name__: f for f in (facedepth, unet_simple, bts, densedepth,
-                                    facedepth_lite, unet_simple_lite, bts_lite, densedepth_lite)}
+PUBLISHED_NETWORKS = (facedepth, unet_simple, bts, densedepth)  # as Khan et al. published them
+LITE_NETWORKS = (facedepth_lite, unet_simple_lite, bts_lite, densedepth_lite)  # CPU-sized variants
+REGISTRY = {f.__name__: f for f in (*PUBLISHED_NETWORKS, *LITE_NETWORKS)}
 MODELS = tuple(REGISTRY)
-PUBLISHED = MODELS[:4]
+PUBLISHED = tuple(f.__name__ for f in PUBLISHED_NETWORKS)
 
 
 def options(name: str) -> list[str]:
