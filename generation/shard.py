@@ -193,17 +193,52 @@ def render_shard(
 
         scene = BlenderScene(*params.settings.resolution, params.settings.device)
         for i in todo:
-            frame = sample_frame(params, i)
-            realised = realise(frame)
-            raw = scene.render(frame, realised, tmp)
-            points = realised.vertices[landmarks.ibug68()]
-            finalize(frame, raw, folder, bpy.app.version_string, realised.eyes_world, points)
-            release_free_memory()  # keeps a long-running worker's resident size flat
+            render_frame(scene, sample_frame(params, i), folder, tmp, bpy.app.version_string)
             if on_frame:
                 on_frame(i)
     shutil.rmtree(tmp, ignore_errors=True)
     write_manifest(folder, frames)
     return folder
+
+
+def render_frame(scene, frame: Frame, folder: Path, tmp: Path, blender_version: str) -> dict[str, Path]:
+    """Realise, render and finalize one frame into `folder` (its JSON last); returns its files."""
+    realised = realise(frame)
+    raw = scene.render(frame, realised, tmp)
+    points = realised.vertices[landmarks.ibug68()]
+    out = finalize(frame, raw, folder, blender_version, realised.eyes_world, points)
+    release_free_memory()  # keeps a long-running worker's resident size flat
+    return out
+
+
+def rerender(meta_path: Path, out: Path, samples: int | None = None, device: str = "cpu") -> dict[str, Path]:
+    """Render a frame again from the description in its JSON (the data contract's promise), into `out`.
+
+    Depth, labels, normals and landmarks come out identical; colour too up to the denoiser. `samples`
+    overrides the sample count (a cleaner or quicker picture of the same scene)."""
+    import dataclasses
+
+    import bpy
+
+    from generation.blender.scene import BlenderScene
+    from generation.description import frame_from_dict
+
+    try:
+        frame = frame_from_dict(json.loads(Path(meta_path).read_text())["description"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{meta_path}: not a frame JSON written by `facedepth render` ({exc})") from None
+    if samples:
+        frame = dataclasses.replace(frame, samples=samples)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if frame_paths(out, frame.name)["meta"].exists():
+        raise FileExistsError(f"{out}: already holds {frame.name}; choose an empty --out")
+    tmp = out / ".tmp"
+    try:
+        scene = BlenderScene(frame.camera.width, frame.camera.height, device)
+        return render_frame(scene, frame, out, tmp, bpy.app.version_string)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_manifest(folder: Path, frames: range) -> None:

@@ -158,6 +158,27 @@ def render(
 
 
 @app.command()
+def rerender(
+    frame: Annotated[Path, typer.Argument(help="a frame's JSON (shard_*/fNNNNNNN.json) written by `render`")],
+    out: Annotated[Path, typer.Option(help="folder for the frame's files")] = Path("rerendered"),
+    samples: Annotated[Optional[int], typer.Option(help="samples per pixel (default: the frame's own)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or optix")] = "cpu",
+):
+    """Render one frame again from the description in its JSON: the same scene, to the same files."""
+    from generation.shard import rerender as run
+
+    if samples is not None and samples < 1:
+        fail(f"--samples {samples}: need at least 1")
+    try:
+        files = run(frame, out, samples, device)
+    except (ValueError, FileExistsError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail_unwritable(exc, "--out")
+    typer.echo(f"wrote {', '.join(sorted(p.name for p in files.values()))} to {out}", err=True)
+
+
+@app.command()
 def prepare(
     renders: Annotated[Path, typer.Option(help="render root written by `facedepth render`")] = Path("data/renders"),
     out: Annotated[Path, typer.Option(help="prepared splits folder")] = Path("data/prepared"),

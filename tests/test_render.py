@@ -460,3 +460,25 @@ def test_a_gpu_device_is_used_or_its_absence_named(tmp_path):
     data["render"]["settings"]["device"] = "vulkan"
     with pytest.raises(config.ParamsError, match="render.settings.device"):
         config.parse(data)
+
+
+def test_a_frame_renders_again_from_its_json(rendered, tmp_path):
+    """The data contract's promise: the description in a frame's JSON is the whole scene."""
+    _, renders = rendered
+    meta = sorted(renders.glob("shard_*/f*.json"))[1]
+    proc = facedepth("rerender", str(meta), "--out", str(tmp_path / "again"))
+    assert "wrote" in proc.stderr
+    again = tmp_path / "again" / meta.name
+    for suffix in (".depth.exr", ".mask.png"):
+        first, second = (str(p)[: -len(".json")] + suffix for p in (meta, again))
+        if suffix.endswith(".exr"):
+            np.testing.assert_array_equal(exr.read_depth(first), exr.read_depth(second))
+        else:
+            np.testing.assert_array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(second)))
+    a, b = (json.loads(p.read_text()) for p in (meta, again))
+    assert a["description"] == b["description"] and a["landmarks"] == b["landmarks"]
+    proc = facedepth("rerender", str(meta), "--out", str(tmp_path / "again"), check=False)
+    assert proc.returncode == 2 and "already holds" in proc.stderr
+    (tmp_path / "junk.json").write_text("{}")
+    proc = facedepth("rerender", str(tmp_path / "junk.json"), "--out", str(tmp_path / "x"), check=False)
+    assert proc.returncode == 2 and "not a frame JSON" in proc.stderr
