@@ -88,9 +88,14 @@ def read_channel(path: str | Path) -> np.ndarray:
         with OpenEXR.File(str(path)) as f:
             channels = f.channels()
             name = CHANNEL if CHANNEL in channels else next(iter(channels)) if len(channels) == 1 else None
-            if name is None:
-                raise DepthFileError(f"{path}: expected one depth channel, found {sorted(channels)}")
-            return np.array(channels[name].pixels, dtype=np.float32)
+            pixels = np.array(channels[name].pixels, dtype=np.float32) if name is not None else None
+            if pixels is None or pixels.ndim != 2:
+                found = f"{name} ({pixels.shape[-1]} values per pixel)" if pixels is not None else sorted(channels)
+                raise DepthFileError(
+                    f"{path}: expected one depth channel (Z, or a single channel), found {found}; "
+                    f"write depth as one float channel"
+                )
+            return pixels
     except DepthFileError:
         raise
     except Exception as exc:  # OpenEXR raises bare RuntimeErrors with terse messages

@@ -11,6 +11,7 @@ dataset size; decoding is cheap next to rendering.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -258,6 +259,31 @@ def prepare(renders: Path, out: Path, p: PrepareParams, progress=lambda: None) -
     """
     out = Path(out)
     check_output(renders, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _only_writer(out):
+        return _prepare(renders, out, p, progress)
+
+
+@contextlib.contextmanager
+def _only_writer(out: Path):
+    """Hold an exclusive lock beside `out` while preparing: a second prepare into it stops, named."""
+    import fcntl
+
+    lock = out.parent / f".{out.name}.lock"
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"{out}: another `facedepth prepare` is writing here now; wait for it or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # no other writer waits (they stop at once), so nothing is left behind
+
+
+def _prepare(renders: Path, out: Path, p: PrepareParams, progress) -> tuple[pd.DataFrame, pd.DataFrame]:
     kept, rejected = scan(renders, p.min_head_pixels, progress)
     if not kept:
         raise RuntimeError(f"{renders}: no usable frames ({len(rejected)} rejected); see the table above")

@@ -86,9 +86,11 @@ def read_capture_depth(photo: Path) -> tuple[np.ndarray, Path]:
         if exr_path.is_file():
             d = exr.read_depth(exr_path).astype(np.float64)
             return np.where(np.isfinite(d) & (d > 0), d, np.nan), exr_path
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, exr.DepthFileError) as exc:
         if isinstance(exc, CaptureError):
             raise
+        if isinstance(exc, exr.DepthFileError) and "expected one depth channel" in str(exc):
+            raise CaptureError(str(exc)) from None
         raise CaptureError(
             f"{png if png.is_file() else exr_path}: unreadable depth ({exc.__class__.__name__}); re-export it"
         ) from None

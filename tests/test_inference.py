@@ -404,6 +404,10 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     Image.fromarray(big).save(caps / "no_depth.png")
     Image.fromarray(np.zeros((320, 320), np.uint16)).save(caps / "no_depth.depth.png")
     (caps / "broken.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(big).save(caps / "rgb_exr.png")
+    exr.write_channels(caps / "rgb_exr.depth.exr", {c: np.ones((320, 320)) for c in "RGB"})  # a colour EXR
+    Image.fromarray(big).save(caps / "corrupt_exr.png")
+    (caps / "corrupt_exr.depth.exr").write_bytes(b"v/1\x01 not an exr")
     Image.fromarray(big).save(caps / "flat.png")
     Image.fromarray(np.full((320, 320), 1000, np.uint16)).save(caps / "flat.depth.png")  # any fit is exact
     for name, fx in (("bool_fx", "true"), ("tiny_fx", "1e-300")):
@@ -416,6 +420,8 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     )
     assert proc.returncode == 1, proc.stderr  # bad captures skipped, each named with the reason
     assert "flat.depth.png: depth is constant" in proc.stderr
+    assert "rgb_exr.depth.exr: expected one depth channel (Z, or a single channel), found RGB" in proc.stderr
+    assert "corrupt_exr.depth.exr: unreadable depth" in proc.stderr
     assert "bool_fx.json: fx: focal length True is not a number" in proc.stderr
     assert "tiny_fx.json: fx: focal length 1e-300 px gives a 180 deg field of view" in proc.stderr
     assert "wrong_size.depth.png: depth is 10x10 but wrong_size.png is 320x320" in proc.stderr
@@ -445,7 +451,7 @@ def test_evaluate_rgbd_scores_captures_in_every_depth_encoding(checkpoint, front
     assert proc.returncode == 2 and "no capture could be evaluated" in proc.stderr
     for run in range(2):  # --out the capture folder: the second run does not take its own figure for a capture
         proc = facedepth("evaluate", "--model", str(checkpoint), "--rgbd", str(caps), "--out", str(caps), check=False)
-        assert proc.returncode == 1 and "figure.png:" not in proc.stderr and "skipped 6" in proc.stderr, proc.stderr
+        assert proc.returncode == 1 and "figure.png:" not in proc.stderr and "skipped 8" in proc.stderr, proc.stderr
     assert json.loads((caps / "metrics.json").read_text())["captures"] == 2
 
 

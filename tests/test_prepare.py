@@ -317,3 +317,17 @@ def test_deeply_nested_json_is_a_rejected_frame(renders):
     next(renders.glob("shard_*/f0000001.json")).write_text("[" * 100000 + "]" * 100000)
     kept, rejected = scan(renders, PARAMS.min_head_pixels)
     assert len(kept) == 5 and "unreadable JSON" in rejected.reason[0]
+
+
+def test_two_prepares_into_one_folder_cannot_interleave(tmp_path):
+    """They collided with 'None: cannot write there (None)'; the second now stops at once, named."""
+    from pipeline.prepare import _only_writer
+
+    out = tmp_path / "prepared"
+    with _only_writer(out):
+        with pytest.raises(RuntimeError, match="another `facedepth prepare` is writing here now"):
+            with _only_writer(out):
+                pass
+    assert list(tmp_path.iterdir()) == []  # the lock goes with the writer
+    with _only_writer(out):  # and the next one may write
+        pass
