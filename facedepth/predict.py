@@ -85,8 +85,13 @@ def as_rgb(image, bgr: bool = False) -> np.ndarray:
         )
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 2:
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(f"image: shape {image.shape}; pass (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grey")
+    if min(image.shape[:2]) < 2:
+        raise ValueError(
+            f"image: {image.shape[1]}x{image.shape[0]} pixels, a line not a photo; pass an image at least 2 px "
+            f"on each side"
+        )
     image = image[..., :3]
     return np.ascontiguousarray(image[..., ::-1] if bgr else image)
 

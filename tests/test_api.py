@@ -33,6 +33,8 @@ def test_images_in_every_accepted_form_and_clear_refusals(tmp_path):
         as_rgb([[1, 2, 3]])
     with pytest.raises(ValueError, match="shape"):
         as_rgb(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="60000x1 pixels, a line not a photo"):
+        as_rgb(np.zeros((1, 60000, 3), np.uint8))
 
 
 @pytest.mark.parametrize(
