@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from realism import haar_cascade  # benchmarks/ is on the path when a benchmark runs
 
 from facedepth.locate import Locator
 from facedepth.metrics import spearman
@@ -38,7 +39,7 @@ from pipeline.backgrounds import hdri_backgrounds
 
 
 def haar():
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = haar_cascade()
 
     def faces(rgb: np.ndarray) -> list[tuple[float, float]]:
         grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))

@@ -45,13 +45,14 @@ from pipeline.predict import find_images  # noqa: E402
 HAAR = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
 
 
-def _cascade() -> cv2.CascadeClassifier:
+def haar_cascade() -> cv2.CascadeClassifier:
+    """OpenCV's frontal-face Haar cascade, the detector both realism and localisation compare against."""
     return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
 
 def photo_control(photos: Path, rolls=(0, 5, 10, 15, 20, 25, 30)) -> None:
     """The detector on real photos turned in the image plane: where it stops finding a face that is there."""
-    cascade = _cascade()
+    cascade = haar_cascade()
     print("| photo | " + " | ".join(f"roll {r}" for r in rolls) + " |")
     print("|---|" + "---|" * len(rolls))
     for path in find_images(photos):
@@ -72,7 +73,7 @@ def detect(render_root: Path) -> tuple[int, int, int, int]:
     Upright: |pitch| < 15 and |roll| < 10 degrees besides |yaw| < 30, the range the frontal cascade was
     trained for; the rest of the near-frontal frames are tilted or nodding heads it misses on photos too.
     """
-    cascade = _cascade()
+    cascade = haar_cascade()
     found = frames = up_found = upright = 0
     for meta in sorted(Path(render_root).glob("shard_*/f*.json")):
         pose = json.loads(meta.read_text())["head_pose"]
