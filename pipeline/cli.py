@@ -112,6 +112,7 @@ def render(
     ] = None,
     ray: Annotated[Optional[str], typer.Option(help="render on Ray: 'auto', 'local' or a cluster address")] = None,
     preview: Annotated[Optional[Path], typer.Option(help="also save a 16-frame contact sheet PNG here")] = None,
+    landmarks: Annotated[bool, typer.Option(help="draw the 68 landmarks on the contact sheet")] = False,
 ):
     """Render the dataset described by params.yaml (resumable; finished frames are kept)."""
     from generation import config, jobs
@@ -154,7 +155,7 @@ def render(
     if preview:
         from pipeline.preview import contact_sheet
 
-        typer.echo(f"contact sheet: {contact_sheet(out, preview)}", err=True)
+        typer.echo(f"contact sheet: {contact_sheet(out, preview, landmarks=landmarks)}", err=True)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Contact sheets: RGB (with the 68 landmarks, green visible, red hidden) beside colourised depth."""
+"""Contact sheets: RGB (optionally with the 68 landmarks, green visible, red hidden) beside colourised depth."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fdcore.files import atomic_path
 from generation import exr, human
 from generation.layout import META_GLOB, frame_paths
 from pipeline.colour import colourise
 
 
-def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, columns: int = 4) -> Path:
-    """Save a grid of `count` random frames (RGB | depth) from all shards under `render_root`."""
+def contact_sheet(
+    render_root: Path, out: Path, count: int = 16, seed: int = 0, columns: int = 4, landmarks: bool = False
+) -> Path:
+    """Save a grid of `count` random frames (RGB | depth) from all shards under `render_root`; `landmarks`
+    draws each frame's 68 points on its RGB."""
     metas = sorted(Path(render_root).glob(META_GLOB))
     if not metas:
         raise FileNotFoundError(f"{render_root}: no rendered frames found; run `facedepth render` first")
@@ -31,7 +35,7 @@ def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, 
         img = Image.fromarray(tile)
         pose = info["head_pose"]
         draw = ImageDraw.Draw(img)
-        marks = info.get("landmarks")
+        marks = info.get("landmarks") if landmarks else None
         for (u, v), seen in zip(marks["uv"], marks["visible"]) if marks else ():
             r = max(1.0, rgb.shape[1] / 320)  # visible: green; hidden by the head, hair or glasses: red
             draw.ellipse((u - r, v - r, u + r, v + r), fill=(60, 255, 60) if seen else (255, 40, 40))
@@ -48,5 +52,6 @@ def contact_sheet(render_root: Path, out: Path, count: int = 16, seed: int = 0, 
         r, c = divmod(k, columns)
         sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile[:h, :w]
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(out)
+    with atomic_path(out) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
     return out

@@ -482,3 +482,16 @@ def test_a_frame_renders_again_from_its_json(rendered, tmp_path):
     (tmp_path / "junk.json").write_text("{}")
     proc = facedepth("rerender", str(tmp_path / "junk.json"), "--out", str(tmp_path / "x"), check=False)
     assert proc.returncode == 2 and "not a frame JSON" in proc.stderr
+
+
+def test_contact_sheet_draws_landmarks_only_when_asked(rendered, tmp_path):
+    from pipeline.preview import contact_sheet
+
+    _, renders = rendered
+    plain = np.asarray(Image.open(contact_sheet(renders, tmp_path / "plain.png", count=4)))
+    marked = np.asarray(Image.open(contact_sheet(renders, tmp_path / "marked.png", count=4, landmarks=True)))
+    assert plain.shape == marked.shape and plain.shape[1] == 4 * 2 * 64
+    changed = np.any(plain != marked, axis=2)
+    dots = marked[changed]
+    exact = (dots == (60, 255, 60)).all(1) | (dots == (255, 40, 40)).all(1)  # the rest: the caption's text over a dot
+    assert changed.sum() > 20 and exact.mean() > 0.95
