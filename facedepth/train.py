@@ -182,6 +182,28 @@ def _changed(saved: dict, cfg: TrainConfig) -> list[str]:
     return sorted(k for k in now if k in saved and saved[k] != now[k])
 
 
+def ema_decay(decay: float, warmup: bool, updates: int) -> float:
+    """The decay of the weights' moving average after `updates` updates. Without warm-up a run of N steps
+    keeps decay^N of its first weights (13% at 0.999 and 2,000 steps: measured in the scaling study);
+    with it the decay grows as (1 + n) / (10 + n) up to `decay`, as TensorFlow's moving averages do."""
+    return min(decay, (1 + updates) / (10 + updates)) if warmup else decay
+
+
+def ema_update(decay: float, warmup: bool):
+    """AveragedModel's multi_avg_fn for ema_decay."""
+
+    @torch.no_grad()
+    def update(ema_params, params, n_averaged) -> None:
+        d = ema_decay(decay, warmup, int(n_averaged))
+        if torch.is_floating_point(ema_params[0]):
+            torch._foreach_lerp_(ema_params, params, 1 - d)
+        else:  # integer buffers (batch-norm counters), grouped apart by AveragedModel
+            for e, p in zip(ema_params, params):
+                e.copy_(e * d + p * (1 - d))
+
+    return update
+
+
 def _start(cfg: TrainConfig, out_dir: Path, resume: bool, allow_changed: bool = False) -> Run:
     """A fresh run, or the one in out_dir/last.pt restored exactly (weights, optimiser, schedule, step)."""
     env = Distributed()
@@ -191,9 +213,9 @@ def _start(cfg: TrainConfig, out_dir: Path, resume: bool, allow_changed: bool = 
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and env.device.type == "cuda")
     ema = None
     if cfg.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        ema = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema, cfg.ema_warmup), use_buffers=True)
     run = Run(cfg, env, model, opt, _scheduler(opt, cfg), scaler, ema)
     last = out_dir / "last.pt"
     if resume and last.is_file():

@@ -227,6 +227,7 @@ class TrainSettings:
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the weights (evaluated and shipped); 0 = off
+    ema_warmup: bool = False  # decay min(ema, (1 + n) / (10 + n)) after n updates: early weights fade at once
     near_m: float = 0.15
     far_m: float = 3.0
     depth_norm: str = "log"  # log | inverse (facedepth.depthnorm)
