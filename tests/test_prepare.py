@@ -267,6 +267,8 @@ def test_unwritable_out_is_named_without_a_traceback(renders, tmp_path, rendered
         str(renders),
         "--out",
         str(tmp_path / "file" / "prepared"),
+        "--reports",
+        str(tmp_path / "reports"),
         check=False,
     )
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
