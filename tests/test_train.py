@@ -207,6 +207,8 @@ def test_cli_train_and_resume_errors(prepared, tmp_path):
         str(params),
         "--out",
         str(tmp_path / "none"),
+        "--live",
+        str(tmp_path / "live-none"),
         check=False,
     )
     assert proc.returncode == 2 and "nothing to resume" in proc.stderr
@@ -224,6 +226,8 @@ def test_cli_train_and_resume_errors(prepared, tmp_path):
         str(params),
         "--out",
         str(tmp_path / "m"),
+        "--live",
+        str(tmp_path / "live"),
         check=False,
     )
     assert proc.returncode == 2 and "last.pt: not a readable checkpoint" in proc.stderr
@@ -304,6 +308,8 @@ def test_unwritable_out_is_a_clear_error(prepared, tmp_path):
         str(params),
         "--out",
         str(tmp_path / "file" / "m"),
+        "--live",
+        str(tmp_path / "live"),
         check=False,
     )
     assert proc.returncode == 2 and "cannot write there" in proc.stderr and "Traceback" not in proc.stderr
