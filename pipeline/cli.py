@@ -77,8 +77,10 @@ def _not_tracked(force: bool, **paths: Path | None) -> None:
 
 
 def fail(message: str) -> None:
+    """Print the error and exit 2. SystemExit, not typer.Exit: click's Exit is a RuntimeError, which an
+    enclosing `except RuntimeError` would catch and report again as a stray `error: 2`."""
     typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
+    raise SystemExit(2)
 
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # no space, over quota, over the file-size limit

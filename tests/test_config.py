@@ -211,3 +211,18 @@ def test_each_generation_registry_covers_exactly_the_params_choices():
     assert set(garment.CUTS) == set(schema.GARMENTS)
     assert set(expressions.PRESETS) == set(schema.HumanParams().expressions)
     assert set(hair.STYLES) | {"none"} == set(schema.HAIR_STYLES)
+
+
+def test_an_error_inside_a_guarded_block_is_printed_once(tmp_path):
+    """`train` outside a project printed its error and then a stray `error: 2` (click's Exit is a
+    RuntimeError, caught by the command's own handler)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "train", "--model", "unet_simple_lite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: params.yaml: params file not found"
