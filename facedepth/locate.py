@@ -169,8 +169,7 @@ class Locator:
         """(4, h, w) person and head probabilities, cos and sin at 1/4 input; map-to-photo scale; photo size."""
         small, s = network_input(rgb, self.config.get("width", WIDTH))
         y = self.model(image_tensor(small)[None].to(self.device))[0].float().cpu().numpy()
-        y[:2] = 1 / (1 + np.exp(-y[:2]))
-        return y, OUT_STRIDE / s, rgb.shape[:2]
+        return probabilities(y), OUT_STRIDE / s, rgb.shape[:2]
 
     def __call__(self, rgb: np.ndarray, threshold: float = 0.5) -> tuple[list[Head], np.ndarray]:
         """Heads (largest first) and the person probability at photo resolution (float32 0..1), kept on the
@@ -179,6 +178,13 @@ class Locator:
         heads = heads_from_maps(y[1], y[2], y[3], scale, threshold)
         person = people_only(y[0], heads, scale) if heads else y[0]
         return heads, person_map(person, scale, (h, w))
+
+
+def probabilities(raw: np.ndarray) -> np.ndarray:
+    """The network's raw (4, h, w) output with its person and head logits turned into probabilities."""
+    y = np.array(raw, dtype=np.float32)
+    y[:2] = 1 / (1 + np.exp(-y[:2]))
+    return y
 
 
 def people_only(p: np.ndarray, heads: list[Head], scale: float) -> np.ndarray:
