@@ -290,8 +290,8 @@ def _step(run: Run, ddp, loss_fn, batch) -> float:
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"training loss became {loss.item()} at step {run.step + 1} of {run.cfg.model}: "
-            f"the run diverged (train.lr {run.cfg.lr:g} may be too high) or every loss weight "
-            f"is 0; lower train.lr or check train.loss. last.pt/best.pt keep the last good state"
+            f"the run diverged (train.lr {run.cfg.lr:g} may be too high); lower train.lr or check "
+            f"train.loss. last.pt/best.pt keep the last good state"
         )
     run.scaler.scale(loss).backward()
     run.scaler.step(run.opt)

@@ -336,9 +336,14 @@ def check_train(t: TrainSettings) -> None:
     _check_schedule(t, "train.")
     if t.lr_schedule not in LR_SCHEDULES:
         raise ParamsError(f"train.lr_schedule: {t.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
-    for name, value in dataclasses.asdict(t.loss).items():
+    weights = dataclasses.asdict(t.loss)
+    for name, value in weights.items():
         if value < 0:
             raise ParamsError(f"train.loss.{name}: need a number >= 0, got {value!r}")
+    if not any(v > 0 for k, v in weights.items() if k.startswith("w_")) or t.loss.gain <= 0:
+        raise ParamsError(
+            "train.loss: every weight is 0 (or gain is 0), so nothing would be learnt; set at least one w_*"
+        )
     check_augment(t.augment)
     for name in t.model_cfg:
         run_settings(t, name)

@@ -226,3 +226,12 @@ def test_an_error_inside_a_guarded_block_is_printed_once(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and proc.stderr.strip() == "error: params.yaml: params file not found"
+
+
+def test_a_loss_that_learns_nothing_is_refused():
+    data = tiny_params()
+    data["train"]["loss"] = {k: 0.0 for k in ("w_ssim", "w_l1", "w_grad", "w_normal", "w_relief", "w_face")}
+    from fdcore import schema
+
+    with pytest.raises(config.ParamsError, match="every weight is 0"):
+        schema.parse(data)
