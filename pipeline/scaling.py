@@ -210,6 +210,8 @@ def write_report(plan: Plan, out: Path) -> list[dict]:
                     label=f"{test} test",
                 )
             a.set_xscale("log")
+            a.set_xticks([r[x_key] for r in series], [f"{r[x_key]:,}" for r in series])
+            a.minorticks_off()
             a.set_xlabel(x_label)
             a.set_title(f"{main}: {title}", fontsize=9)
             a.legend(fontsize=7)
