@@ -66,10 +66,6 @@ def state_bytes(model: torch.nn.Module) -> int:
     return 4 * sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def need_bytes(model: torch.nn.Module, hw: tuple[int, int], batch: int) -> int:
-    return batch * bytes_per_image(model, hw) + state_bytes(model)
-
-
 def check_batch_fits(
     model, hw: tuple[int, int], batch: int, device: torch.device, available: int | None = None
 ) -> None:
