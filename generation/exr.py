@@ -25,24 +25,25 @@ def write_depth(path: str | Path, depth: np.ndarray, attributes: dict[str, str] 
     write_channels(path, {CHANNEL: depth}, attributes)
 
 
-def header_attribute(path: str | Path, key: str) -> str | None:
-    """A string attribute of an EXR header, None when absent or the file is not a readable EXR."""
+def _header(path: str | Path) -> dict:
+    """An EXR's header, {} when the file is not a readable EXR (OpenEXR raises bare, terse errors)."""
     try:
         with OpenEXR.File(str(path), header_only=True) as f:
-            value = f.header().get(key)
+            return dict(f.header())  # a copy: closing the file empties the dict it hands out
     except Exception:
-        return None
+        return {}
+
+
+def header_attribute(path: str | Path, key: str) -> str | None:
+    """A string attribute of an EXR header, None when absent or the file is not a readable EXR."""
+    value = _header(path).get(key)
     return value if isinstance(value, str) else None
 
 
 def colour_channels(path: str | Path) -> list[str] | None:
     """The channel names of an EXR image with R, G and B (a usable colour texture), else None."""
-    try:
-        with OpenEXR.File(str(path), header_only=True) as f:
-            names = [getattr(c, "name", str(c)) for c in f.header()["channels"]]
-    except Exception:
-        return None
-    return names if names and {"R", "G", "B"} <= set(names) else None
+    names = [getattr(c, "name", str(c)) for c in _header(path).get("channels", [])]
+    return names if {"R", "G", "B"} <= set(names) else None
 
 
 def write_channels(path: str | Path, channels: dict[str, np.ndarray], attributes: dict[str, str] = {}) -> None:
