@@ -73,28 +73,29 @@ def context(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random
     return rgb, depth, mask
 
 
-def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment):
-    """Random zoom about the centre plus shift; returns (rgb, depth, mask, zoom factor)."""
+def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment, aux=None):
+    """Random zoom about the centre plus shift; returns (rgb, depth, mask, zoom factor), and with `aux` (H, W, C)
+    float maps moved as depth is (multi-task targets: camera-frame normals and matte keep their values) also
+    those, NaN where brought in from outside."""
     if not rng.uniform() < aug.p_zoom:
-        return rgb, depth, mask, 1.0
+        return (rgb, depth, mask, 1.0) if aux is None else (rgb, depth, mask, 1.0, aux)
     h, w = mask.shape
     s = _u(rng, aug.zoom)
     tx, ty = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
     # pixel centres at integer coordinates (OpenCV): the centre (w-1)/2 stays put before the shift
     M = np.array([[s, 0, (1 - s) * (w - 1) / 2 + tx], [0, s, (1 - s) * (h - 1) / 2 + ty]])
     rgb = cv2.warpAffine(np.ascontiguousarray(rgb), M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    depth = cv2.warpAffine(
-        np.ascontiguousarray(depth, np.float32),
-        M,
-        (w, h),
-        flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=float("nan"),
-    )
-    mask = cv2.warpAffine(
-        np.ascontiguousarray(mask), M, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
-    return rgb, depth, mask, s
+
+    def nearest(a: np.ndarray, border: float) -> np.ndarray:
+        flags = dict(flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        return cv2.warpAffine(np.ascontiguousarray(a), M, (w, h), **flags)
+
+    depth, mask = nearest(depth.astype(np.float32, copy=False), float("nan")), nearest(mask, 0)
+    if aux is None:
+        return rgb, depth, mask, s
+    # channel by channel: OpenCV fills only the first channel of a multi-channel border with a scalar
+    moved = [nearest(aux[..., c].astype(np.float32), float("nan")) for c in range(aux.shape[-1])]
+    return rgb, depth, mask, s, np.stack(moved, axis=-1)
 
 
 def jitter(x: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:

@@ -58,6 +58,13 @@ class TrainConfig(schema.TrainRun):
     def norm(self) -> DepthNorm:
         return DepthNorm(self.near_m, self.far_m, self.depth_norm, self.canonical_focal)
 
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The extra tasks (normal, matte) this run's model predicts beside depth."""
+        from facedepth.models.heads import checked
+
+        return checked((self.model_cfg.get(self.model) or {}).get("heads"))
+
     def build_model(self) -> torch.nn.Module:
         options = {k: v for k, v in (self.model_cfg.get(self.model) or {}).items() if k not in schema.SCHEDULE_KEYS}
         return build(self.model, pretrained=self.pretrained, **options)

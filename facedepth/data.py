@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from facedepth.augment import Augment, context, geometric, photometric
 from facedepth.depthnorm import DepthNorm
-from facedepth.splits import load_split
+from facedepth.splits import EXTRA_FILES, load_split
 from fdcore.labels import BACKGROUND, FACE, HEAD_LABELS  # noqa: F401  (re-exported)
 
 # Mask labels of the render data contract (README): 0 is background, 1-4 the head.
@@ -42,7 +42,8 @@ def half(a: np.ndarray) -> np.ndarray:
 
 class DepthSplit(Dataset):
     """One prepared split; returns (image, target, valid, face, index): `valid` person pixels with depth, `face`
-    those on face skin (the face-relief loss); `scales[index]` is metric -> trained depth."""
+    those on face skin (the face-relief loss); `scales[index]` is metric -> trained depth. With `heads` (a
+    multi-task model's extra tasks) a sixth item maps each task to its target, NaN where unknown."""
 
     def __init__(
         self,
@@ -52,14 +53,26 @@ class DepthSplit(Dataset):
         augment: Augment | None = None,
         seed: int = 0,
         rows: list[int] | None = None,
+        heads: tuple[str, ...] = (),
     ):
         """`rows` restricts the split to those rows (a learning curve's smaller training sets)."""
         folder = Path(root) / split
         data = load_split(root, split)
         self.rgb, self.depth, self.mask, self.manifest = data["rgb"], data["depth"], data["mask"], data["manifest"]
+        missing = [t for t in heads if t not in data]
+        if missing:
+            raise ValueError(
+                f"{folder} has no {', '.join(EXTRA_FILES[t] for t in missing)}: a model with heads {list(heads)} "
+                f"needs renders that carry them (render format 2); render again and rerun `facedepth prepare`, "
+                f"or train without train.model_cfg.MODEL.heads"
+            )
+        self.heads = tuple(t for t in EXTRA_FILES if t in heads)  # matte last: the context step zeroes it
+        self.extra = {t: data[t] for t in self.heads}
+        self.channels = {t: a.shape[3] if a.ndim == 4 else 1 for t, a in self.extra.items()}
         if rows is not None:
             rows = np.asarray(rows, np.int64)
             self.rgb, self.depth, self.mask = self.rgb[rows], self.depth[rows], self.mask[rows]
+            self.extra = {t: a[rows] for t, a in self.extra.items()}
             self.manifest = self.manifest.iloc[rows].reset_index(drop=True)
         self.norm, self.augment, self.seed = norm, augment, seed
         if norm.canonical_focal and "fx" not in self.manifest.columns:
@@ -77,30 +90,58 @@ class DepthSplit(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _aux(self, i: int) -> np.ndarray | None:
+        """The extra tasks' targets of row i as one (H, W, C) float32 array: normal x, y, z, then matte."""
+        if not self.heads:
+            return None
+        maps = [np.asarray(self.extra[t][i], np.float32) for t in self.heads]
+        return np.concatenate([a if a.ndim == 3 else a[..., None] for a in maps], axis=-1)
+
+    def _targets(self, aux: np.ndarray) -> dict[str, torch.Tensor]:
+        out, c = {}, 0
+        for t in self.heads:
+            n = self.channels[t]
+            out[t] = torch.from_numpy(np.ascontiguousarray(aux[..., c : c + n].transpose(2, 0, 1)))
+            c += n
+        return out
+
     def __getitem__(self, i: int):
         rgb, d, m = np.asarray(self.rgb[i]), np.asarray(self.depth[i]), np.asarray(self.mask[i])
+        aux = self._aux(i)
         scale = self.scales[i]
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.augment else None
         if rng is not None:
             a = self.augment
             if a.p_background or a.p_occluder or a.p_edge:  # all off: the random stream of earlier versions
                 donor = self.rgb[int(rng.integers(0, len(self.rgb)))]
+                before = m
                 rgb, d, m = context(rgb, d, m, rng, a, donor)
-            rgb, d, m, zoom = geometric(rgb, d, m, rng, self.augment)
+                if "matte" in self.heads:  # the person hidden by an occluder or the photo's edge: no coverage
+                    aux[..., -1] = np.where((before != BACKGROUND) & (m == BACKGROUND), 0.0, aux[..., -1])
+            if aux is None:
+                rgb, d, m, zoom = geometric(rgb, d, m, rng, self.augment)
+            else:
+                rgb, d, m, zoom, aux = geometric(rgb, d, m, rng, self.augment, aux)
             scale = scale / zoom  # a zoom by s is a focal length s times longer
         d, m = half(d), half(m)
+        aux = None if aux is None else half(aux)
         if rng is not None:
             if rng.uniform() < self.augment.flip:  # subsample first, so the flipped target is the target flipped
                 rgb, d, m = rgb[:, ::-1], d[:, ::-1], m[:, ::-1]
+                if aux is not None:
+                    aux = aux[:, ::-1].copy()
+                    if "normal" in self.heads:  # a mirrored surface's normal points the other way in x
+                        aux[..., 0] = -aux[..., 0]
             rgb = photometric(np.ascontiguousarray(rgb), rng, self.augment)
         d = d * scale
         valid = (m != BACKGROUND) & np.isfinite(d) & (d > self.norm.near) & (d < self.norm.far)
         target = np.where(valid, self.norm.encode(np.where(valid, d, 1.0)), 0).astype(np.float32)
         face = valid & (m == FACE_SKIN)
-        return (
+        item = (
             image_tensor(rgb),
             torch.from_numpy(target[None].copy()),
             torch.from_numpy(valid[None].copy()),
             torch.from_numpy(face[None].copy()),
             torch.tensor(i),
         )
+        return item if aux is None else (*item, self._targets(aux))

@@ -147,7 +147,43 @@ def evaluate(
         "ms_per_frame": inference_ms(model.to(pred.device), h, w, pred.device),
         "ms_input": f"{w}x{h} {pred.device.type}",
     }
+    if pred.tasks:
+        summary["heads"] = score_heads(pred, prepared)
     return summary, rows, kept
+
+
+NORMAL_THRESHOLDS_DEG = (11.25, 22.5, 30.0)
+
+
+def score_heads(pred: Predictor, prepared: Path) -> dict:
+    """A multi-task model's extra maps against the test split's rendered ones, on the network's output grid,
+    each image weighing the same: normals by angular error on person pixels (mean, share under 11.25, 22.5 and
+    30 degrees), the matte by IoU at 0.5 and SAD (sum of absolute differences / 1000, as matting reports it)."""
+    try:
+        ds = DepthSplit(prepared, "test", pred.cfg.norm, heads=pred.tasks)
+    except ValueError as exc:  # renders older than normal.exr/matte.exr: depth is still scored
+        return {"skipped": str(exc).split(":")[0] + ": no normal/matte targets"}
+    per: dict[str, list[float]] = {}
+    for x, y, valid, _, _, targets in DataLoader(ds, batch_size=8):
+        out = pred.outputs(x)
+        for t, v in targets.items():
+            got, want = out[t].cpu().numpy(), v.numpy()
+            for i in range(len(want)):
+                if t == "normal":
+                    person = valid[i, 0].numpy() & np.isfinite(want[i]).all(0)
+                    if person.any():
+                        cos = np.clip((got[i] * want[i]).sum(0)[person], -1, 1)
+                        angle = np.degrees(np.arccos(cos))
+                        per.setdefault("normal.mean_deg", []).append(float(angle.mean()))
+                        for th in NORMAL_THRESHOLDS_DEG:
+                            per.setdefault(f"normal.under_{th:g}", []).append(float((angle < th).mean()))
+                else:
+                    known = np.isfinite(want[i, 0])
+                    p, g = got[i, 0][known], want[i, 0][known]
+                    union = ((p > 0.5) | (g > 0.5)).sum()
+                    per.setdefault("matte.iou", []).append(float(((p > 0.5) & (g > 0.5)).sum() / max(union, 1)))
+                    per.setdefault("matte.sad", []).append(float(np.abs(p - g).sum() / 1000))
+    return {k: float(np.mean(v)) for k, v in per.items()}
 
 
 def write_results(out: Path, summary: dict, rows: list[dict], kept: dict) -> None:

@@ -3,6 +3,7 @@
     L = w_ssim * (1 - SSIM) / 2 + w_l1 * L1 + w_grad * |grad diff| + w_normal * (1 - cos(normals))
         + w_relief * L1 after removing each image's mean error + w_face * the same on face skin alone
         + w_msgrad * MiDaS multi-scale gradient matching + w_ssi * MiDaS scale-and-shift-invariant L1
+        + w_head_normal * (1 - cos) of a normal head + w_head_matte * L1 of a matte head (multi-task models)
 
 with the paper's weights 0.28 / 0.22 / 0.30 / 0.20 / 0 / 0. Inputs are (B, 1, H, W)
 normalised (log) depth and a boolean validity mask of the same shape. The
@@ -147,6 +148,29 @@ class HybridLoss:
             "ssi": ssi(pred, target, mask),
         }
 
-    def __call__(self, pred, target, mask, face=None) -> torch.Tensor:
+    def __call__(self, pred, target, mask, face=None, extras: dict | None = None) -> torch.Tensor:
+        """The weighted sum; `pred` is depth, or a multi-task model's dict with `extras` its targets."""
+        heads = {}
+        if isinstance(pred, dict):
+            heads = head_terms(pred, extras or {}, mask)
+            pred = pred["depth"]
         t = self.terms(pred, target, mask, face)
-        return sum(getattr(self.weights, f"w_{k}") * v for k, v in t.items())
+        return sum(getattr(self.weights, f"w_{k}") * v for k, v in t.items()) + sum(
+            getattr(self.weights, f"w_head_{k}") * v for k, v in heads.items()
+        )
+
+
+def head_terms(outputs: dict, targets: dict, mask) -> dict[str, torch.Tensor]:
+    """Losses of a multi-task model's extra heads (facedepth.models.heads), where the target is known:
+    normal, 1 - cos on person pixels that have a rendered normal; matte, L1 on every pixel with a coverage."""
+    terms = {}
+    if "normal" in outputs:
+        target = targets["normal"]
+        known = mask.bool() & torch.isfinite(target).all(1, keepdim=True)
+        cos = (outputs["normal"] * torch.nan_to_num(target)).sum(1, keepdim=True)
+        terms["normal"] = _masked_mean(1 - cos, known)
+    if "matte" in outputs:
+        target = targets["matte"]
+        known = torch.isfinite(target)
+        terms["matte"] = _masked_mean((outputs["matte"] - torch.nan_to_num(target)).abs(), known)
+    return terms

@@ -25,6 +25,7 @@ from facedepth.checkpoint import load_checkpoint, resolve
 from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
 from facedepth.locate import Head, Locator, with_heads
+from facedepth.models.heads import tasks_of
 from fdcore.files import atomic_path
 
 
@@ -36,6 +37,8 @@ class Prediction:
     faces: int = 0  # people located (0 with crop=False, or when nobody was found and the whole photo was used)
     person: np.ndarray | None = None  # (H, W) float32 person probability of the locator (None with crop=False)
     heads: list[Head] = field(default_factory=list)  # the located heads, in the order of `regions`
+    normal: np.ndarray | None = None  # (H, W, 3) unit camera-frame normals (OpenCV axes) where valid, of a multi-task
+    matte: np.ndarray | None = None  # model; (H, W) person coverage 0..1 over its crops (NaN outside them)
 
 
 def _to_8bit(values: np.ndarray) -> np.ndarray:
@@ -122,6 +125,8 @@ class Predictor:
         self.input_hw = checkpoint_input_hw(state)
         self.batch = max(1, batch)
         self.runtime = runtime
+        # a multi-task model's extra maps (ONNX files hold depth only)
+        self.tasks = tasks_of(self.model) if runtime == "torch" else ()
         if runtime == "onnx":
             from facedepth.runtime import as_onnx
 
@@ -132,6 +137,13 @@ class Predictor:
     def normalized(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) network-ready images -> (B, 1, H/2, W/2) normalised depth."""
         return self.model(batch.to(self.device)).float()
+
+    @torch.no_grad()
+    def outputs(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """normalized() as {"depth": ...} plus a multi-task model's extra maps (normal, matte) at its resolution."""
+        if not self.tasks:
+            return {"depth": self.normalized(batch)}
+        return {k: v.float() for k, v in self.model(batch.to(self.device), every=True).items()}
 
     def to_metric(self, n, scale=1.0):
         """Network output -> metres; `scale` from `self.cfg.norm.scale(fx, width)` (1 for raw metric training)."""
@@ -163,24 +175,49 @@ class Predictor:
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
         regions, heads, person = self.locate(rgb, crop)
-        depth, valid = self.depth_in(rgb, regions, fx, with_heads(person > 0.5, heads) if heads else None)
-        return Prediction(depth, valid, regions, len(heads), person, heads)
+        keep = with_heads(person > 0.5, heads) if heads else None
+        depth, valid, extra = self.maps_in(rgb, regions, fx, keep)
+        return Prediction(depth, valid, regions, len(heads), person, heads, extra.get("normal"), extra.get("matte"))
 
     def depth_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None):
-        """Photo-sized metric depth (NaN elsewhere) and validity from these crops, predicted in batches and
-        warped back where `keep` holds (None: wherever a crop lies); later crops win overlaps."""
+        """Photo-sized metric depth (NaN elsewhere) and validity from these crops (see maps_in)."""
+        return self.maps_in(rgb, regions, fx, keep)[:2]
+
+    def maps_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None):
+        """(depth, valid, extra maps) from these crops, predicted in batches and warped back where `keep` holds
+        (None: wherever a crop lies; a matte wherever its crop lies); later crops win overlaps. Normals are turned
+        with their crop's roll back into the photo's axes."""
         h, w = rgb.shape[:2]
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
+        extra = {t: np.full((h, w, 3) if t == "normal" else (h, w), np.nan, np.float32) for t in self.tasks}
+        scratch = np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):
             chunk = regions[start : start + self.batch]
             x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in chunk])
-            n = self.normalized(x)[:, 0].cpu().numpy().astype(np.float64)
-            for r, ni in zip(chunk, n):
-                paste(depth, valid, r, self.to_metric(ni, self.cfg.norm.scale(fx, r.w)), keep)
-        return depth, valid
+            out = {k: v.cpu().numpy().astype(np.float64) for k, v in self.outputs(x).items()}
+            for i, r in enumerate(chunk):
+                paste(depth, valid, r, self.to_metric(out["depth"][i, 0], self.cfg.norm.scale(fx, r.w)), keep)
+                if "normal" in extra:
+                    for c, plane in enumerate(rolled(out["normal"][i], r.roll)):
+                        paste(extra["normal"][..., c], scratch, r, plane, keep)
+                if "matte" in extra:
+                    paste(extra["matte"], scratch, r, out["matte"][i, 0])
+        if "normal" in extra:  # bilinear warping shortens vectors; invalid pixels stay NaN
+            n = extra["normal"]
+            n /= np.maximum(np.linalg.norm(np.nan_to_num(n), axis=-1, keepdims=True), 1e-6)
+            n[~valid] = np.nan
+        return depth, valid, extra
 
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
+
+
+def rolled(normal: np.ndarray, roll: float) -> np.ndarray:
+    """(3, h, w) normals of an upright crop in the axes of the photo it was turned `roll` degrees from
+    (counter-clockwise on screen, y down): x and y turn with the crop, z stays."""
+    a = np.radians(roll)
+    x, y, z = normal
+    return np.stack([x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a), z])
 
 
 DEFAULT_FOV_DEG = 50.0  # a typical portrait photo's horizontal field of view

@@ -108,10 +108,16 @@ def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, floa
     model.eval()
     losses, abs_rel, si_abs_rel = [], [], []
     norm = cfg.norm
-    for x, y, m, f, idx in loader:
+    for x, y, m, f, idx, *extra in loader:
         x, y, m, f = x.to(device), y.to(device), m.to(device), f.to(device)
-        pred = model(x).float()
-        losses.append(loss_fn(pred, y, m, f).item())
+        if extra:  # a multi-task model: its heads' losses count in val_loss too
+            out = model(x, every=True)
+            targets = {k: v.to(device) for k, v in extra[0].items()}
+            losses.append(loss_fn({k: v.float() for k, v in out.items()}, y, m, f, targets).item())
+            pred = out["depth"].float()
+        else:
+            pred = model(x).float()
+            losses.append(loss_fn(pred, y, m, f).item())
         scale = torch.as_tensor(loader.dataset.scales[idx.numpy()], dtype=pred.dtype, device=device).view(-1, 1, 1, 1)
         for p, g, valid in zip(norm.decode(pred, scale), norm.decode(y, scale), m):
             p, g = p[valid], g[valid]
@@ -285,8 +291,12 @@ def _step(run: Run, ddp, loss_fn, batch) -> float:
     x, y, m, f = (t.to(device, non_blocking=True) for t in batch[:4])
     run.opt.zero_grad(set_to_none=True)
     with torch.autocast(device.type, enabled=run.amp):
-        pred = ddp(x)
-    loss = loss_fn(pred.float(), y, m, f)
+        pred = ddp(x, every=True) if len(batch) > 5 else ddp(x)
+    if isinstance(pred, dict):  # a multi-task model: depth plus its heads, each against its target
+        targets = {k: v.to(device, non_blocking=True) for k, v in batch[5].items()}
+        loss = loss_fn({k: v.float() for k, v in pred.items()}, y, m, f, targets)
+    else:
+        loss = loss_fn(pred.float(), y, m, f)
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"training loss became {loss.item()} at step {run.step + 1} of {run.cfg.model}: "
@@ -339,8 +349,8 @@ def train(
     run = _start(cfg, out_dir, resume, allow_changed)
     env = run.env
     ddp = torch.nn.parallel.DistributedDataParallel(run.model) if env.world > 1 else run.model
-    train_ds = DepthSplit(prepared, "train", cfg.norm, cfg.augment, cfg.seed, train_rows)
-    val_ds = DepthSplit(prepared, "val", cfg.norm)
+    train_ds = DepthSplit(prepared, "train", cfg.norm, cfg.augment, cfg.seed, train_rows, cfg.heads)
+    val_ds = DepthSplit(prepared, "val", cfg.norm, heads=cfg.heads)
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(
             f"{prepared}: train and val splits must not be empty (train {len(train_ds)}, val {len(val_ds)})"

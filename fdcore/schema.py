@@ -166,6 +166,8 @@ class LossParams:
     w_face: float = 0.3
     w_msgrad: float = 0.0  # MiDaS multi-scale gradient matching of the shift-aligned error (4 scales)
     w_ssi: float = 0.0  # MiDaS scale-and-shift-invariant L1 (least-squares scale and shift per image)
+    w_head_normal: float = 1.0  # 1 - cos of a model's normal head (model_cfg heads: [normal]) on person pixels
+    w_head_matte: float = 1.0  # L1 of a model's matte head (model_cfg heads: [matte]) on every pixel
     gain: float = 300.0
 
 
@@ -340,9 +342,11 @@ def check_train(t: TrainSettings) -> None:
     for name, value in weights.items():
         if value < 0:
             raise ParamsError(f"train.loss.{name}: need a number >= 0, got {value!r}")
-    if not any(v > 0 for k, v in weights.items() if k.startswith("w_")) or t.loss.gain <= 0:
+    depth_weights = [v for k, v in weights.items() if k.startswith("w_") and not k.startswith("w_head_")]
+    if not any(v > 0 for v in depth_weights) or t.loss.gain <= 0:
         raise ParamsError(
-            "train.loss: every weight is 0 (or gain is 0), so nothing would be learnt; set at least one w_*"
+            "train.loss: every depth weight is 0 (or gain is 0), so no depth would be learnt; set at least one "
+            "w_* other than w_head_*"
         )
     check_augment(t.augment)
     for name in t.model_cfg:

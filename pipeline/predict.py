@@ -23,7 +23,10 @@ OUTPUT_SUFFIXES = (
     ".depth.color.png",
     ".valid.png",
     ".ply",
-)  # predict's outputs per image
+    ".normal.exr",
+    ".normal.png",
+    ".matte.png",
+)  # predict's outputs per image: depth always, the point cloud with --ply, normals and matte from multi-task models
 
 
 def find_images(target: Path, suffixes=PHOTO_SUFFIXES) -> list[Path]:
@@ -181,7 +184,9 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
     from facedepth.predict import point_cloud, write_ply
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}{suffix}" for suffix in OUTPUT_SUFFIXES[: 5 if K is not None else 4]]
+    wanted = [*OUTPUT_SUFFIXES[:4], *([".ply"] if K is not None else [])]
+    wanted += [".normal.exr", ".normal.png"] * (pred.normal is not None) + [".matte.png"] * (pred.matte is not None)
+    paths = [out_dir / f"{stem}{suffix}" for suffix in wanted]
     taken = [p.name for p in paths if p.exists() and not p.is_symlink() and not written_by_predict(p)]
     if taken:
         raise ForeignFile(
@@ -197,7 +202,25 @@ def write_outputs(out_dir: Path, stem: str, rgb: np.ndarray, pred, K: np.ndarray
     if K is not None:
         paths.append(out_dir / f"{stem}.ply")
         write_ply(paths[-1], *point_cloud(depth, K, rgb, step=1))
+    if pred.normal is not None:  # camera-frame unit normals (OpenCV axes), and a picture of them
+        paths += [out_dir / f"{stem}.normal.exr", out_dir / f"{stem}.normal.png"]
+        exr.write_channels(
+            paths[-2], {c: pred.normal[..., i] for i, c in enumerate(exr.NORMAL_CHANNELS)}, dict([SIGNATURE])
+        )
+        save_png(paths[-1], normal_picture(pred.normal))
+    if pred.matte is not None:
+        paths.append(out_dir / f"{stem}.matte.png")
+        save_png(paths[-1], np.clip(np.rint(np.nan_to_num(pred.matte) * 255), 0, 255).astype(np.uint8))
     return paths
+
+
+def normal_picture(normal: np.ndarray) -> np.ndarray:
+    """Normals as the usual RGB picture: x right, y up and z towards the viewer mapped from -1..1 to 0..255
+    (a face seen head-on is light blue); black where there is none."""
+    n = np.nan_to_num(normal) * np.array([1.0, -1.0, -1.0])
+    picture = np.clip(np.rint((n + 1) * 127.5), 0, 255).astype(np.uint8)
+    picture[~np.isfinite(normal).all(-1)] = 0
+    return picture
 
 
 def predict_paths(

@@ -233,5 +233,9 @@ def test_a_loss_that_learns_nothing_is_refused():
     data["train"]["loss"] = {k: 0.0 for k in ("w_ssim", "w_l1", "w_grad", "w_normal", "w_relief", "w_face")}
     from fdcore import schema
 
-    with pytest.raises(config.ParamsError, match="every weight is 0"):
+    with pytest.raises(config.ParamsError, match="every depth weight is 0"):
+        schema.parse(data)
+    # the extra heads' weights (on by default) teach no depth: still refused
+    data["train"]["loss"] |= {"w_head_normal": 1.0, "w_head_matte": 1.0}
+    with pytest.raises(config.ParamsError, match="every depth weight is 0"):
         schema.parse(data)

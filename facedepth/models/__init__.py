@@ -4,7 +4,7 @@ Each comes as published (`facedepth`, `unet_simple`, `bts`, `densedepth`: the
 paper profile's models, parameter counts tested) and as a CPU-sized `_lite`
 variant (the default profile's). Every model maps a (B, 3, H, W) image to
 (B, 1, H/2, W/2) normalised depth in [0, 1] (see facedepth.depthnorm), for any
-H and W. Lite variants take options (a different timm `encoder`, widths);
+H and W; lite U-Net and encoder-decoder variants can add normal and matte heads. Lite variants take options (a different timm `encoder`, widths);
 published ones take none, so a name always means one architecture.
 """
 
@@ -38,22 +38,23 @@ def unet_simple(pretrained=False):
     return UNet(base=64)
 
 
-def facedepth_lite(pretrained=False, encoder="mobilenetv2_100", decoder_width=0.5):
-    """timm features_only encoder (5 maps), DenseDepth decoder halving from decoder_width x deepest channels."""
-    return EncoderDecoder(timm_encoder(encoder, pretrained), decoder_width=decoder_width)
+def facedepth_lite(pretrained=False, encoder="mobilenetv2_100", decoder_width=0.5, heads=()):
+    """timm features_only encoder (5 maps), DenseDepth decoder halving from decoder_width x deepest channels;
+    `heads`: extra outputs (normal, matte) on the decoder's features (facedepth.models.heads)."""
+    return EncoderDecoder(timm_encoder(encoder, pretrained), decoder_width=decoder_width, heads=heads)
 
 
-def densedepth_lite(pretrained=False, encoder="densenet121", decoder_width=0.5):
-    return facedepth_lite(pretrained, encoder, decoder_width)
+def densedepth_lite(pretrained=False, encoder="densenet121", decoder_width=0.5, heads=()):
+    return facedepth_lite(pretrained, encoder, decoder_width, heads)
 
 
 def bts_lite(pretrained=False, encoder="resnet34", num_features=128):
     return BTS(timm_encoder(encoder, pretrained), num_features)
 
 
-def unet_simple_lite(pretrained=False, base=16):
-    """The classic U-Net at `base` channels on a half-resolution input."""
-    return UNet(base=base, half_input=True)
+def unet_simple_lite(pretrained=False, base=16, heads=()):
+    """The classic U-Net at `base` channels on a half-resolution input; `heads` as facedepth_lite's."""
+    return UNet(base=base, half_input=True, heads=heads)
 
 
 PUBLISHED_NETWORKS = (facedepth, unet_simple, bts, densedepth)  # as Khan et al. published them

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facedepth.models.encoders import channels
+from facedepth.models.heads import TaskHeads
 
 
 class UpBlock(nn.Sequential):
@@ -59,15 +60,22 @@ class EncoderDecoder(nn.Module):
     """`bottleneck`/`widths` as published, or (lite) `decoder_width` x deepest channels, halving per block."""
 
     def __init__(self, encoder: nn.Module, bottleneck: int | None = None, widths: list[int] | None = None,
-                 decoder_width: float = 0.5):
+                 decoder_width: float = 0.5, heads=()):
         super().__init__()
         self.encoder = encoder
         chans = channels(encoder)
         bottleneck = bottleneck or int(chans[-1] * decoder_width)
         self.decoder = Decoder(chans, bottleneck, widths or halving_widths(bottleneck, len(chans) - 1))
         self.head = nn.Conv2d(self.decoder.out_channels, 1, 3, padding=1)
+        self.heads = TaskHeads(self.decoder.out_channels, heads)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, every: bool = False):
+        """Normalised depth (B, 1, H/2, W/2); with `every`, a dict of it and the extra heads' maps."""
         h, w = x.shape[-2:]
-        y = self.head(self.decoder(self.encoder(x)))
-        return torch.sigmoid(F.interpolate(y, size=(h // 2, w // 2), mode="bilinear", align_corners=False))
+        features = self.decoder(self.encoder(x))
+
+        def resize(t: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(t, size=(h // 2, w // 2), mode="bilinear", align_corners=False)
+
+        depth = torch.sigmoid(resize(self.head(features)))
+        return {"depth": depth, **self.heads.outputs(features, resize)} if every else depth

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facedepth.models.heads import TaskHeads
 from facedepth.models.resize import to_half
 
 
@@ -25,7 +26,7 @@ def _block(cin: int, cout: int, mid: int | None = None) -> nn.Sequential:
 
 
 class UNet(nn.Module):
-    def __init__(self, base: int = 64, levels: int = 4, half_input: bool = False):
+    def __init__(self, base: int = 64, levels: int = 4, half_input: bool = False, heads=()):
         super().__init__()
         chans = [base * 2**i for i in range(levels)] + [base * 2 ** (levels - 1)]
         self.half_input = half_input
@@ -34,8 +35,10 @@ class UNet(nn.Module):
         # at level i the upsampled map and the skip both have chans[i] channels (the bottom repeats the top width)
         self.up = nn.ModuleList(_block(2 * chans[i], chans[max(i - 1, 0)], chans[i]) for i in reversed(range(levels)))
         self.head = nn.Conv2d(chans[0], 1, 1)
+        self.heads = TaskHeads(chans[0], heads)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, every: bool = False):
+        """Normalised depth (B, 1, H/2, W/2); with `every`, a dict of it and the extra heads' maps."""
         h, w = x.shape[-2:]
         if self.half_input:
             x = F.avg_pool2d(x, 2, ceil_mode=True)
@@ -46,4 +49,5 @@ class UNet(nn.Module):
         for up in self.up:
             skip = skips.pop()
             y = up(torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False), skip], 1))
-        return torch.sigmoid(to_half(self.head(y), h, w))
+        depth = torch.sigmoid(to_half(self.head(y), h, w))
+        return {"depth": depth, **self.heads.outputs(y, lambda t: to_half(t, h, w))} if every else depth
