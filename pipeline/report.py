@@ -106,6 +106,7 @@ def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> st
             for n, s in robust.items()
         ]
         lines.append("")
+    lines += heads_table(summaries)
     lines += ["## Cost", "", *_header(["model", "params (M)", "GMACs @480x640", "inference ms/frame", "measured at"])]
     lines += [
         f"| {n} | {s['params_M']:.2f} | {s['gmacs_480x640']:.2f} | {s['ms_per_frame']:.1f} | {s['ms_input']} |"
@@ -120,6 +121,28 @@ def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> st
         ]
         lines.append("| " + " | ".join([n] + cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def heads_table(summaries: dict[str, dict]) -> list[str]:
+    """Multi-task models' extra outputs against the rendered ones (facedepth.evaluate.score_heads)."""
+    scored = {n: s["heads"] for n, s in summaries.items() if s.get("heads") and "skipped" not in s["heads"]}
+    if not scored:
+        return []
+    cell = lambda h, k, f: format(h[k], f) if k in h else "-"  # noqa: E731
+    lines = [
+        "## Extra heads: normals and matte",
+        "",
+        "Normals: angular error on person pixels (mean, share under 11.25/22.5/30 degrees); matte: IoU at 0.5 "
+        "and SAD (sum of absolute differences / 1000) per image.",
+        "",
+        *_header(["model", "normal mean (deg)", "< 11.25", "< 22.5", "< 30", "matte IoU", "matte SAD"]),
+    ]
+    for n, h in scored.items():
+        cells = [cell(h, "normal.mean_deg", ".1f")]
+        cells += [cell(h, f"normal.under_{t}", ".1%") for t in ("11.25", "22.5", "30")]
+        cells += [cell(h, "matte.iou", ".3f"), cell(h, "matte.sad", ".2f")]
+        lines.append("| " + " | ".join([n, *cells]) + " |")
+    return [*lines, ""]
 
 
 def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:

@@ -37,6 +37,7 @@ class Point:
     train: dict  # overrides of the profile's train section
     note: str = ""
     checkpoint: str = ""  # score this finished run (trained elsewhere with the same settings) instead of training
+    prepared: str = ""  # train on these prepared frames instead of the plan's (a larger render of the same people)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,7 @@ def read_plan(path: Path) -> Plan:
                 dict(p.get("train") or {}),
                 p.get("note", ""),
                 str(p.get("checkpoint", "")),
+                str(p.get("prepared", "")),
             )
         )
     return Plan(
@@ -110,7 +112,8 @@ def run_point(plan: Plan, point: Point, models: Path, out: Path, log=print) -> d
     if done.is_file():
         return json.loads(done.read_text())
     cfg = point_config(plan, point)
-    manifest = load_split(plan.prepared, "train")["manifest"]
+    prepared = Path(point.prepared) if point.prepared else plan.prepared
+    manifest = load_split(prepared, "train")["manifest"]
     rows = subsets(manifest, [point.fraction], cfg.seed)[0]
     folder = models / point.name
     resumed = (folder / "last.pt").is_file()
@@ -126,7 +129,7 @@ def run_point(plan: Plan, point: Point, models: Path, out: Path, log=print) -> d
     else:
         log(f"{point.name}: {point.model}, {len(rows)} frames, {point.steps} steps{' (resuming)' if resumed else ''}")
         cpu0, wall0 = cpu_seconds(), time.time()
-        train(cfg, plan.prepared, folder, out / "live" / point.name, resume=resumed, train_rows=rows)
+        train(cfg, prepared, folder, out / "live" / point.name, resume=resumed, train_rows=rows)
         cpu_train, wall_train = cpu_seconds() - cpu0, time.time() - wall0
         best = folder / "best.pt"
     result = {
@@ -143,6 +146,7 @@ def run_point(plan: Plan, point: Point, models: Path, out: Path, log=print) -> d
         result["scores"][test] = {f"{kind}.{key}": summary[kind][key] for kind, key, _ in METRICS} | {
             "scale_invariant.abs_rel": summary["scale_invariant"]["abs_rel"],
             "test_images": summary["test_images"],
+            **{f"heads.{k}": v for k, v in summary.get("heads", {}).items() if k != "skipped"},
         }
     done.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(done, json.dumps(result, indent=1))
@@ -175,13 +179,13 @@ def finished(plan: Plan, out: Path) -> list[dict]:
 
 def axes(results: list[dict], main: str) -> tuple[list[dict], list[dict]]:
     """(data axis, step axis): the main model with the profile's recipe, at the most common step count and at
-    the whole train split respectively."""
+    the data size with the most step counts (the larger on a tie) respectively."""
     plain = [r for r in results if r["model"] == main and not r["train"]]
     if not plain:
         return [], []
     steps = max({r["steps"] for r in plain}, key=lambda s: (sum(r["steps"] == s for r in plain), s))
     data = sorted((r for r in plain if r["steps"] == steps), key=lambda r: r["frames"])
-    full = max(r["frames"] for r in plain)
+    full = max({r["frames"] for r in plain}, key=lambda f: (len({r["steps"] for r in plain if r["frames"] == f}), f))
     by_steps = sorted((r for r in plain if r["frames"] == full), key=lambda r: r["steps"])
     return data, by_steps
 

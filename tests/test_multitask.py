@@ -126,6 +126,10 @@ def test_multitask_training_scoring_and_outputs(prepared, tmp_path):
     h = summary["heads"]
     assert 0 <= h["normal.mean_deg"] <= 180 and 0 <= h["normal.under_11.25"] <= h["normal.under_30"] <= 1
     assert 0 <= h["matte.iou"] <= 1 and h["matte.sad"] > 0
+    from pipeline.report import heads_table
+
+    table = "\n".join(heads_table({"mt": summary, "depth only": {"model": "x"}}))
+    assert "| mt |" in table and "depth only" not in table and f"{h['normal.mean_deg']:.1f}" in table
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), np.full((60, 80, 3), 128, np.uint8))
     facedepth("predict", str(photo), "--model", str(tmp_path / "m" / "best.pt"), "--out", str(tmp_path / "out"))

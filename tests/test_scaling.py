@@ -56,6 +56,9 @@ def test_axes_pick_the_plain_recipe_of_the_first_model():
     ]
     data, steps = axes(rows, "m")
     assert [r["frames"] for r in data] == [10, 40] and [r["steps"] for r in steps] == [2, 6, 20]
+    # a larger render at one step count joins the data axis; the step axis stays where the step counts are
+    data, steps = axes([*rows, {"model": "m", "train": {}, "steps": 6, "frames": 80}], "m")
+    assert [r["frames"] for r in data] == [10, 40, 80] and [r["steps"] for r in steps] == [2, 6, 20]
 
 
 def test_scaling_trains_scores_and_keeps_finished_points(prepared, tmp_path):
@@ -65,6 +68,13 @@ def test_scaling_trains_scores_and_keeps_finished_points(prepared, tmp_path):
         [
             {"name": "base", "model": "unet_simple_lite", "steps": 1},
             {"name": "no-ema", "model": "unet_simple_lite", "steps": 1, "train": {"ema": 0.0}},
+            {  # a point on other prepared frames, with a normal head
+                "name": "normals",
+                "model": "unet_simple_lite",
+                "steps": 1,
+                "prepared": str(prepared),
+                "train": {"model_cfg": {"unet_simple_lite": {"heads": ["normal"]}}},
+            },
         ],
     )
     args = ("scaling", "--plan", str(plan), "--models", str(tmp_path / "m"), "--out", str(tmp_path / "r"))
@@ -72,6 +82,8 @@ def test_scaling_trains_scores_and_keeps_finished_points(prepared, tmp_path):
     base = tmp_path / "r/points/base.json"
     result = json.loads(base.read_text())
     assert result["frames"] > 0 and result["cpu_hours"] > 0 and -1 <= result["scores"]["same"]["shape.spearman"] <= 1
+    normals = json.loads((tmp_path / "r/points/normals.json").read_text())["scores"]["same"]
+    assert 0 <= normals["heads.normal.mean_deg"] <= 180 and "heads.matte.iou" not in normals
     table = (tmp_path / "r/scaling.md").read_text()
     assert "| no-ema | unet_simple_lite |" in table and "ema=0.0" in table
     assert Image.open(tmp_path / "r/scaling.png").size[0] > 300
