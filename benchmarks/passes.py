@@ -1,6 +1,9 @@
-"""What the normal and matte passes cost, and how well the matte agrees with the labels.
+"""What the normal and matte passes (or the face parts) cost, and how well the matte agrees with the labels.
 
-    python benchmarks/passes.py [--frames 4] [--size 640x480] [--params params.yaml]
+    python benchmarks/passes.py [--frames 4] [--size 640x480] [--params params.yaml] [--what passes|parts]
+
+`--what parts` compares the face parts as shipped (a skin material per part, a curves object per fur part)
+with one skin material for the whole face and the teeth shaded as the mouth, as before parts existed.
 
 Each frame is path-traced twice in one process, alternating which goes first:
 with the normal pass and `person` AOV (as shipped) and without them (as before
@@ -33,6 +36,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--what", choices=("passes", "parts"), default="passes")
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
     p = config.load(args.params)
@@ -40,7 +44,7 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; {args.frames} frames at {w}x{h}, {p.settings.samples} spp")
     import bpy
 
-    from generation.blender.scene import BlenderScene, _quiet, raw_files
+    from generation.blender.scene import FUR_PARTS, SKIN_PARTS, BlenderScene, _quiet, raw_files
     from generation.shard import finalize
 
     scene = BlenderScene(w, h, p.settings.device)
@@ -62,6 +66,25 @@ def main() -> None:
                     links.remove(link)
             vl.aovs.remove(vl.aovs["person"])
 
+    mesh = scene.human.data
+    with_parts = np.zeros(len(mesh.polygons), np.int32)
+    mesh.polygons.foreach_get("material_index", with_parts)
+    slot = {m.name: i for i, m in enumerate(mesh.materials)}
+    without_parts = np.where(
+        np.isin(with_parts, [slot[f"skin_{k}"] for k, _ in SKIN_PARTS]), slot["skin_face"], with_parts
+    )
+    without_parts[with_parts == slot["teeth"]] = slot["mouth"]
+
+    def parts(on: bool) -> None:
+        mesh.polygons.foreach_set("material_index", with_parts if on else without_parts)
+        mesh.update()
+
+    def fur(on: bool) -> None:  # after apply(), which makes the frame's curves objects
+        for key, _ in FUR_PARTS:
+            if not on and scene.curves[key] is not None:
+                scene.curves[key].data.materials[0] = scene.mats[FUR_PARTS[0][0]]
+
+    toggle = passes if args.what == "passes" else parts
     times = {True: [], False: []}
     agree, off_hair = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,8 +95,10 @@ def main() -> None:
             frame = sample_frame(p, i)
             realised = realise(frame)
             for on in (True, False) if i % 2 else (False, True):
-                passes(on)
+                toggle(on)
                 scene.apply(frame, realised)
+                if args.what == "parts":
+                    fur(on)
                 scene.output.directory = str(tmp / f"raw{i}{on}") + "/"
                 scene.scene.frame_current = frame.index % 10000
                 t = time.perf_counter()
@@ -95,9 +120,10 @@ def main() -> None:
                     )
                     agree.append(same.mean())
                     off_hair.append(same[~near].mean())
-            passes(True)
+            toggle(True)
     on, off = np.mean(times[True]), np.mean(times[False])
-    print(f"with normal + matte: {on:.2f} s/frame; without: {off:.2f} s/frame; ratio {on / off:.3f}")
+    what = "normal + matte" if args.what == "passes" else "face parts"
+    print(f"with {what}: {on:.2f} s/frame; without: {off:.2f} s/frame; ratio {on / off:.3f}")
     print(
         f"matte > 0.5 equals the labels on {np.mean(agree):.2%} of pixels (min {np.min(agree):.2%}); "
         f"away from hair {np.mean(off_hair):.2%}"

@@ -3,7 +3,8 @@
 Per split folder: rgb.npy (N, H, W, 3) uint8, depth.npy (N, H, W) float32
 metres, mask.npy (N, H, W) uint8 labels, manifest.parquet (one row per frame);
 from renders that have them, normal.npy (N, H, W, 3) float16 unit camera-frame
-normals (NaN where none) and matte.npy (N, H, W) float16 person coverage 0..1.
+normals (NaN where none), matte.npy (N, H, W) float16 person coverage 0..1 and
+parts.npy (N, H, W) uint8 face parts (fdcore.labels.PARTS).
 numpy and pandas only, so preparing data never loads torch.
 """
 
@@ -17,7 +18,9 @@ import pandas as pd
 from fdcore.files import reserve
 
 SPLIT_FILES = {"rgb": "rgb.npy", "depth": "depth.npy", "mask": "mask.npy", "manifest": "manifest.parquet"}
-EXTRA_FILES = {"normal": "normal.npy", "matte": "matte.npy"}  # optional: older renders have neither
+# optional arrays (older renders lack them): dtype and the shape of one pixel's value
+EXTRAS = {"normal": (np.float16, (3,)), "matte": (np.float16, ()), "parts": (np.uint8, ())}
+EXTRA_FILES = {k: f"{k}.npy" for k in EXTRAS}
 
 
 def _disk_array(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -37,13 +40,10 @@ def create_split(folder: Path, n: int, height: int, width: int) -> tuple[np.ndar
     )
 
 
-def create_extras(folder: Path, n: int, height: int, width: int) -> dict[str, np.ndarray]:
-    """Writable memory maps of the optional normal and matte arrays of a new prepared split."""
+def create_extras(folder: Path, n: int, height: int, width: int, kinds) -> dict[str, np.ndarray]:
+    """Writable memory maps of the optional arrays (normal, matte, parts) `kinds` of a new prepared split."""
     folder = Path(folder)
-    return {
-        "normal": _disk_array(folder / EXTRA_FILES["normal"], np.float16, (n, height, width, 3)),
-        "matte": _disk_array(folder / EXTRA_FILES["matte"], np.float16, (n, height, width)),
-    }
+    return {k: _disk_array(folder / EXTRA_FILES[k], EXTRAS[k][0], (n, height, width, *EXTRAS[k][1])) for k in kinds}
 
 
 def load_split(root: Path, split: str, mmap: bool = True) -> dict:

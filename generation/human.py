@@ -67,6 +67,7 @@ class Topology:
     """The cropped mesh: which base vertices and faces are kept, and their labels."""
 
     vert_index: np.ndarray  # (n,) base-mesh vertex ids kept
+    face_index: np.ndarray  # (f,) base-mesh face ids kept
     faces: np.ndarray  # (f,4) indices into the kept vertices
     face_labels: np.ndarray  # (f,) FACE/BODY/EYES/MOUTH (garments are separate geometry)
     corner_uv: np.ndarray  # (f,4,2)
@@ -135,6 +136,7 @@ def topology() -> Topology:
     regions["scalp"] = _scalp_weight(faces, np.flatnonzero(scalp), len(kv))
     return Topology(
         vert_index=vert_index,
+        face_index=np.flatnonzero(keep),
         faces=faces,
         face_labels=labels[keep],
         corner_uv=m["uvs"][m["face_uv"][keep]],

@@ -1,7 +1,7 @@
 """The render folder layout, spelled once: shard folders, frame file names, the glob that finds frames.
 
     ROOT/render.json                         which params made the frames (generation.shard)
-    ROOT/shard_0000000-0000040/f0000000.rgb.png, .depth.exr, .mask.png, .normal.exr, .matte.exr, .json
+    ROOT/shard_0000000-0000040/f0000000.rgb.png, .depth.exr, .mask.png, .normal.exr, .matte.exr, .parts.png, .json
 
 A frame is complete exactly when its JSON exists (it is written last).
 """
@@ -16,9 +16,11 @@ SUFFIXES = {
     "mask": ".mask.png",
     "normal": ".normal.exr",
     "matte": ".matte.exr",
+    "parts": ".parts.png",
     "meta": ".json",
 }
-OPTIONAL = ("normal", "matte")  # format 2 added them: frames of format 1 lack them and still prepare
+REQUIRED = ("rgb", "depth", "mask", "meta")
+OPTIONAL = tuple(k for k in SUFFIXES if k not in REQUIRED)  # added by formats 2-3: older frames lack them
 SHARD_GLOB = "shard_*"
 META_GLOB = f"{SHARD_GLOB}/f*.json"
 
@@ -33,5 +35,5 @@ def shard_dir(root: Path, frames: range) -> Path:
 
 
 def frame_paths(folder: Path, name: str) -> dict[str, Path]:
-    """The files of frame `name` in a shard folder, by kind (rgb, depth, mask, normal, matte, meta)."""
+    """The files of frame `name` in a shard folder, by kind (rgb, depth, mask, normal, matte, parts, meta)."""
     return {key: Path(folder) / f"{name}{suffix}" for key, suffix in SUFFIXES.items()}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fdcore.labels import BEARD, BROWS, EYE, NO_PART
 from generation import garment, geometry, glasses, hair, human, room
 from generation.assets import LUMA, base_mesh, hdri_luminance, hdri_mean_rgb, vertex_groups
 from generation.description import Background, Frame, Identity, Light
@@ -40,6 +41,15 @@ class Strands:
     radius: np.ndarray  # (count * points,)
     count: int
     points: int
+    parts: np.ndarray | None = None  # (count,) face part of each strand (fdcore.labels.PARTS); None: no part
+
+    def of_part(self, part: int) -> Strands | None:
+        """The strands of one face part (None when there are none)."""
+        if self.parts is None or not (keep := self.parts == part).any():
+            return None
+        n = int(keep.sum())
+        pick = lambda a: a.reshape(self.count, self.points, *a.shape[1:])[keep].reshape(n * self.points, *a.shape[1:])  # noqa: E731
+        return Strands(pick(self.positions), pick(self.radius), n, self.points, self.parts[keep])
 
 
 @dataclass(frozen=True)
@@ -248,16 +258,23 @@ def _pose(frame: Frame, points: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     return human.pose(points.reshape(-1, 3), frame.body_yaw_deg, frame.head_world_rotation(), pivot)
 
 
-def _strands(frame: Frame, pivot: np.ndarray, sets: list[tuple[np.ndarray, float]]) -> Strands | None:
-    """Pose (S, P, 3) strand sets of equal P with their root radii; None when there are none."""
-    sets = [(s, r) for s, r in sets if len(s)]
+def _strands(frame: Frame, pivot: np.ndarray, sets: list[tuple[np.ndarray, float, int]]) -> Strands | None:
+    """Pose (S, P, 3) strand sets of equal P with their root radii and face part; None when there are none."""
+    sets = [(s, r, part) for s, r, part in sets if len(s)]
     if not sets:
         return None
     points = sets[0][0].shape[1]
     taper = np.linspace(1.0, 0.3, points)
-    radius = np.concatenate([np.outer(np.full(len(s), r), taper).ravel() for s, r in sets])
-    rest = np.concatenate([s for s, _ in sets])
-    return Strands(positions=_pose(frame, rest, pivot), radius=radius, count=len(rest), points=points)
+    radius = np.concatenate([np.outer(np.full(len(s), r), taper).ravel() for s, r, _ in sets])
+    rest = np.concatenate([s for s, _, _ in sets])
+    parts = np.concatenate([np.full(len(s), part, np.uint8) for s, _, part in sets])
+    return Strands(
+        positions=_pose(frame, rest, pivot),
+        radius=radius,
+        count=len(rest),
+        points=points,
+        parts=parts if parts.any() else None,
+    )
 
 
 _SCALP_CACHE: dict[str, np.ndarray] = {}
@@ -286,7 +303,7 @@ def hair_strands(frame: Frame, pivot: np.ndarray) -> Strands | None:
     style = hair.STYLES.get(frame.identity.hair_style)
     if style is None:
         return None
-    return _strands(frame, pivot, [(scalp_strands(frame.identity), style.radius_m)])
+    return _strands(frame, pivot, [(scalp_strands(frame.identity), style.radius_m, NO_PART)])
 
 
 FUR_POINTS = 4
@@ -319,7 +336,7 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
     inner = np.clip(1 - np.abs(root[:, 0:1]) / 0.03, 0, 1)
     direction = outward + np.array([0, 0, 1.0]) * (0.25 + 0.9 * inner) + rng.normal(0, 0.15, root.shape)
     length = rng.uniform(0.005, 0.009, len(root))
-    sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.12), 0.00005))
+    sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.12), 0.00005, BROWS))
     # eyelashes: from MakeHuman's lash helper strips, out from the eyeball and curling away from the eye
     if ident.lash_length_m > 0:
         eyes = dict(zip("lr", eye_centres(points)))
@@ -337,7 +354,7 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
                 + radial[:, None] * t * length[:, None, None]
                 + np.array([0, 0, up])[None, None] * (0.2 * t + 0.5 * t**2) * length[:, None, None]
             )
-            sets.append((lash, 0.00006))
+            sets.append((lash, 0.00006, EYE))
     # facial hair: down the face, out from the midline
     if ident.facial_hair in FACIAL_HAIR:
         regions, length_m, full = FACIAL_HAIR[ident.facial_hair]
@@ -348,7 +365,9 @@ def fur_strands(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.nd
             np.array([0, 0, -1.0]) + np.sign(root[:, 0:1]) * np.array([0.4, 0, 0]) + rng.normal(0, 0.25, root.shape)
         )
         length = length_m * ident.facial_hair_density * rng.uniform(0.5, 1.1, len(root))
-        sets.append((hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.3, curl=0.1), 0.00007))
+        sets.append(
+            (hair.surface_hairs(root, normal, direction, length, FUR_POINTS, lift=0.3, curl=0.1), 0.00007, BEARD)
+        )
     return _strands(frame, pivot, sets)
 
 

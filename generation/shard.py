@@ -19,15 +19,17 @@ import numpy as np
 from PIL import Image
 
 from fdcore.files import atomic_write_text
+from fdcore.labels import PARTS
 from fdcore.machine import release_free_memory
 from fdcore.schema import RenderParams
 from generation import exr, geometry, human, landmarks
 from generation.description import Frame
 from generation.layout import SHARD_GLOB, frame_name, frame_paths, shard_dir
+from generation.parts import split_index
 from generation.realise import realise
 from generation.sampling import sample_frame
 
-FORMAT_VERSION = 2  # 2: normal.exr and matte.exr beside depth
+FORMAT_VERSION = 3  # 2: normal.exr and matte.exr beside depth; 3: parts.png (face parts)
 
 
 ROOT_FILE = "render.json"  # which params the frames under a render root were made with
@@ -151,10 +153,12 @@ def finalize(
     depth = exr.clean_cycles_depth(exr.read_depth(raw["depth"]))
     if np.isnan(depth).any():
         raise RuntimeError(f"frame {frame.name}: renderer produced NaN depth in {raw['depth']}")
-    labels = np.rint(exr.read_channel(raw["index"]))
-    top = max(human.LABELS.values())
-    if labels.min() < 0 or labels.max() > top:
-        raise RuntimeError(f"frame {frame.name}: material index pass has labels outside 0..{top}")
+    labels, parts = split_index(np.rint(exr.read_channel(raw["index"])))
+    top, top_part = max(human.LABELS.values()), max(PARTS.values())
+    if labels.min() < 0 or labels.max() > top or parts.min() < 0 or parts.max() > top_part:
+        raise RuntimeError(
+            f"frame {frame.name}: material index pass has labels outside 0..{top} or parts outside 0..{top_part}"
+        )
     # depth and labels see through clear lenses; the lens AOV says where one is (majority of the pixel's samples)
     lens = exr.read_channel(raw["lens"]) > 0.5
     labels[lens & (labels != human.GLASSES)] = human.LENS
@@ -164,9 +168,10 @@ def finalize(
     )
     # any person surface on the camera's path through transparent ones (lenses, strand tips) counts once
     exr.write_channels(out["matte"], {"A": np.clip(exr.read_channel(raw["person"]), 0.0, 1.0)})
-    tmp_mask = raw["index"].with_suffix(".mask.png")
-    Image.fromarray(labels.astype(np.uint8)).save(tmp_mask)
-    os.replace(tmp_mask, out["mask"])
+    for key, values in (("mask", labels), ("parts", parts)):
+        tmp_png = raw["index"].with_suffix(f".{key}.png")
+        Image.fromarray(values.astype(np.uint8)).save(tmp_png)
+        os.replace(tmp_png, out[key])
     os.replace(raw["color"], out["rgb"])
     for key in ("depth", "index", "lens", "person", "normal"):
         raw[key].unlink()
@@ -253,7 +258,7 @@ def write_manifest(folder: Path, frames: range) -> None:
                 "identity_id": meta["identity_id"],
                 "expression": d["expression"]["preset"],
                 **{k: meta["head_pose"][k] for k in ("yaw", "pitch", "roll")},
-                "files": {k: p.name for k, p in frame_paths(folder, meta["name"]).items()},
+                "files": {k: p.name for k, p in frame_paths(folder, meta["name"]).items() if p.is_file()},
             }
         )
     atomic_write_text(folder / "manifest.json", json.dumps({"frames": rows}, indent=1))

@@ -61,13 +61,14 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     if not rgb.shape[:2] == mask.shape == depth.shape:
         raise BadFrame(f"size mismatch rgb {rgb.shape[:2]} mask {mask.shape} depth {depth.shape}")
     extras = {}
-    if all(files[k].is_file() for k in OPTIONAL):  # renders of format 1 have neither: they prepare without
-        try:
-            extras = {"normal": exr.read_normals(files["normal"]), "matte": exr.read_channel(files["matte"])}
-        except exr.DepthFileError as exc:
-            raise BadFrame(f"unreadable normal or matte EXR ({str(exc)[:80]})") from None
-        if extras["normal"].shape[:2] != mask.shape or extras["matte"].shape != mask.shape:
-            raise BadFrame(f"size mismatch: normal/matte are not {mask.shape}")
+    try:  # each optional file of newer render formats (normal, matte: 2; parts: 3) that this frame has
+        for kind in (k for k in OPTIONAL if files[k].is_file()):
+            extras[kind] = _read_extra(kind, files[kind])
+    except (exr.DepthFileError, OSError) as exc:
+        raise BadFrame(f"unreadable {files[kind].name} ({str(exc)[:80]})") from None
+    for kind, values in extras.items():
+        if values.shape[:2] != mask.shape:
+            raise BadFrame(f"size mismatch: {files[kind].name} is {values.shape[:2]}, not {mask.shape}")
     human_px = mask != human.BACKGROUND
     if np.isnan(depth).any():
         raise BadFrame("NaN depth")
@@ -82,6 +83,19 @@ def load_frame(meta_path: Path, min_head_pixels: int) -> dict:
     return {"meta": meta, "rgb": rgb, "depth": depth, "mask": mask, **extras}
 
 
+def _read_extra(kind: str, path: Path) -> np.ndarray:
+    if kind == "normal":
+        return exr.read_normals(path)
+    return exr.read_channel(path) if path.suffix == ".exr" else np.asarray(Image.open(path))
+
+
+def majority(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Each output pixel's label: the one covering most of its area (labels and face parts alike)."""
+    values = np.unique(labels)
+    cover = np.stack([cv2.resize((labels == v).astype(np.float32), size, interpolation=cv2.INTER_AREA) for v in values])
+    return values[np.argmax(cover, axis=0)].astype(np.uint8)
+
+
 def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tuple[int, int]):
     """Area-resize RGB; each output label is the label covering most of its area; depth averaged within it.
 
@@ -93,8 +107,7 @@ def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tup
     w, h = size
     area = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
     labels = np.unique(mask)
-    cover = np.stack([area((mask == label).astype(np.float32)) for label in labels])
-    mask_out = labels[np.argmax(cover, axis=0)].astype(np.uint8)
+    mask_out = majority(mask, size)
     out = np.full((h, w), np.inf, np.float32)  # a label with no finite depth (a background miss) stays +inf
     for label in labels:
         member = (mask == label) & np.isfinite(depth)
@@ -104,8 +117,31 @@ def resize_frame(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, size: tup
     return area(rgb), out, mask_out
 
 
-def resize_extras(normal: np.ndarray, matte: np.ndarray, mask: np.ndarray, mask_out: np.ndarray, size):
-    """Normals averaged within the output pixel's label (as depth is) and renormalised; the matte by area."""
+def resize_extra(kind: str, values: np.ndarray, mask: np.ndarray, mask_out: np.ndarray, size) -> np.ndarray:
+    """An optional map at the prepared size: normals averaged within the output pixel's label (as depth is) and
+    renormalised; the matte by area; face parts by majority within the output pixel's label (so a part always
+    refines its pixel's label)."""
+    if kind == "normal":
+        return resize_normals(values, mask, mask_out, size)
+    if kind == "matte":
+        return np.clip(cv2.resize(values.astype(np.float32), size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
+    return parts_within_labels(values, mask, mask_out, size)
+
+
+def parts_within_labels(parts: np.ndarray, mask: np.ndarray, mask_out: np.ndarray, size) -> np.ndarray:
+    """Each output pixel's part: the one covering most of its area among input pixels of its own label."""
+    w, h = size
+    out, best = np.zeros((h, w), np.uint8), np.full((h, w), -1.0, np.float32)
+    for label in np.unique(mask):
+        member = mask == label
+        for part in np.unique(parts[member]):
+            cover = cv2.resize((member & (parts == part)).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+            win = (mask_out == label) & (cover > best)
+            out[win], best[win] = part, cover[win]
+    return out
+
+
+def resize_normals(normal: np.ndarray, mask: np.ndarray, mask_out: np.ndarray, size) -> np.ndarray:
     w, h = size
     area = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
     out = np.full((h, w, 3), np.nan, np.float32)
@@ -115,7 +151,7 @@ def resize_extras(normal: np.ndarray, matte: np.ndarray, mask: np.ndarray, mask_
         use = (mask_out == label) & (area(member.astype(np.float32)) > 1e-6)
         out[use] = total[use]
     out /= np.linalg.norm(out, axis=-1, keepdims=True)
-    return out, np.clip(area(matte.astype(np.float32)), 0.0, 1.0)
+    return out
 
 
 def split_identities(ids, ratios: dict[str, float], seed: int) -> dict[int, str]:
@@ -312,23 +348,21 @@ def _prepare(renders: Path, out: Path, p: PrepareParams, progress) -> tuple[pd.D
 def _write_splits(renders: Path, tmp: Path, kept, assignment, p: PrepareParams) -> list[pd.DataFrame]:
     manifests = []
     w, h = p.resolution
-    # normals and mattes go into the splits when every kept frame has them (renders of format 2)
-    extras = all(frame_paths(m.parent, m.stem)[k].is_file() for m, _ in kept for k in OPTIONAL)
+    # an optional map (normals, matte: format 2; parts: 3) goes into the splits when every kept frame has it
+    extras = [k for k in OPTIONAL if all(frame_paths(m.parent, m.stem)[k].is_file() for m, _ in kept)]
     for split in SPLITS:
         members = [m for m, i in kept if assignment[i] == split]
         folder = tmp / split
         folder.mkdir()
         n = len(members)
         rgb, depth, mask = create_split(folder, n, h, w)
-        extra = create_extras(folder, n, h, w) if extras else {}
+        extra = create_extras(folder, n, h, w, extras)
         rows = []
         for k, meta_path in enumerate(members):
             frame = load_frame(meta_path, p.min_head_pixels)
             rgb[k], depth[k], mask[k] = resize_frame(frame["rgb"], frame["depth"], frame["mask"], p.resolution)
-            if extra:
-                extra["normal"][k], extra["matte"][k] = resize_extras(
-                    frame["normal"], frame["matte"], frame["mask"], mask[k], p.resolution
-                )
+            for kind, arr in extra.items():
+                arr[k] = resize_extra(kind, frame[kind], frame["mask"], mask[k], p.resolution)
             rows.append({**manifest_row(frame["meta"], p.resolution, meta_path.parent.name), "split": split, "row": k})
         for arr in (rgb, depth, mask, *extra.values()):
             arr.flush()

@@ -12,9 +12,10 @@ from PIL import Image
 from facedepth.depthnorm import KINDS, DepthNorm, denormalize, normalize
 from facedepth.splits import load_split
 from fdcore import schema
+from fdcore.labels import PARTS
 from fdcore.schema import PrepareParams
 from generation import exr, human
-from pipeline.prepare import prepare, resize_extras, resize_frame, scan, split_identities
+from pipeline.prepare import prepare, resize_extra, resize_frame, scan, split_identities
 
 PARAMS = PrepareParams(
     resolution=(40, 32), splits={"train": 0.34, "val": 0.33, "test": 0.33}, min_head_pixels=20, seed=0
@@ -49,10 +50,19 @@ def test_splits_are_identity_disjoint_and_complete(renders, tmp_path):
         assert np.allclose(np.linalg.norm(normal, axis=-1), 1, atol=2e-3)  # renormalised after averaging
         person = data["mask"] != human.BACKGROUND
         assert ((matte > 0.5) == person).mean() > 0.95 and matte.min() >= 0 and matte.max() <= 1
+        parts = np.asarray(data["parts"])
+        assert parts.shape == (n, 32, 40) and parts.dtype == np.uint8
+        assert np.all(parts[data["mask"] == human.BACKGROUND] == PARTS["none"])
+        assert np.all(parts[data["mask"] == human.FACE] != PARTS["none"])  # every face pixel has its part
 
 
 def test_renders_without_normals_and_mattes_still_prepare(renders, tmp_path):
-    """Renders of format 1 (before the normal and matte passes) prepare as before, without those arrays."""
+    """Renders of format 2 (no parts) keep normals and mattes; format 1 (neither) prepares as before."""
+    for f in renders.rglob("*.parts.png"):
+        f.unlink()
+    table, rejected = prepare(renders, tmp_path / "format2", PARAMS)
+    data = load_split(tmp_path / "format2", "train")
+    assert rejected.empty and "parts" not in data and {"normal", "matte"} <= set(data)
     for f in [*renders.rglob("*.normal.exr"), *renders.rglob("*.matte.exr")]:
         f.unlink()
     table, rejected = prepare(renders, tmp_path / "prepared", PARAMS)
@@ -70,7 +80,7 @@ def test_resized_normals_average_within_a_label_and_stay_unit():
     normal[:, 4:] = tilt
     matte = (mask > 0).astype(np.float32)
     _, _, m = resize_frame(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), np.float32), mask, (3, 3))
-    n, a = resize_extras(normal, matte, mask, m, (3, 3))
+    n, a = (resize_extra(k, v, mask, m, (3, 3)) for k, v in (("normal", normal), ("matte", matte)))
     assert np.allclose(n[m == human.FACE], tilt, atol=1e-6) and np.allclose(n[m == 0], (0, 0, -1), atol=1e-6)
     assert np.allclose(a[:, 1], 0.5, atol=1e-6)  # the middle column: half face by area
 

@@ -270,6 +270,46 @@ def test_normals_agree_with_depth_and_the_matte_with_the_labels(tmp_path):
     assert ((matte > 0.05) & (matte < 0.95) & near_hair).sum() > 20  # strands cover pixels in part
 
 
+def test_face_parts_follow_the_labels_and_sit_where_the_landmarks_are(tmp_path):
+    """parts.png refines the labels (every part inside the labels it may have) and the iBUG landmarks of the
+    same frame land on their parts: nose tip on the nose, mid upper/lower lip on the lips, eye centres on the
+    eyes, brow middles on the brows; a bearded face has beard strands."""
+    import dataclasses
+    import json
+
+    from fdcore.labels import PARTS as P
+    from generation.blender.scene import BlenderScene
+    from generation.shard import render_frame
+
+    frame = _semantics_frame(facial_hair="moustache", facial_hair_density=1.0, glasses="none")
+    frame = dataclasses.replace(frame, camera=dataclasses.replace(frame.camera, width=320, height=240))
+    scene = BlenderScene(320, 240)
+    (tmp_path / "out").mkdir()
+    files = render_frame(scene, frame, tmp_path / "out", tmp_path / "raw", "test")
+    mask, parts = np.asarray(Image.open(files["mask"])), np.asarray(Image.open(files["parts"]))
+    allowed = {
+        human.FACE: {P["skin"], P["brows"], P["upper_lip"], P["lower_lip"], P["nose"], P["ears"]},
+        human.EYES: {P["eyes"]},
+        human.MOUTH: {P["teeth"], P["mouth"]},
+        human.HAIR: {P["none"], P["brows"], P["eyes"], P["beard"]},
+    }
+    for label in human.LABELS.values():
+        seen = set(np.unique(parts[mask == label]).tolist())
+        assert seen <= allowed.get(label, {P["none"]}), (label, seen)
+    uv = np.asarray(json.loads(files["meta"].read_text())["landmarks"]["uv"])
+
+    def part_near(points, want, radius=1):
+        """`want` among the parts within `radius` px of the mean of these landmarks."""
+        u, v = np.floor(uv[points].mean(0)).astype(int)
+        return want in parts[v - radius : v + radius + 1, u - radius : u + radius + 1]
+
+    assert part_near([30], P["nose"])  # nose tip
+    assert part_near([51, 62], P["upper_lip"]) and part_near([57, 66], P["lower_lip"])
+    assert part_near(list(range(36, 42)), P["eyes"]) and part_near(list(range(42, 48)), P["eyes"])
+    assert part_near([19], P["brows"]) and part_near([24], P["brows"])
+    assert (parts == P["beard"]).sum() > 20 and (parts == P["ears"]).sum() > 0
+
+
 def test_rendered_frames_follow_the_contract(rendered):
     params, root = rendered
     metas = _frames(root)

@@ -2,7 +2,8 @@
 
 Each builder returns a material whose per-identity knobs are node inputs
 that `update_*` functions set, so materials are built once per shard.
-`pass_index` carries the mask label into the material-index render pass.
+`pass_index` carries the mask label and the face part (label + 16 x part: generation.parts.pass_index) into the
+material-index render pass.
 """
 
 from __future__ import annotations
@@ -453,8 +454,8 @@ def update_environment(nt, look: WorldLook, image) -> None:
         nodes["emit"].inputs["Strength"].default_value = look.strength
 
 
-def hair(name: str = "hair"):
-    mat, nt, out = _new(name, human.HAIR)
+def hair(name: str = "hair", label: int = human.HAIR):
+    mat, nt, out = _new(name, label)
     bsdf = _add(
         nt,
         "ShaderNodeBsdfHairPrincipled",

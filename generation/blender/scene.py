@@ -17,12 +17,14 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from fdcore import labels
 from fdcore.schema import HDRIS
 from generation import human
 from generation.assets import SKIN_MASKS, AssetError, eye_tree, hdri_path, mask_path
 from generation.blender import materials
 from generation.description import Frame
 from generation.mesh import MeshData
+from generation.parts import face_parts, pass_index
 from generation.realise import LightSetup, Realised, Strands
 
 
@@ -52,6 +54,17 @@ def use_device(scene, device: str) -> str:
     scene.cycles.device = "CPU"
     return "CPU"
 
+
+# the face skin's materials, one per face part (same shader, another pass index), and the fur's
+SKIN_PARTS = (
+    ("face", labels.SKIN),
+    ("face_brows", labels.BROWS),
+    ("face_upper_lip", labels.UPPER_LIP),
+    ("face_lower_lip", labels.LOWER_LIP),
+    ("face_nose", labels.NOSE),
+    ("face_ears", labels.EARS),
+)
+FUR_PARTS = (("fur_brows", labels.BROWS), ("fur_lashes", labels.EYE), ("fur_beard", labels.BEARD))
 
 MESH_SLOTS = {
     "garment": ("fabric", "inner"),
@@ -85,12 +98,15 @@ class BlenderScene:
         self.hdris = {name: _load_image(hdri_path(name), "HDRI") for name in HDRIS}  # every bundled file, up front
         masks = {name: _load_image(mask_path(name), "skin mask", colour=False) for name in SKIN_MASKS}
         self.mats = {
-            "face": materials.skin("skin_face", human.FACE, masks),
+            **{key: materials.skin(f"skin_{key}", pass_index(human.FACE, part), masks) for key, part in SKIN_PARTS},
             "body": materials.skin("body", human.BODY, masks),
-            "eyes": materials.eyes(eye_tree()),
-            "mouth": materials.plain("mouth", human.MOUTH, (0.55, 0.25, 0.22), 0.3, subsurface=0.3),
+            "eyes": materials.eyes(eye_tree(), pass_index(human.EYES, labels.EYE)),
+            "mouth": materials.plain(
+                "mouth", pass_index(human.MOUTH, labels.MOUTH_INSIDE), (0.55, 0.25, 0.22), 0.3, subsurface=0.3
+            ),
+            "teeth": materials.plain("teeth", pass_index(human.MOUTH, labels.TEETH), (0.78, 0.74, 0.66), 0.25, 0.1),
             "hair": materials.hair(),
-            "fur": materials.hair("fur"),
+            **{key: materials.hair(key, pass_index(human.HAIR, part)) for key, part in FUR_PARTS},
             "wall": materials.wall(),
             "fabric": materials.fabric("fabric"),
             "inner": materials.fabric("inner"),
@@ -105,7 +121,7 @@ class BlenderScene:
             if mat.pass_index != human.BACKGROUND:
                 materials.mark_person(mat)
         self.human = self._build_human()
-        self.curves = {"hair": None, "fur": None}
+        self.curves = {"hair": None, **{key: None for key, _ in FUR_PARTS}}
         self.wall = self._build_wall()
         self.meshes = {name: self._empty(name, mats) for name, mats in MESH_SLOTS.items()}
         backdrop = self.meshes["backdrop"]  # seen by the camera only: the world HDRI lights the scene
@@ -207,10 +223,13 @@ class BlenderScene:
         for name, values in (("brow", topo.brow), *topo.regions.items()):
             attr = mesh.attributes.new(name, "FLOAT", "POINT")
             attr.data.foreach_set("value", values.astype(np.float32))
-        for key in ("face", "body", "eyes", "mouth"):
+        keys = [k for k, _ in SKIN_PARTS] + ["body", "eyes", "mouth", "teeth"]
+        for key in keys:
             mesh.materials.append(self.mats[key])
-        slot = {human.FACE: 0, human.BODY: 1, human.EYES: 2, human.MOUTH: 3}
-        mesh.polygons.foreach_set("material_index", np.vectorize(slot.get)(topo.face_labels).astype(np.int32))
+        # each face's slot: the material whose pass index is its label and part
+        index = {self.mats[k].pass_index: slot for slot, k in enumerate(keys)}
+        wanted = np.array([pass_index(lb, pt) for lb, pt in zip(topo.face_labels, face_parts())])
+        mesh.polygons.foreach_set("material_index", np.vectorize(index.get)(wanted).astype(np.int32))
         mesh.update()
         obj = bpy.data.objects.new("human", mesh)
         self.scene.collection.objects.link(obj)
@@ -270,17 +289,19 @@ class BlenderScene:
         mesh.vertices.foreach_set("co", r.vertices.astype(np.float32).ravel())
         mesh.update()
         self._set_curves("hair", r.hair)
-        self._set_curves("fur", r.fur)
+        for key, part in FUR_PARTS:  # one curves object per part: Cycles gives every curve its object's 1st material
+            self._set_curves(key, None if r.fur is None else r.fur.of_part(part))
         self._set_mesh("garment", r.garment)
         self._set_mesh("glasses", r.glasses)
         self._set_mesh("backdrop", r.backdrop if r.backdrop_hdri else None)
         self._set_mesh("room", None if r.backdrop_hdri else r.backdrop)
         texture = self._skin_texture(r.skin.texture)
-        for key in ("face", "body"):
+        for key in [k for k, _ in SKIN_PARTS] + ["body"]:
             materials.update_skin(self.mats[key], r.skin, texture)
         materials.update_eyes(self.mats["eyes"], r.iris_rgb, r.iris_rim_rgb)
         materials.update_hair(self.mats["hair"], r.hair_melanin, r.hair_redness)
-        materials.update_hair(self.mats["fur"], r.fur_melanin, r.hair_redness)
+        for key, _ in FUR_PARTS:
+            materials.update_hair(self.mats[key], r.fur_melanin, r.hair_redness)
         materials.update_fabric(self.mats["fabric"], r.fabric.rgb, r.fabric)
         materials.update_fabric(self.mats["inner"], r.fabric.inner_rgb, None)
         self.mats["glasses"].node_tree.nodes["bsdf"].inputs["Base Color"].default_value = (*r.glasses_rgb, 1.0)
