@@ -321,8 +321,8 @@ def _checkpoint_and_log(run: Run, metrics: dict, epoch: int, input_size: list[in
     _save(out_dir / "last.pt", state)
     if improved:
         _save(out_dir / "best.pt", weights_only(state))
-    live.step = run.step  # one dvclive point per validation, also after --resume
-    for k in ("train_loss", "val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
+    live.step = run.step  # one dvclive point per validation, also after --resume (train_loss: every log_every)
+    for k in ("val_loss", "val_abs_rel", "val_si_abs_rel", "lr"):
         live.log_metric(k, metrics[k])
     live.make_summary()
 
@@ -379,13 +379,18 @@ def train(
     per_epoch = samples // cfg.batch_size if drop_last else 1
     advance = progress(run.step, cfg.steps) if progress and env.main else (lambda n: None)
     input_size = list(train_ds.rgb.shape[1:3])
-    losses = []
+    losses, recent = [], []  # since the last validation; since the last loss point
     while run.step < cfg.steps:
         epoch, skip = divmod(run.step, per_epoch)  # resume mid-epoch exactly: same order, batches already seen skipped
         ddp.train()
         for batch in itertools.islice(_epoch_loader(run, train_ds, epoch, drop_last), skip, per_epoch):
             losses.append(_step(run, ddp, loss_fn, batch))
+            recent.append(losses[-1])
             advance(1)
+            if live and (run.step % cfg.log_every == 0 or run.step == cfg.steps):  # this process's batches
+                live.step = run.step
+                live.log_metric("train_loss", float(np.mean(recent)))
+                recent = []
             if run.step % cfg.val_every and run.step < cfg.steps:
                 continue
             metrics = {

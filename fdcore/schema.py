@@ -222,6 +222,7 @@ class TrainSettings:
     steps: int = 1000  # optimiser steps; model_cfg.MODEL.steps (and warmup_steps, lr) override for one model
     warmup_steps: int = 10  # linear LR warm-up from lr/100
     val_every: int = 100  # steps between validations (and checkpoints); also at the last step
+    log_every: int = 25  # steps between training-loss points in the dvclive logs (the loss curve)
     batch_size: int = 8
     lr: float = 1e-3
     lr_schedule: str = "cosine"  # cosine | step | constant, after warm-up
@@ -323,7 +324,7 @@ def run_settings(t: TrainSettings, model: str) -> tuple[TrainSettings, dict]:
 
 
 def _check_schedule(t: TrainSettings, where: str) -> None:
-    for key in ("steps", "val_every", "batch_size", "lr_step"):
+    for key in ("steps", "val_every", "log_every", "batch_size", "lr_step"):
         if getattr(t, key) < 1:
             raise ParamsError(f"{where}{key}: need a whole number >= 1, got {getattr(t, key)!r}")
     if not 0.0 <= t.ema < 1.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import math
 import os
 from pathlib import Path
@@ -400,6 +401,10 @@ def report(
     prepared: Annotated[Path, typer.Option(help="prepared splits")] = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="markdown table")] = Path("reports/comparison.md"),
     figure: Annotated[Path, typer.Option(help="qualitative figure")] = Path("reports/comparison.png"),
+    curves: Annotated[
+        Path, typer.Option(help="training curves of the models (from their dvclive logs under --train-root)")
+    ] = Path("reports/training.png"),
+    train_root: Annotated[Path, typer.Option(help="folder of the models' dvclive logs")] = Path("reports/train"),
     reference: Annotated[
         Path, typer.Option(help="the shipped model's evaluation on this test split (reference/dvc.yaml), if present")
     ] = Path("reports/reference/eval_default"),
@@ -413,9 +418,16 @@ def report(
         if (reference / "predictions.npz").is_file():
             extra["reference"] = reference
     try:
-        typer.echo(build_report(eval_root, baselines_root, prepared, models, out, figure, extra))
+        build_report(eval_root, baselines_root, prepared, models, out, figure, extra, train_root, curves)
     except FileNotFoundError as exc:
         fail(str(exc))
+    # a short summary: the table is in the file (a DVC stage's log stays readable)
+    headline = json.loads(out.with_name("metrics.json").read_text())
+    for name, h in headline.items():
+        typer.echo(
+            f"{name:24s} Spearman {h['spearman']:.3f}  relief {h['relief_mm']:.2f} mm  SI AbsRel {h['si_abs_rel']:.4f}"
+        )
+    typer.echo(f"wrote {out}, {figure}{', ' + str(curves) if curves.is_file() else ''}", err=True)
 
 
 @app.command("learning-curve")

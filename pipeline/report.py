@@ -15,7 +15,7 @@ from facedepth.baselines import NAMES, head_mask  # noqa: E402
 from facedepth.data import half  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from facedepth.splits import load_split  # noqa: E402
-from fdcore.files import atomic_write_text  # noqa: E402
+from fdcore.files import atomic_path, atomic_write_text  # noqa: E402
 
 
 def _row(name: str, s: dict, kind: str) -> str:
@@ -208,8 +208,11 @@ def build_report(
     out_md: Path,
     out_png: Path,
     extra: dict[str, Path] | None = None,
+    train_root: Path | None = None,
+    out_curves: Path | None = None,
 ) -> str:
-    """The table and figure of `models` (under eval_root) and `extra` ({name: evaluation folder}), first."""
+    """The table and figure of `models` (under eval_root) and `extra` ({name: evaluation folder}), first;
+    with `out_curves`, their training curves from the dvclive logs under train_root."""
     summaries, predictions, baselines = {}, {}, {}
     for name, folder in (extra or {}).items():
         summaries[name], predictions[name] = _load(Path(folder), f"dvc repro reference/dvc.yaml ({name})")
@@ -224,4 +227,39 @@ def build_report(
     atomic_write_text(out_md.with_name("metrics.json"), json.dumps(headline(summaries, baselines), indent=1))
     atomic_write_text(out_md, text + f"\n![qualitative comparison]({out_png.name})\n")
     figure(prepared, predictions, out_png)
+    if out_curves is not None and train_root is not None:
+        training_figure(Path(train_root), models, out_curves)
     return text
+
+
+CURVES = (
+    ("train_loss", "training loss"),
+    ("val_si_abs_rel", "validation SI AbsRel"),
+    ("val_abs_rel", "validation AbsRel"),
+)
+
+
+def training_figure(train_root: Path, models: list[str], out: Path) -> bool:
+    """The models' dvclive curves overlaid, one panel per metric, as a PNG (viewable offline, unlike the HTML of
+    `dvc plots show`); False (nothing written) when no model has logs."""
+    import pandas as pd
+
+    logs = {m: train_root / m / "plots" / "metrics" for m in models if (train_root / m / "plots" / "metrics").is_dir()}
+    if not logs:
+        return False
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4.6 * len(CURVES), 3.4))
+    for ax, (metric, title) in zip(axes, CURVES):
+        for model, folder in logs.items():
+            if (folder / f"{metric}.tsv").is_file():
+                table = pd.read_csv(folder / f"{metric}.tsv", sep="\t")
+                ax.plot(table["step"], table[metric], label=model, marker="." if len(table) < 30 else None)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("optimiser step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return True

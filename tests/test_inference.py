@@ -42,10 +42,21 @@ def test_evaluate_writes_metrics_and_report(checkpoint, prepared, tmp_path):
         str(tmp_path / "cmp.md"),
         "--figure",
         str(tmp_path / "cmp.png"),
+        "--train-root",
+        str(tmp_path / "train"),
+        "--curves",
+        str(tmp_path / "curves.png"),
     )
     table = (tmp_path / "cmp.md").read_text()
     assert "| facedepth_lite |" in table and "Scale-invariant" in table and "GMACs" in table
     assert Image.open(tmp_path / "cmp.png").size[0] > 300
+    assert not (tmp_path / "curves.png").exists()  # no training logs: no curves figure
+    (tmp_path / "train" / "facedepth_lite").mkdir(parents=True)
+    (tmp_path / "train" / "facedepth_lite" / "plots").symlink_to(checkpoint.parent / "live" / "plots")
+    from pipeline.report import training_figure
+
+    assert training_figure(tmp_path / "train", ["facedepth_lite", "unet_simple_lite"], tmp_path / "curves.png")
+    assert Image.open(tmp_path / "curves.png").size[0] > 600
 
 
 def _render_at_focal(folder, focal_mm: float):

@@ -65,6 +65,7 @@ def test_the_whole_dag_runs_on_tiny_params(tmp_path):
         assert f"Running stage '{stage}'" in out, stage
     table = (project / "reports/comparison.md").read_text()
     assert "| bts_lite |" in table and "| mean_face (baseline) |" in table and "beats every baseline" in table
+    assert (project / "reports/training.png").stat().st_size > 10_000  # the models' curves, offline
     assert "Running stage" not in _dvc(project, "repro")
 
 

@@ -438,3 +438,14 @@ def test_ema_warmup_forgets_the_first_weights():
             ema.update_parameters(model)
         kept[warmup] = 1 - ema.module.weight.item()
     assert kept[False] == pytest.approx(0.999**2000, rel=1e-3) and kept[True] < 0.01 * kept[False]
+
+
+def test_training_loss_is_logged_every_log_every_steps(prepared, tmp_path):
+    """The loss curve has a point every train.log_every steps (and the last), validation its own points."""
+    import pandas as pd
+
+    cfg = TrainConfig.from_params(tiny_train_params(steps=5, val_every=4, log_every=2), "unet_simple_lite")
+    train(cfg, prepared, tmp_path / "m", tmp_path / "live")
+    metrics = tmp_path / "live" / "plots" / "metrics"
+    assert pd.read_csv(metrics / "train_loss.tsv", sep="\t")["step"].tolist() == [2, 4, 5]
+    assert pd.read_csv(metrics / "val_si_abs_rel.tsv", sep="\t")["step"].tolist() == [4, 5]
