@@ -66,6 +66,7 @@ def mh_to_world(points: np.ndarray, origin_mh: np.ndarray | None = None) -> np.n
 class Topology:
     """The cropped mesh: which base vertices and faces are kept, and their labels."""
 
+    cut_vertices: np.ndarray  # base-mesh ids of the kept body vertices: kept within the crop's planes
     vert_index: np.ndarray  # (n,) base-mesh vertex ids kept
     face_index: np.ndarray  # (f,) base-mesh face ids kept
     faces: np.ndarray  # (f,4) indices into the kept vertices
@@ -104,7 +105,10 @@ def topology() -> Topology:
     m = base_mesh()
     V, F, groups = m["verts"], m["faces"], m["groups"]
     centroid = V[F].mean(1)
-    body = (groups == "body") & np.all(V[F][:, :, 1] > CROP_Y, axis=1) & np.all(np.abs(V[F][:, :, 0]) < CROP_X, axis=1)
+    # body quads with a corner inside the crop; identity_vertices() moves their outer corners onto the crop's
+    # planes, so the cut is a straight line at any resolution (quads wholly inside left a saw-tooth edge)
+    inside = (V[F][:, :, 1] > CROP_Y) & (np.abs(V[F][:, :, 0]) < CROP_X)
+    body = (groups == "body") & np.any(inside, axis=1)
     parts = np.isin(groups, list(_PART_LABELS))
     keep = body | parts
     labels = np.where(body, _segment_labels(m["uvs"][m["face_uv"]].mean(1)), 0)
@@ -135,6 +139,7 @@ def topology() -> Topology:
     regions = _regions(kv, _vertex_mask(faces, m["uvs"][m["face_uv"][keep]], len(kv), "lips"))
     regions["scalp"] = _scalp_weight(faces, np.flatnonzero(scalp), len(kv))
     return Topology(
+        cut_vertices=np.unique(F[body]),
         vert_index=vert_index,
         face_index=np.flatnonzero(keep),
         faces=faces,
@@ -236,6 +241,9 @@ def identity_vertices(ident, expression_units: dict[str, float]) -> np.ndarray:
             for e in ETHNICITIES
         ),
     )
+    cut = topology().cut_vertices  # the crop's planes: shoulders at |x| = CROP_X, chest at y = CROP_Y
+    verts[cut, 0] = np.clip(verts[cut, 0], -CROP_X, CROP_X)
+    verts[cut, 1] = np.maximum(verts[cut, 1], CROP_Y)
     return verts
 
 

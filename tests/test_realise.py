@@ -293,3 +293,19 @@ def test_glasses_rest_on_the_nose_and_over_the_ears_of_every_head():
         assert np.linalg.norm(v[:, None] - face[None], axis=-1).min() > 0.0002, i  # nothing inside the face
     print(f"worst gap to the nose bridge {worst_nose * 1000:.1f} mm, to the top of an ear {worst_ear * 1000:.1f} mm")
     assert worst_nose < 0.003 and worst_ear < 0.005
+
+
+def test_the_body_is_cut_along_straight_lines():
+    """Body quads crossing the crop keep their inner corners and have the outer ones moved onto its planes, so
+    the mesh's open border at the shoulders and chest lies on |x| = CROP_X or y = CROP_Y: a straight edge at
+    any resolution, not the saw-tooth of whole quads (issue: garment edge at 640x480)."""
+    frame = sample_frame(config.parse(tiny_params()), 0)
+    V = human.identity_vertices(frame.identity, frame.expression.units)[human.topology().vert_index]
+    faces = human.topology().faces
+    edges = np.sort(np.concatenate([faces[:, [i, (i + 1) % 4]] for i in range(4)]), axis=1)
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    border = np.unique(unique[counts == 1])  # vertices on the mesh's open edges
+    low = border[(V[border, 1] < 5.0) & (np.abs(V[border, 0]) > 2.2)]  # the shoulders' open edge
+    on_plane = np.isclose(np.abs(V[low, 0]), human.CROP_X) | np.isclose(V[low, 1], human.CROP_Y)
+    assert len(low) > 20 and on_plane.all(), V[low][~on_plane][:5]
+    assert np.abs(V[:, 0]).max() <= human.CROP_X + 1e-9 and V[:, 1].min() >= human.CROP_Y - 1e-9
