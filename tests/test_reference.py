@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
 import torch
 from conftest import ROOT
 
@@ -28,9 +29,10 @@ def _people(p, ids):
     return out
 
 
-def test_reference_training_people_are_not_the_default_test_people():
+@pytest.mark.parametrize("profile", ["reference.yaml", "reference-large.yaml"])
+def test_reference_training_people_are_not_the_default_test_people(profile):
     default = config.load(ROOT / "params.yaml")
-    reference = config.load(ROOT / "profiles/reference.yaml")
+    reference = config.load(ROOT / "profiles" / profile)
     assert reference.seed != default.seed
     test_ids = [
         i
@@ -45,6 +47,14 @@ def test_reference_training_people_are_not_the_default_test_people():
     assert not seen & set(_people(default, test_ids))
     # and the same comparison does catch a leak: the default profile's people recur under its own seed
     assert set(_people(default, test_ids)) <= set(_people(default, range(default.identities)))
+
+
+def test_the_large_profile_extends_the_reference_people():
+    """The scaling study's largest render: the reference's 480 people, then 270 more (people are drawn one by
+    one from the seed), so its own held-out people, not the reference's, score the points trained on it."""
+    small, large = (config.load(ROOT / "profiles" / p) for p in ("reference.yaml", "reference-large.yaml"))
+    assert large.identities > small.identities
+    assert _people(large, range(small.identities)) == _people(small, range(small.identities))
 
 
 def test_shipped_weights_are_weights_only_small_and_match_their_card():

@@ -73,6 +73,7 @@ def test_scaling_trains_scores_and_keeps_finished_points(prepared, tmp_path):
                 "model": "unet_simple_lite",
                 "steps": 1,
                 "prepared": str(prepared),
+                "tests": {"same": str(prepared)},
                 "train": {"model_cfg": {"unet_simple_lite": {"heads": ["normal"]}}},
             },
         ],
