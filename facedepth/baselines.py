@@ -27,7 +27,7 @@ NAMES = ("constant", "dome", "mean_face")
 
 
 @dataclass(frozen=True)
-class Frame:
+class Known:
     """What a baseline may know of a test frame, on the evaluation grid (index coordinates)."""
 
     head: np.ndarray  # bool (H, W)
@@ -44,7 +44,7 @@ def head_mask(mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return np.isin(mask, HEAD_LABELS) & np.isfinite(depth) & (depth > 0)
 
 
-def _canonical(frame: Frame, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _canonical(frame: Known, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Mean-face grid coordinates (float32 maps for cv2.remap) of every pixel of `shape`."""
     y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     cx = (x - frame.eye_xy[0]) / frame.radius
@@ -60,7 +60,7 @@ class MeanFace:
         self.relief = relief.astype(np.float32)
 
     @classmethod
-    def fit(cls, frames: list[Frame], depths: list[np.ndarray]) -> MeanFace:
+    def fit(cls, frames: list[Known], depths: list[np.ndarray]) -> MeanFace:
         total = np.zeros((GRID, GRID))
         count = np.zeros((GRID, GRID))
         g = np.linspace(-EXTENT, EXTENT, GRID)
@@ -79,17 +79,17 @@ class MeanFace:
             raise ValueError("mean face: no training head pixels to average")
         return cls(np.where(count > 0, total / np.maximum(count, 1), 0.0))
 
-    def __call__(self, frame: Frame, level: float) -> np.ndarray:
+    def __call__(self, frame: Known, level: float) -> np.ndarray:
         mx, my = _canonical(frame, frame.head.shape)
         relief = cv2.remap(self.relief, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return (level + relief).astype(np.float32)
 
 
-def constant(frame: Frame, level: float) -> np.ndarray:
+def constant(frame: Known, level: float) -> np.ndarray:
     return np.full(frame.head.shape, level, np.float32)
 
 
-def dome(frame: Frame, level: float) -> np.ndarray:
+def dome(frame: Known, level: float) -> np.ndarray:
     """Spherical cap on the silhouette: height R*sqrt(1-(1-t)^2), t = distance to the edge / its maximum."""
     # distance to the nearest background pixel centre, minus half a pixel: to the silhouette's edge
     dist = np.clip(cv2.distanceTransform(frame.head.astype(np.uint8), cv2.DIST_L2, 5) - 0.5, 0, None)
@@ -105,11 +105,11 @@ class Baselines:
         self.level, self.mean_face = level, mean_face
 
     @classmethod
-    def fit(cls, frames: list[Frame], depths: list[np.ndarray]) -> Baselines:
+    def fit(cls, frames: list[Known], depths: list[np.ndarray]) -> Baselines:
         level = float(np.median(np.concatenate([d[f.head] for f, d in zip(frames, depths)])))
         return cls(level, MeanFace.fit(frames, depths))
 
-    def predict(self, name: str, frame: Frame) -> np.ndarray:
+    def predict(self, name: str, frame: Known) -> np.ndarray:
         if name == "mean_face":
             return self.mean_face(frame, self.level)
         return {"constant": constant, "dome": dome}[name](frame, self.level)

@@ -34,8 +34,9 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(((x - MEAN) / STD).transpose(2, 0, 1)))
 
 
-def half(a: np.ndarray) -> np.ndarray:
-    """Every other pixel, cropped to (H//2, W//2)."""
+def output_grid(a: np.ndarray) -> np.ndarray:
+    """A map on the networks' half-resolution output grid: every other pixel (never interpolated, so no face
+    value mixes with the background), cropped to (H//2, W//2)."""
     h, w = a.shape[:2]
     return a[: 2 * (h // 2) : 2, : 2 * (w // 2) : 2]
 
@@ -123,8 +124,8 @@ class DepthSplit(Dataset):
             else:
                 rgb, d, m, zoom, aux = geometric(rgb, d, m, rng, self.augment, aux)
             scale = scale / zoom  # a zoom by s is a focal length s times longer
-        d, m = half(d), half(m)
-        aux = None if aux is None else half(aux)
+        d, m = output_grid(d), output_grid(m)
+        aux = None if aux is None else output_grid(aux)
         if rng is not None:
             if rng.uniform() < self.augment.flip:  # subsample first, so the flipped target is the target flipped
                 rgb, d, m = rgb[:, ::-1], d[:, ::-1], m[:, ::-1]

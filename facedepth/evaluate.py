@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from facedepth import baselines
 from facedepth.augment import CAMERA_EFFECTS
 from facedepth.complexity import count_macs, count_params
-from facedepth.data import FACE_SKIN, DepthSplit, half
+from facedepth.data import FACE_SKIN, DepthSplit, output_grid
 from facedepth.depthnorm import DepthNorm
 from facedepth.metrics import METRICS, SHAPE_METRICS, depth_metrics, relief_mae_mm, spearman
 from facedepth.predict import Predictor
@@ -94,7 +94,7 @@ def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], kee
     rows, kept, kept_index = [], [], []
     for i, d in predictions:
         meta = ds.manifest.iloc[i]
-        row = score(d, half(np.asarray(ds.depth[i])), half(np.asarray(ds.mask[i])))
+        row = score(d, output_grid(np.asarray(ds.depth[i])), output_grid(np.asarray(ds.mask[i])))
         if row is None:
             continue
         rows.append({"name": meta["name"], "yaw": float(meta["yaw"]), "bin": yaw_bin(float(meta["yaw"])), **row})
@@ -208,16 +208,16 @@ def evaluate_to(checkpoint: Path, prepared: Path, out: Path | None = None, progr
     return summary, out
 
 
-def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Frame, np.ndarray]:
+def eval_frame(ds: DepthSplit, i: int) -> tuple[baselines.Known, np.ndarray]:
     """What a baseline may know of frame i, on the evaluation grid, and its ground truth there."""
     meta = ds.manifest.iloc[i]
     missing = {"eye_u", "eye_v", "fx"} - set(ds.manifest.columns)
     if missing:
         raise ValueError(f"prepared manifest lacks {sorted(missing)}; rerun `facedepth prepare` with this version")
-    gt = half(np.asarray(ds.depth[i]))
+    gt = output_grid(np.asarray(ds.depth[i]))
     # evaluation pixel j is prepared pixel 2j, whose centre is at 2j + 0.5 in K's convention
-    frame = baselines.Frame(
-        baselines.head_mask(half(np.asarray(ds.mask[i])), gt),
+    frame = baselines.Known(
+        baselines.head_mask(output_grid(np.asarray(ds.mask[i])), gt),
         ((meta["eye_u"] - 0.5) / 2, (meta["eye_v"] - 0.5) / 2),
         float(meta["fx"]) / 2,
     )

@@ -75,8 +75,3 @@ def spearman(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> float:
     p, g = p - p.mean(), g - g.mean()
     denom = np.sqrt((p * p).sum() * (g * g).sum())
     return float((p * g).sum() / denom) if denom > 0 else 0.0
-
-
-def mean_metrics(rows: list[dict[str, float]], keys=METRICS) -> dict[str, float]:
-    """Average of per-image metrics (each image weighs the same)."""
-    return {k: float(np.mean([r[k] for r in rows])) for k in keys}

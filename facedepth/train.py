@@ -104,7 +104,7 @@ class Distributed:
 
 
 @torch.no_grad()
-def validate(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, float]:
+def validation_scores(model, loader, loss_fn, cfg: TrainConfig, device) -> dict[str, float]:
     model.eval()
     losses, abs_rel, si_abs_rel = [], [], []
     norm = cfg.norm
@@ -395,7 +395,7 @@ def train(
                 continue
             metrics = {
                 "train_loss": env.mean(float(np.mean(losses))),
-                **validate(run.evaluated, val_loader, loss_fn, cfg, env.device),
+                **validation_scores(run.evaluated, val_loader, loss_fn, cfg, env.device),
                 "lr": run.opt.param_groups[0]["lr"],
                 "epoch": epoch,
                 "step": run.step,

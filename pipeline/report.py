@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facedepth.baselines import NAMES, head_mask  # noqa: E402
-from facedepth.data import half  # noqa: E402
+from facedepth.data import output_grid  # noqa: E402
 from facedepth.metrics import METRICS  # noqa: E402
 from facedepth.splits import load_split  # noqa: E402
 from fdcore.files import atomic_path, atomic_write_text  # noqa: E402
@@ -158,8 +158,8 @@ def figure(prepared: Path, predictions: dict[str, dict], out: Path) -> None:
         len(index), len(names) + 2, figsize=(2.4 * (len(names) + 2), 2.4 * len(index)), squeeze=False
     )
     for r, i in enumerate(index):
-        gt = half(np.asarray(test["depth"][i]))
-        head = head_mask(half(np.asarray(test["mask"][i])), gt)
+        gt = output_grid(np.asarray(test["depth"][i]))
+        head = head_mask(output_grid(np.asarray(test["mask"][i])), gt)
         lo, hi = np.percentile(gt[head], [1, 99])
         axes[r, 0].imshow(test["rgb"][i])
         panels = [("ground truth", gt)]

@@ -41,7 +41,7 @@ def test_spearman_is_rank_correlation_with_ties():
 
 def test_dome_is_the_sphere_its_silhouette_implies():
     depth, head, R = sphere((96, 96), (47.5, 47.5), 30, 0.6, 300.0)
-    frame = baselines.Frame(head, (47.5, 47.5), 300.0)
+    frame = baselines.Known(head, (47.5, 47.5), 300.0)
     dome = baselines.dome(frame, 0.6)
     error = np.abs(dome - depth)[head]
     assert error.mean() < 0.02 * R and np.percentile(error, 95) < 0.05 * R  # steep rim pixels are discretised
@@ -55,13 +55,13 @@ def test_mean_face_recovers_a_shared_relief_at_any_position_and_size():
     for centre, radius in (((30.0, 40.0), 18), ((60.0, 50.0), 25), ((45.0, 45.0), 12)):
         d, head, _ = sphere((96, 96), centre, radius, 0.5, 250.0)
         d = d * 0.5 / radius * 25  # same physical relief whatever the image size: rescale to radius 25
-        frames.append(baselines.Frame(head, centre, 250.0))
+        frames.append(baselines.Known(head, centre, 250.0))
         depths.append(np.where(head, d, 0.5))
     model = baselines.Baselines.fit(frames, depths)
     d, head, _ = sphere((96, 96), (50.0, 44.0), 20, 0.5, 250.0)
     gt = np.where(head, d * 0.5 / 20 * 25, 0.5)
-    pred = model.predict("mean_face", baselines.Frame(head, (50.0, 44.0), 250.0))
-    flat = model.predict("constant", baselines.Frame(head, (50.0, 44.0), 250.0))
+    pred = model.predict("mean_face", baselines.Known(head, (50.0, 44.0), 250.0))
+    flat = model.predict("constant", baselines.Known(head, (50.0, 44.0), 250.0))
     assert relief_mae_mm(pred, gt, head) < 0.15 * relief_mae_mm(flat, gt, head)
     assert spearman(pred, gt, head) > 0.9
 

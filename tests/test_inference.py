@@ -11,7 +11,7 @@ import torch
 from conftest import facedepth, tiny_params, tiny_train_params, write_params
 from PIL import Image
 
-from facedepth.data import HEAD_LABELS, half
+from facedepth.data import HEAD_LABELS, output_grid
 from facedepth.evaluate import evaluate, score
 from facedepth.evaluate import test_split as load_test_split
 from facedepth.train import TrainConfig, train
@@ -99,7 +99,7 @@ def test_scale_invariant_metrics_see_through_scale(checkpoint, prepared):
     summary, rows, kept = evaluate(checkpoint, prepared)
     ds = load_test_split(prepared)
     i, d = kept["index"][0], kept["depth"][0]
-    gt, mask = half(np.asarray(ds.depth[i])), half(np.asarray(ds.mask[i]))
+    gt, mask = output_grid(np.asarray(ds.depth[i])), output_grid(np.asarray(ds.mask[i]))
     plain, doubled = score(d, gt, mask), score(2 * d, gt, mask)
     assert rows[0]["abs_rel"] == pytest.approx(plain["abs_rel"])  # the first row scores the first kept prediction
     assert doubled["abs_rel"] > plain["abs_rel"] + 0.3  # twice as far is wrong in metres...

@@ -10,7 +10,7 @@ from conftest import facedepth, tiny_train_params, write_params
 
 from facedepth.augment import geometric, only, photometric
 from facedepth.checkpoint import TrainConfig, load_checkpoint
-from facedepth.data import BACKGROUND, FACE_SKIN, HEAD_LABELS, DepthSplit, half
+from facedepth.data import BACKGROUND, FACE_SKIN, HEAD_LABELS, DepthSplit, output_grid
 from facedepth.depthnorm import DepthNorm
 from facedepth.train import lr_factor, train
 from generation import human
@@ -27,7 +27,7 @@ def test_dataset_targets_are_half_resolution_and_masked(prepared):
     x, y, m, face, i = ds[0]
     assert x.shape == (3, 40, 48) and y.shape == m.shape == face.shape == (1, 20, 24)
     assert m.any() and (~m).any() and torch.all((y[m] > 0) & (y[m] < 1)) and torch.all(y[~m] == 0)
-    labels = torch.from_numpy(half(np.asarray(ds.mask[0]))[None].copy())
+    labels = torch.from_numpy(output_grid(np.asarray(ds.mask[0]))[None].copy())
     assert face.any() and torch.equal(face, m & (labels == FACE_SKIN))  # the face-relief loss's pixels
 
 
@@ -67,7 +67,7 @@ def test_zoom_moves_depth_and_mask_together_without_mixing_and_rescales_the_foca
     ds = DepthSplit(prepared, "train", norm, aug)
     _, y, m, _, _ = ds[0]
     _, d, _, s = geometric(rgb, depth, mask, np.random.default_rng([ds.seed, 0, 0]), aug)
-    expected = norm.encode(half(d).astype(np.float64) * ds.scales[0] / s)
+    expected = norm.encode(output_grid(d).astype(np.float64) * ds.scales[0] / s)
     assert s == 2.0 and m.sum() > 20
     assert np.allclose(y[0][m[0]].numpy(), expected[m[0].numpy()], atol=1e-6)
 
