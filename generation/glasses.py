@@ -94,16 +94,18 @@ def glasses(shape: str, eyes: np.ndarray, head: np.ndarray, ears: np.ndarray | N
         over_z = top[2] + 0.003 if top is not None else outer[2] - 0.004
         band = head[(np.abs(head[:, 2] - (outer[2] + over_z) / 2) < 0.015) & (head[:, 1] < back_y)]
         band = band[np.sign(band[:, 0]) == side]
-        half_width = np.abs(band[:, 0]).max() + 0.003 if len(band) else abs(outer[0])
-        x = side * max(half_width, abs(outer[0]))
-        ear_x = side * (abs(top[0]) - 0.002) if top is not None else x * 0.97
-        path = np.array(
+        # straight back from the hinge, pushed out only where the head is wider (3 mm off it), never back in:
+        # a temple that juts sideways at the hinge floats in the air beside a broad face
+        ys = np.linspace(outer[1], back_y - 0.02, 7)
+        widths = [np.abs(band[np.abs(band[:, 1] - y) < 0.01, 0]).max(initial=0.0) + 0.003 for y in ys]
+        xs = side * np.maximum.accumulate(np.maximum(widths, abs(outer[0])))
+        zs = np.linspace(outer[2], (outer[2] + over_z) / 2, len(ys))
+        ear_x = side * (abs(top[0]) - 0.002) if top is not None else xs[-1] * 0.97
+        path = np.concatenate(
             [
-                outer,
-                [x, outer[1] + 0.01, outer[2]],
-                [x, back_y - 0.02, (outer[2] + over_z) / 2],
-                [ear_x, back_y, over_z],
-                [ear_x * 0.98, back_y + 0.015, over_z - 0.02],
+                [outer],
+                np.stack([xs, ys, zs], 1)[1:],
+                [[ear_x, back_y, over_z], [ear_x * 0.98, back_y + 0.015, over_z - 0.02]],
             ]
         )
         parts.append(tube(path, rim * 0.7))
