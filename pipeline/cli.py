@@ -116,6 +116,7 @@ def render(
     ray: Annotated[Optional[str], typer.Option(help="render on Ray: 'auto', 'local' or a cluster address")] = None,
     preview: Annotated[Optional[Path], typer.Option(help="also save a 16-frame contact sheet PNG here")] = None,
     landmarks: Annotated[bool, typer.Option(help="draw the 68 landmarks on the contact sheet")] = False,
+    parts: Annotated[bool, typer.Option(help="add each frame's face parts to the contact sheet")] = False,
 ):
     """Render the dataset described by params.yaml (resumable; finished frames are kept)."""
     from generation import config, jobs
@@ -158,7 +159,7 @@ def render(
     if preview:
         from pipeline.preview import contact_sheet
 
-        typer.echo(f"contact sheet: {contact_sheet(out, preview, landmarks=landmarks)}", err=True)
+        typer.echo(f"contact sheet: {contact_sheet(out, preview, landmarks=landmarks, parts=parts)}", err=True)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Contact sheets: RGB (optionally with the 68 landmarks, green visible, red hidden) beside colourised depth."""
+"""Contact sheets: RGB (optionally with the 68 landmarks, green visible, red hidden) beside colourised depth,
+and optionally the face parts."""
 
 from __future__ import annotations
 
@@ -14,12 +15,36 @@ from generation import exr, human
 from generation.layout import META_GLOB, frame_paths
 from pipeline.colour import colourise
 
+# a colour per face part (fdcore.labels.PARTS order): none black, skin grey, then distinct hues
+PART_COLOURS = np.array(
+    [
+        (0, 0, 0),
+        (150, 150, 150),
+        (230, 120, 20),
+        (250, 190, 120),
+        (60, 170, 60),
+        (150, 230, 150),
+        (210, 40, 40),
+        (250, 150, 190),
+        (250, 250, 250),
+        (150, 100, 200),
+        (120, 80, 50),
+    ],
+    np.uint8,
+)
+
 
 def contact_sheet(
-    render_root: Path, out: Path, count: int = 16, seed: int = 0, columns: int = 4, landmarks: bool = False
+    render_root: Path,
+    out: Path,
+    count: int = 16,
+    seed: int = 0,
+    columns: int = 4,
+    landmarks: bool = False,
+    parts: bool = False,
 ) -> Path:
-    """Save a grid of `count` random frames (RGB | depth) from all shards under `render_root`; `landmarks`
-    draws each frame's 68 points on its RGB."""
+    """Save a grid of `count` random frames (RGB | depth, and | parts with `parts` where a frame has them) from
+    all shards under `render_root`; `landmarks` draws each frame's 68 points on its RGB."""
     metas = sorted(Path(render_root).glob(META_GLOB))
     if not metas:
         raise FileNotFoundError(f"{render_root}: no rendered frames found; run `facedepth render` first")
@@ -30,7 +55,11 @@ def contact_sheet(
         rgb = np.asarray(Image.open(files["rgb"]).convert("RGB"))
         depth = exr.read_depth(files["depth"])
         mask = np.asarray(Image.open(files["mask"]))
-        tile = np.concatenate([rgb, colourise(depth, mask != human.BACKGROUND)], axis=1)
+        panels = [rgb, colourise(depth, mask != human.BACKGROUND)]
+        if parts:
+            labelled = files["parts"].is_file()
+            panels.append(PART_COLOURS[np.asarray(Image.open(files["parts"]))] if labelled else np.zeros_like(rgb))
+        tile = np.concatenate(panels, axis=1)
         info = json.loads(meta.read_text())
         img = Image.fromarray(tile)
         pose = info["head_pose"]

@@ -535,3 +535,14 @@ def test_contact_sheet_draws_landmarks_only_when_asked(rendered, tmp_path):
     dots = marked[changed]
     exact = (dots == (60, 255, 60)).all(1) | (dots == (255, 40, 40)).all(1)  # the rest: the caption's text over a dot
     assert changed.sum() > 20 and exact.mean() > 0.95
+
+
+def test_contact_sheet_adds_face_parts_when_asked(rendered, tmp_path):
+    from fdcore.labels import PARTS
+    from pipeline.preview import PART_COLOURS, contact_sheet
+
+    _, renders = rendered
+    sheet = np.asarray(Image.open(contact_sheet(renders, tmp_path / "parts.png", count=4, parts=True)))
+    assert sheet.shape[1] == 4 * 3 * 64 and len(PART_COLOURS) == len(PARTS)
+    third = sheet[:, 2 * 64 : 3 * 64]  # the first tile's parts panel: the face's colours, none of the caption's
+    assert (third == PART_COLOURS[PARTS["skin"]]).all(-1).sum() > 50
