@@ -35,7 +35,7 @@ class Identity:
     hair_redness: float
     hair_seed: int
     brow_density: float
-    shirt_rgb: tuple[float, float, float]  # the garment's colour
+    garment_rgb: tuple[float, float, float]  # the garment's colour (frames before 0.4 name it shirt_rgb)
     skin_texture: str = ""  # file under <assets_dir>/skins, or "" for the procedural skin
     # realism details (all 0 / "none" in frames made before they existed)
     detail_seed: int = 0  # freckle, mole and fabric noise
@@ -144,6 +144,11 @@ class Frame:
         return dataclasses.asdict(self)
 
 
+RENAMED = {"shirt_rgb": "garment_rgb"}  # identity fields renamed since frames were first written: old JSON reads
+
+
 def frame_from_dict(d: dict) -> Frame:
     """Inverse of Frame.to_dict (the JSON next to each frame): typed, unknown keys rejected, later fields defaulted."""
+    if isinstance(d, dict) and isinstance(d.get("identity"), dict):
+        d = {**d, "identity": {RENAMED.get(k, k): v for k, v in d["identity"].items()}}
     return schema.build(Frame, d, "description")

@@ -214,8 +214,8 @@ def scalp_cover(ident: Identity) -> float:
     return 0.0 if style is None else style.cover
 
 
-def shirt_rgb(rgb) -> tuple[float, float, float]:
-    """Shirts are less saturated than random RGB; keep them plausible."""
+def garment_colour(rgb) -> tuple[float, float, float]:
+    """Garments are less saturated than random RGB; keep them plausible."""
     h, s, v = colorsys.rgb_to_hsv(*rgb)
     return colorsys.hsv_to_rgb(h, s * 0.7, v)
 
@@ -384,7 +384,7 @@ def garment_mesh(frame: Frame, posed: np.ndarray) -> MeshData | None:
 
 def fabric_look(ident: Identity) -> FabricLook:
     rng = np.random.default_rng(ident.detail_seed + 1)
-    rgb = np.asarray(shirt_rgb(ident.shirt_rgb))
+    rgb = np.asarray(garment_colour(ident.garment_rgb))
     alt = rgb * 0.35 if ident.garment_pattern != "stripes" else np.asarray(ident.inner_rgb)
     return FabricLook(
         rgb=_t(rgb),

@@ -81,7 +81,7 @@ def sample_identity(p: RenderParams, identity_id: int) -> Identity:
         hair_redness=float(rng.beta(1.2, 4)),
         hair_seed=int(rng.integers(2**31)),
         brow_density=float(rng.uniform(0.4, 1.0)),
-        shirt_rgb=_rgb(shirt),
+        garment_rgb=_rgb(shirt),
         skin_texture=str(skins[int(rng.integers(len(skins)))]) if skins else "",
         **details,
     )

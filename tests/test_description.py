@@ -44,6 +44,10 @@ def test_sampled_values_respect_ranges(params):
 def test_description_round_trips_through_json(params):
     f = sample_frame(params, 3)
     assert frame_from_dict(json.loads(json.dumps(f.to_dict()))) == f
+    # frames written before a field's rename still read (shirt_rgb is now garment_rgb)
+    old = json.loads(json.dumps(f.to_dict()))
+    old["identity"]["shirt_rgb"] = old["identity"].pop("garment_rgb")
+    assert frame_from_dict(old) == f
 
 
 def test_head_pose_euler_round_trip():
