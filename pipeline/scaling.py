@@ -238,6 +238,23 @@ def write_report(plan: Plan, out: Path) -> list[dict]:
         lines.append(
             f"| {r['name']} | {r['model']} | {r['frames']} | {r['steps']} | {change} | {cells} | {cpu_cell(r)} |"
         )
+    multi = [r for r in results if any(k.startswith("heads.") for k in r["scores"][tests[0]])]
+    if multi:  # what the extra heads themselves learnt (on the first test split)
+        lines += [
+            "",
+            f"Extra heads on the {tests[0]} test split: normals' mean angular error and share under 22.5 degrees, "
+            "the matte's IoU (facedepth.evaluate.score_heads).",
+            "",
+            "| point | normal mean (deg) | normal < 22.5 | matte IoU |",
+            "|---|---|---|---|",
+        ]
+        for r in multi:
+            h = r["scores"][tests[0]]
+            cell = lambda k, f: format(h[k], f) if k in h else "-"  # noqa: E731
+            lines.append(
+                f"| {r['name']} | {cell('heads.normal.mean_deg', '.1f')} | {cell('heads.normal.under_22.5', '.1%')} "
+                f"| {cell('heads.matte.iou', '.3f')} |"
+            )
     note = (
         "Each test column scores on people the point never trained on: `default` is the default profile's test "
         "split (seed 0), `own` the held-out people of the frames the point trained on."

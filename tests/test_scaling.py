@@ -87,6 +87,7 @@ def test_scaling_trains_scores_and_keeps_finished_points(prepared, tmp_path):
     assert 0 <= normals["heads.normal.mean_deg"] <= 180 and "heads.matte.iou" not in normals
     table = (tmp_path / "r/scaling.md").read_text()
     assert "| no-ema | unet_simple_lite |" in table and "ema=0.0" in table
+    assert "| normals |" in table.split("Extra heads")[1]  # the heads' own scores, in their table
     assert Image.open(tmp_path / "r/scaling.png").size[0] > 300
     before = base.stat().st_mtime_ns
     facedepth(*args)  # a rerun keeps what finished
