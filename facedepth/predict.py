@@ -37,8 +37,10 @@ class Prediction:
     faces: int = 0  # people located (0 with crop=False, or when nobody was found and the whole photo was used)
     person: np.ndarray | None = None  # (H, W) float32 person probability of the locator (None with crop=False)
     heads: list[Head] = field(default_factory=list)  # the located heads, in the order of `regions`
-    normal: np.ndarray | None = None  # (H, W, 3) unit camera-frame normals (OpenCV axes) where valid, of a multi-task
-    matte: np.ndarray | None = None  # model; (H, W) person coverage 0..1 over its crops (NaN outside them)
+    # a multi-task model's extra maps (None otherwise): (H, W, 3) unit camera-frame normals (OpenCV axes) where
+    # valid, NaN elsewhere; (H, W) person coverage 0..1 over its crops, NaN outside them
+    normal: np.ndarray | None = None
+    matte: np.ndarray | None = None
 
 
 def _to_8bit(values: np.ndarray) -> np.ndarray:
