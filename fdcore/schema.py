@@ -209,7 +209,7 @@ class AugmentParams:
 def _lite_options() -> dict[str, dict | None]:
     return {
         "facedepth_lite": {"encoder": "mobilenetv2_100"},
-        "unet_simple_lite": {"base": 16, "steps": 500},
+        "unet_simple_lite": {"base": 16, "steps": 500, "heads": ["normal", "matte"]},
         "bts_lite": {"encoder": "resnet18", "num_features": 128, "steps": 200},
         "densedepth_lite": {"encoder": "densenet121", "steps": 120},
     }
