@@ -22,6 +22,7 @@ from facedepth.data import FACE_SKIN, DepthSplit, output_grid
 from facedepth.depthnorm import DepthNorm
 from facedepth.metrics import METRICS, SHAPE_METRICS, depth_metrics, relief_mae_mm, spearman
 from facedepth.predict import Predictor
+from facedepth.splits import load_split
 from fdcore.files import atomic_path, atomic_write_text
 
 YAW_BINS = (-90, -45, -15, 15, 45, 90)
@@ -82,10 +83,18 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def test_split(prepared: Path, norm: DepthNorm = DepthNorm()) -> DepthSplit:
-    ds = DepthSplit(prepared, "test", norm)
+def test_split(prepared: Path, norm: DepthNorm = DepthNorm(), unseen_by: tuple[Path, ...] = (), **kw) -> DepthSplit:
+    """The test split; with `unseen_by`, only its people who are in no train or val split of those prepared
+    folders (renders of the same seed: a model fine-tuned from one trained there never saw them)."""
+    rows = None
+    if unseen_by:
+        seen = {int(i) for p in unseen_by for s in ("train", "val") for i in load_split(p, s)["manifest"].identity_id}
+        ids = load_split(prepared, "test")["manifest"].identity_id.to_numpy()
+        rows = [i for i, person in enumerate(ids) if int(person) not in seen]
+    ds = DepthSplit(prepared, "test", norm, rows=rows, **kw)
     if len(ds) == 0:
-        raise ValueError(f"{prepared}/test is empty; add identities or raise prepare.splits.test")
+        more = f" after leaving out the people of {', '.join(map(str, unseen_by))}" if unseen_by else ""
+        raise ValueError(f"{prepared}/test is empty{more}; add identities or raise prepare.splits.test")
     return ds
 
 
@@ -115,7 +124,7 @@ def _predictions(pred: Predictor, ds: DepthSplit, advance=lambda n: None) -> Ite
 
 
 def evaluate(
-    checkpoint: Path, prepared: Path, keep_predictions: int = 4, progress=None
+    checkpoint: Path, prepared: Path, keep_predictions: int = 4, progress=None, unseen_by: tuple[Path, ...] = ()
 ) -> tuple[dict, list[dict], dict]:
     """(summary metrics, per-image rows, {"index", "depth"} of the first few test predictions, metres).
 
@@ -125,7 +134,7 @@ def evaluate(
     """
     pred = Predictor(checkpoint)
     cfg = pred.cfg
-    ds = test_split(prepared, cfg.norm)
+    ds = test_split(prepared, cfg.norm, unseen_by)
     h, w = pred.input_hw
     if tuple(ds.rgb.shape[1:3]) != (h, w):
         raise ValueError(
@@ -135,7 +144,7 @@ def evaluate(
         )
     advance = progress(2 * len(ds)) if progress else (lambda n: None)
     rows, kept = score_all(ds, _predictions(pred, ds, advance), keep_predictions)
-    effects = DepthSplit(prepared, "test", cfg.norm, CAMERA_EFFECTS, seed=0)
+    effects = test_split(prepared, cfg.norm, unseen_by, augment=CAMERA_EFFECTS, seed=0)
     effect_rows, _ = score_all(effects, _predictions(pred, effects, advance), 0)
     model = pred.model
     summary = {
@@ -147,20 +156,22 @@ def evaluate(
         "ms_per_frame": inference_ms(model.to(pred.device), h, w, pred.device),
         "ms_input": f"{w}x{h} {pred.device.type}",
     }
+    if unseen_by:
+        summary["unseen_by"] = [str(p) for p in unseen_by]
     if pred.tasks:
-        summary["heads"] = score_heads(pred, prepared)
+        summary["heads"] = score_heads(pred, prepared, unseen_by)
     return summary, rows, kept
 
 
 NORMAL_THRESHOLDS_DEG = (11.25, 22.5, 30.0)
 
 
-def score_heads(pred: Predictor, prepared: Path) -> dict:
+def score_heads(pred: Predictor, prepared: Path, unseen_by: tuple[Path, ...] = ()) -> dict:
     """A multi-task model's extra maps against the test split's rendered ones, on the network's output grid,
     each image weighing the same: normals by angular error on person pixels (mean, share under 11.25, 22.5 and
     30 degrees), the matte by IoU at 0.5 and SAD (sum of absolute differences / 1000, as matting reports it)."""
     try:
-        ds = DepthSplit(prepared, "test", pred.cfg.norm, heads=pred.tasks)
+        ds = test_split(prepared, pred.cfg.norm, unseen_by, heads=pred.tasks)
     except ValueError as exc:  # renders older than normal.exr/matte.exr: depth is still scored
         return {"skipped": str(exc).split(":")[0] + ": no normal/matte targets"}
     per: dict[str, list[float]] = {}
@@ -200,9 +211,11 @@ def write_results(out: Path, summary: dict, rows: list[dict], kept: dict) -> Non
         np.savez_compressed(fh, **kept)
 
 
-def evaluate_to(checkpoint: Path, prepared: Path, out: Path | None = None, progress=None) -> tuple[dict, Path]:
+def evaluate_to(
+    checkpoint: Path, prepared: Path, out: Path | None = None, progress=None, unseen_by: tuple[Path, ...] = ()
+) -> tuple[dict, Path]:
     """evaluate() and write its files to `out` (default reports/eval/MODEL); returns the summary and the folder."""
-    summary, rows, kept = evaluate(checkpoint, prepared, progress=progress)
+    summary, rows, kept = evaluate(checkpoint, prepared, progress=progress, unseen_by=unseen_by)
     out = Path(out) if out else Path("reports/eval") / summary["model"]
     write_results(out, summary, rows, kept)
     return summary, out

@@ -305,6 +305,13 @@ def evaluate(
     fx: Annotated[Optional[float], typer.Option(help="with --rgbd: focal length in pixels for every capture")] = None,
     fov: Annotated[Optional[float], typer.Option(help="with --rgbd: horizontal field of view in degrees")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N")] = None,
+    unseen_by: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            help="score only test people in no train/val split of this prepared folder (repeatable; same seed): "
+            "for a model fine-tuned from one trained there"
+        ),
+    ] = None,
     force: ForceOpt = False,
 ):
     """Depth metrics on the test split's head pixels (metric, scale-invariant), face relief, by yaw bin.
@@ -334,7 +341,11 @@ def evaluate(
     try:
         with bars:
             summary, _ = evaluate_to(
-                ckpt, prepared, out, lambda total: bars.enter_context(bar("evaluate", total, "images"))
+                ckpt,
+                prepared,
+                out,
+                lambda total: bars.enter_context(bar("evaluate", total, "images")),
+                tuple(unseen_by or ()),
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

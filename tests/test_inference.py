@@ -497,3 +497,20 @@ def test_pipes_named_like_photos_are_never_opened(tmp_path):
     assert find_images(tmp_path) == [tmp_path / "a.jpg"]
     with pytest.raises(FileNotFoundError, match="b.jpg: not a regular file"):
         find_images(tmp_path / "b.jpg")
+
+
+def test_evaluate_can_score_only_people_another_split_never_trained_on(checkpoint, prepared, tmp_path):
+    """--unseen-by: test people found in a train or val split of another prepared folder are left out."""
+    import shutil
+
+    from facedepth.evaluate import evaluate
+
+    plain, _, _ = evaluate(checkpoint, prepared, keep_predictions=0)
+    same, _, _ = evaluate(checkpoint, prepared, keep_predictions=0, unseen_by=(prepared,))
+    assert same["test_images"] == plain["test_images"] and same["unseen_by"] == [str(prepared)]
+    other = tmp_path / "other"
+    shutil.copytree(prepared, other)
+    shutil.rmtree(other / "train")
+    shutil.copytree(other / "test", other / "train")  # a run that trained on this test split's people
+    with pytest.raises(ValueError, match="empty after leaving out the people of"):
+        evaluate(checkpoint, prepared, keep_predictions=0, unseen_by=(other,))
