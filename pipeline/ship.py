@@ -95,7 +95,7 @@ def ship(
         lines += [
             "Data (frames / people): "
             + ", ".join(f"{s} {frames.get(s)} / {people.get(s)}" for s in frames)
-            + " (reports/reference/dataset).",
+            + f" ({data_summary.parent}).",
             "",
         ]
     for i, (split, folder) in enumerate(evals.items()):
@@ -121,14 +121,21 @@ def ship(
 
 
 def _base_run(init: str) -> str:
-    """What a fine-tuned model started from: the file, and its own steps and compute when it is at hand."""
+    """What a fine-tuned model started from: the file, its own steps and compute when it is at hand, and what
+    it started from in turn."""
+    return f"{_lineage(init)}, then this schedule fine-tunes its weights"
+
+
+def _lineage(init: str, depth: int = 0) -> str:
     from facedepth.checkpoint import read_state
 
-    if not Path(init).is_file():
-        return f"`{init}` (this schedule fine-tunes its weights)"
+    if not Path(init).is_file() or depth > 5:
+        return f"`{init}`"
     base = read_state(Path(init))
     hours = base.get("train_seconds", 0.0) / 3600
-    return f"`{init}`: {base['step']} steps of its own ({hours:.2f} h), then this schedule fine-tunes its weights"
+    text = f"`{init}` ({base['step']} steps, {hours:.2f} h)"
+    parent = base["config"].get("init")
+    return f"{text}, itself from {_lineage(parent, depth + 1)}" if parent else text
 
 
 def _augmentation(aug: dict) -> str:
