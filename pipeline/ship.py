@@ -78,7 +78,7 @@ def ship(
         f"{cfg['canonical_focal']} x width (facedepth/depthnorm.py) |",
         f"| training data | synthetic renders of profile `{profile}` (seed {cfg['seed']}: other people than the "
         f"default profile's seed 0) |",
-        f"| schedule | {state['step']} optimiser steps of batch {cfg['batch_size']}, Adam lr {cfg['lr']:g} "
+        f"| schedule | {_steps(state['step'], cfg['steps'])} of batch {cfg['batch_size']}, Adam lr {cfg['lr']:g} "
         f"{cfg['lr_schedule']}, EMA {cfg['ema']:g}, hybrid loss {cfg['loss']} |",
         f"| augmentation | {_augmentation(cfg.get('augment', {}))} |",
         *([f"| initialised from | {_base_run(cfg['init'])} |"] if cfg.get("init") else []),
@@ -118,6 +118,11 @@ def ship(
     card = out.with_suffix(".md")
     atomic_write_text(card, "\n".join(lines))
     return card
+
+
+def _steps(step: int, planned: int) -> str:
+    """The weights' optimiser steps; those of a run whose best validation came before its schedule's end say so."""
+    return f"{step} optimiser steps" if step >= planned else f"{step} of {planned} optimiser steps (best validation)"
 
 
 def _base_run(init: str) -> str:

@@ -73,7 +73,7 @@ def test_shipped_weights_are_weights_only_small_and_match_their_card():
     assert path.stat().st_size < 25 * 2**20
     card = (ROOT / "facedepth/weights/reference.md").read_text()
     assert hashlib.sha256(path.read_bytes()).hexdigest() in card
-    assert f"{state['step']} optimiser steps" in card and state["config"]["seed"] == 1
+    assert f"| schedule | {state['step']} " in card and "optimiser steps" in card and state["config"]["seed"] == 1
 
 
 def _run_python_block(doc: str, cwd, photos=None) -> str:
