@@ -105,7 +105,7 @@ class Camera:
 @dataclass(frozen=True)
 class Background:
     kind: str
-    distance_m: float  # behind the head centre, along the view axis
+    distance_m: float  # walls and rooms: behind the head centre along the view axis; HDRI: the backdrop sphere radius
     rgb: tuple[float, float, float]
     scale: float
     seed: int
