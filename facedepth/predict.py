@@ -127,12 +127,11 @@ class Predictor:
         self.input_hw = checkpoint_input_hw(state)
         self.batch = max(1, batch)
         self.runtime = runtime
-        # a multi-task model's extra maps (ONNX files hold depth only)
-        self.tasks = tasks_of(self.model) if runtime == "torch" else ()
+        self.tasks = tasks_of(self.model)  # a multi-task model's extra maps
         if runtime == "onnx":
             from facedepth.runtime import as_onnx
 
-            self.model = as_onnx(self.model, torch.zeros(1, 3, *self.input_hw))
+            self.model = as_onnx(self.model, torch.zeros(1, 3, *self.input_hw), tasks=self.tasks)
         self._locator = None
 
     @torch.no_grad()
@@ -165,11 +164,15 @@ class Predictor:
         heads = heads[::-1]
         return [hd.region(aspect) for hd in heads], heads, person
 
-    def predict(self, image, fx: float | None = None, crop: bool = True, bgr: bool = False) -> Prediction:
+    def predict(
+        self, image, fx: float | None = None, crop: bool = True, bgr: bool = False, extras=None
+    ) -> Prediction:
         """A photo (RGB uint8 array, PIL image or path; see `as_rgb`) -> full-size metric depth and validity.
 
         `fx`: the photo's focal length in its pixels; without it, a DEFAULT_FOV_DEG horizontal field of view.
         `crop=False` predicts the whole photo letterboxed (for photos already framed like the training data).
+        `extras`: which of a multi-task model's maps to make at the photo's size (None: all; the live demo
+        asks only for the matte, which sharpens the person's outline, since pasting normals costs time).
         """
         rgb = as_rgb(image, bgr)
         if fx is not None and not (np.isfinite(fx) and fx > 0):
@@ -177,22 +180,29 @@ class Predictor:
         h, w = rgb.shape[:2]
         fx = fx or default_intrinsics(w, h)[0, 0]
         regions, heads, person = self.locate(rgb, crop)
-        keep = with_heads(person > 0.5, heads) if heads else None
-        depth, valid, extra = self.maps_in(rgb, regions, fx, keep)
+        depth, valid, extra = self.maps_in(rgb, regions, fx, extras=extras)
+        if heads:  # depth only on the located people
+            keep = with_heads(on_person(person, extra.get("matte")), heads)
+            depth[~keep], valid[~keep] = np.nan, False
+            if "normal" in extra:
+                extra["normal"][~keep] = np.nan
         return Prediction(depth, valid, regions, len(heads), person, heads, extra.get("normal"), extra.get("matte"))
 
     def depth_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None):
         """Photo-sized metric depth (NaN elsewhere) and validity from these crops (see maps_in)."""
         return self.maps_in(rgb, regions, fx, keep)[:2]
 
-    def maps_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None):
+    def maps_in(
+        self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None, extras=None
+    ):
         """(depth, valid, extra maps) from these crops, predicted in batches and warped back where `keep` holds
         (None: wherever a crop lies; a matte wherever its crop lies); later crops win overlaps. Normals are turned
-        with their crop's roll back into the photo's axes."""
+        with their crop's roll back into the photo's axes. `extras`: the tasks wanted (None: all the model has)."""
         h, w = rgb.shape[:2]
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
-        extra = {t: np.full((h, w, 3) if t == "normal" else (h, w), np.nan, np.float32) for t in self.tasks}
+        tasks = [t for t in self.tasks if extras is None or t in extras]
+        extra = {t: np.full((h, w, 3) if t == "normal" else (h, w), np.nan, np.float32) for t in tasks}
         scratch = np.zeros((h, w), bool)
         for start in range(0, len(regions), self.batch):
             chunk = regions[start : start + self.batch]
@@ -207,11 +217,21 @@ class Predictor:
                     paste(extra["matte"], scratch, r, out["matte"][i, 0])
         if "normal" in extra:  # bilinear warping shortens vectors; invalid pixels stay NaN
             n = extra["normal"]
-            n /= np.maximum(np.linalg.norm(np.nan_to_num(n), axis=-1, keepdims=True), 1e-6)
+            n[valid] /= np.maximum(np.linalg.norm(n[valid], axis=-1, keepdims=True), 1e-6)
             n[~valid] = np.nan
         return depth, valid, extra
 
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
+
+
+def on_person(person: np.ndarray, matte: np.ndarray | None = None) -> np.ndarray:
+    """Where depth is kept: the locator's person probability over 0.5, or, from a network with a matte head, the
+    mean of the two (the matte is sharper, at the crop's resolution; the locator tells people from each other
+    and from backdrop clutter). benchmarks/localise.py measures both: coverage of the person and depth on the
+    backdrop (docs/localise_benchmark.txt)."""
+    if matte is None:
+        return person > 0.5
+    return 0.5 * (person + np.nan_to_num(matte)) > 0.5
 
 
 def rolled(normal: np.ndarray, roll: float) -> np.ndarray:

@@ -42,7 +42,7 @@ def run(
             if not ok:
                 break
             t = time.perf_counter()
-            pred = predictor.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), crop=crop)
+            pred = predictor.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), crop=crop, extras=("matte",))
             rate = 1 / max(time.perf_counter() - t, 1e-6)
             fps = 0.9 * fps + 0.1 * rate if frames else rate  # smoothed model FPS
             view = np.concatenate([bgr, cv2.cvtColor(colourise(pred.depth, pred.valid), cv2.COLOR_RGB2BGR)], 1)

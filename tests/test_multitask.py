@@ -15,7 +15,7 @@ from facedepth.data import DepthSplit
 from facedepth.losses import HybridLoss, head_terms
 from facedepth.models import build
 from facedepth.models.heads import tasks_of
-from facedepth.predict import rolled
+from facedepth.predict import on_person, rolled
 
 HEADS = ["normal", "matte"]
 
@@ -35,6 +35,13 @@ def test_heads_add_maps_beside_an_unchanged_depth_output(name):
     assert tasks_of(model) == ("normal", "matte")
     plain = build(name, **opts)
     assert tasks_of(plain) == () and not any(k.startswith("heads.") for k in plain.state_dict())  # old files load
+
+
+def test_a_matte_sharpens_where_depth_is_kept_but_never_adds_another_blob():
+    person = np.array([[0.0, 0.6, 0.6, 0.45, 1.0]])
+    matte = np.array([[1.0, 0.9, 0.2, 0.7, np.nan]])  # NaN: outside every crop
+    assert on_person(person).tolist() == [[False, True, True, False, True]]
+    assert on_person(person, matte).tolist() == [[False, True, False, True, False]]
 
 
 def test_unknown_heads_are_refused_by_name():
@@ -140,3 +147,11 @@ def test_multitask_training_scoring_and_outputs(prepared, tmp_path):
     normal = exr.read_normals(tmp_path / "out" / "photo.normal.exr")
     assert normal.shape == (60, 80, 3) and np.allclose(np.linalg.norm(normal, axis=-1), 1, atol=1e-3)
     assert math.isfinite(float(normal.mean()))
+    from facedepth.predict import Predictor
+
+    rgb = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 2)
+    a = Predictor(tmp_path / "m" / "best.pt").predict(rgb)
+    b = Predictor(tmp_path / "m" / "best.pt", runtime="onnx").predict(rgb, extras=("matte",))
+    assert b.normal is None and a.normal is not None  # only the maps asked for
+    assert np.allclose(a.matte, b.matte, atol=1e-3, equal_nan=True)  # ONNX carries every head
+    assert (a.valid != b.valid).mean() < 1e-3
