@@ -164,9 +164,7 @@ class Predictor:
         heads = heads[::-1]
         return [hd.region(aspect) for hd in heads], heads, person
 
-    def predict(
-        self, image, fx: float | None = None, crop: bool = True, bgr: bool = False, extras=None
-    ) -> Prediction:
+    def predict(self, image, fx: float | None = None, crop: bool = True, bgr: bool = False, extras=None) -> Prediction:
         """A photo (RGB uint8 array, PIL image or path; see `as_rgb`) -> full-size metric depth and validity.
 
         `fx`: the photo's focal length in its pixels; without it, a DEFAULT_FOV_DEG horizontal field of view.
@@ -192,9 +190,7 @@ class Predictor:
         """Photo-sized metric depth (NaN elsewhere) and validity from these crops (see maps_in)."""
         return self.maps_in(rgb, regions, fx, keep)[:2]
 
-    def maps_in(
-        self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None, extras=None
-    ):
+    def maps_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None, extras=None):
         """(depth, valid, extra maps) from these crops, predicted in batches and warped back where `keep` holds
         (None: wherever a crop lies; a matte wherever its crop lies); later crops win overlaps. Normals are turned
         with their crop's roll back into the photo's axes. `extras`: the tasks wanted (None: all the model has)."""

@@ -22,7 +22,7 @@ HAIR_STYLES = ("none", "buzz", "short", "medium", "long", "curly", "coily", "pon
 GARMENTS = ("crew", "v_neck", "collared", "hoodie", "jacket")
 LIGHT_TYPES = ("POINT", "AREA", "SPOT", "SUN")
 HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")  # bpy's studiolights/world
-BACKGROUND_KINDS = ("hdri", "plaster", "corner", "shelf", "door", "plain", "noise", "checker", "waves")
+BACKGROUND_KINDS = ("hdri", "plaster", "corner", "shelf", "door")
 DENOISERS = ("OPENIMAGEDENOISE", "NONE")
 DEVICES = ("auto", "cpu", "cuda", "optix")
 SPLITS = ("train", "val", "test")
@@ -97,7 +97,7 @@ class LightingParams:
 
 @dataclass(frozen=True)
 class BackgroundParams:
-    kinds: tuple[str, ...] = ("hdri", "plaster", "corner", "shelf", "door")  # also: plain, noise, checker, waves
+    kinds: tuple[str, ...] = BACKGROUND_KINDS
     distance_m: Range = (0.3, 1.5)  # wall distance behind the head centre
     hdri_distance_m: Range = (1.5, 5.0)  # radius of the backdrop sphere the HDRI is projected on
     value: Range = (0.08, 0.85)  # wall brightness

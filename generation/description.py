@@ -107,7 +107,6 @@ class Background:
     kind: str
     distance_m: float  # walls and rooms: behind the head centre along the view axis; HDRI: the backdrop sphere radius
     rgb: tuple[float, float, float]
-    scale: float
     seed: int
 
 
@@ -145,10 +144,13 @@ class Frame:
 
 
 RENAMED = {"shirt_rgb": "garment_rgb"}  # identity fields renamed since frames were first written: old JSON reads
+DROPPED = {"scale"}  # background fields of removed features (the flat walls' pattern scale): old JSON reads
 
 
 def frame_from_dict(d: dict) -> Frame:
     """Inverse of Frame.to_dict (the JSON next to each frame): typed, unknown keys rejected, later fields defaulted."""
     if isinstance(d, dict) and isinstance(d.get("identity"), dict):
         d = {**d, "identity": {RENAMED.get(k, k): v for k, v in d["identity"].items()}}
+    if isinstance(d, dict) and isinstance(d.get("background"), dict):
+        d = {**d, "background": {k: v for k, v in d["background"].items() if k not in DROPPED}}
     return schema.build(Frame, d, "description")

@@ -1,7 +1,7 @@
 """From a frame description to every value the renderer sets: pure numpy, no Blender.
 
 `realise(frame)` computes geometry (posed vertices, hair strands), object
-poses (camera, wall, lights) and material values (colours, roughness,
+poses (camera, backdrop, lights) and material values (colours, roughness,
 pattern) for one frame. The Blender backend copies these values into its
 scene and computes nothing, so everything that reaches the image is
 unit-testable here, and a frame's JSON plus this code renders it again.
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from fdcore.labels import BEARD, BROWS, EYE, NO_PART
+from fdcore.schema import BACKGROUND_KINDS
 from generation import garment, geometry, glasses, hair, human, room
 from generation.assets import LUMA, base_mesh, hdri_luminance, hdri_mean_rgb, vertex_groups
-from generation.description import Background, Frame, Identity, Light
+from generation.description import Frame, Identity, Light
 from generation.mesh import MeshData
 
 LIGHT_SKIN = np.array([0.62, 0.40, 0.29])  # linear RGB
 DARK_SKIN = np.array([0.085, 0.042, 0.025])
 SUN_W_PER_UNIT = 100.0  # a sun's `power_w` is spread over 100 m^2 of irradiance (Blender sun strength in W/m^2)
-WALL_OVERSCAN = 2.0  # the wall spans twice the view at its depth, so no edge shows under any roll or shift
 HDRI_REFERENCE = 0.5  # mean luminance an HDRI is scaled to at environment strength 1
 EXPOSURE_REFERENCE = 3.1  # irradiance at the face (W/m^2) that a camera exposes a mid-tone face at 0 EV
 MID_SKIN = 0.2  # luminance of the skin albedo that face-priority metering treats as the mid tone
@@ -109,15 +109,6 @@ class WorldLook:
 
 
 @dataclass(frozen=True)
-class WallLook:
-    rgb: tuple[float, float, float]
-    pattern: str | None  # node that modulates the paint, None for plain
-    pattern_weight: float
-    scale: float
-    offset: tuple[float, float, float]
-
-
-@dataclass(frozen=True)
 class Realised:
     vertices: np.ndarray  # (n, 3) posed mesh, world
     eyes_world: np.ndarray  # (3,) the posed eye centre
@@ -135,7 +126,6 @@ class Realised:
     camera_matrix: np.ndarray  # 4x4 world, Blender camera axes
     focal_mm: float
     sensor_mm: float
-    wall_matrix: np.ndarray | None  # 4x4: the unit quad scaled, facing the camera; None without a legacy wall
     lights: list[LightSetup]
     skin: SkinLook
     iris_rgb: tuple[float, float, float]
@@ -143,7 +133,6 @@ class Realised:
     hair_melanin: float
     fur_melanin: float  # brows, lashes and beard: a little darker than the scalp hair
     hair_redness: float
-    wall: WallLook | None  # the legacy flat wall (kinds plain/noise/checker/waves)
 
     @property
     def film_gains(self) -> tuple[float, float, float]:
@@ -218,17 +207,6 @@ def garment_colour(rgb) -> tuple[float, float, float]:
     """Garments are less saturated than random RGB; keep them plausible."""
     h, s, v = colorsys.rgb_to_hsv(*rgb)
     return colorsys.hsv_to_rgb(h, s * 0.7, v)
-
-
-def wall_look(bg: Background) -> WallLook:
-    pattern = None if bg.kind == "plain" else bg.kind
-    return WallLook(
-        rgb=bg.rgb,
-        pattern=pattern,
-        pattern_weight=0.0 if pattern is None else 0.6,
-        scale=bg.scale,
-        offset=(bg.seed % 997 / 97.0, bg.seed % 991 / 89.0, 0.0),
-    )
 
 
 def head_vertices(rest: np.ndarray) -> np.ndarray:
@@ -404,8 +382,8 @@ def glasses_mesh(frame: Frame, points: np.ndarray, rest: np.ndarray, pivot: np.n
     return MeshData(_pose(frame, mesh.vertices, pivot), mesh.quads, mesh.slots)
 
 
-def backdrop(frame: Frame) -> MeshData | None:
-    """The HDRI sphere around the head, or room geometry behind it; None for the legacy flat wall."""
+def backdrop(frame: Frame) -> MeshData:
+    """The HDRI sphere around the head, or room geometry behind it."""
     bg, cam = frame.background, frame.camera
     M = np.asarray(cam.world_from_cam)
     head = M[:3, :3].T @ (-M[:3, 3])  # the eyes (world origin) in camera axes
@@ -416,9 +394,12 @@ def backdrop(frame: Frame) -> MeshData | None:
                 f"({head[2]:.2f} m away); raise render.background.hdri_distance_m"
             )
         return room.sphere(bg.distance_m)
-    if bg.kind in ("plaster", "corner", "shelf", "door"):
+    if bg.kind in BACKGROUND_KINDS:
         return room.room(bg.kind, float(head[2]), bg.distance_m, M[:3, 3], M[:3, 2], bg.rgb, bg.seed)
-    return None
+    raise ValueError(
+        f"frame {frame.name}: background kind {bg.kind!r} is not rendered by this version (the flat walls plain, "
+        f"noise, checker and waves were removed after 0.3.0); set background.kind to one of {list(BACKGROUND_KINDS)}"
+    )
 
 
 def world_look(frame: Frame) -> WorldLook:
@@ -468,19 +449,6 @@ def camera_matrix(frame: Frame) -> np.ndarray:
     return M
 
 
-def wall_matrix(frame: Frame) -> np.ndarray:
-    """The unit quad placed `background.distance_m` behind the head, facing the camera, covering the view."""
-    cam = frame.camera
-    M = np.asarray(cam.world_from_cam)
-    depth = cam.distance_m + frame.background.distance_m
-    half_fov = np.arctan(cam.sensor_mm / 2 / cam.focal_mm)
-    size = 2 * depth * np.tan(half_fov) * WALL_OVERSCAN
-    W = np.eye(4)
-    W[:3, :3] = M[:3, :3] @ geometry.CV_TO_BLENDER_CAM * size
-    W[:3, 3] = M[:3, 3] + M[:3, 2] * depth
-    return W
-
-
 def light_setup(light: Light) -> LightSetup:
     loc = np.asarray(light.location)
     M = np.eye(4)
@@ -503,7 +471,6 @@ def realise(frame: Frame) -> Realised:
     rest = points[human.topology().vert_index]
     head = frame.head_world_rotation()
     posed = human.pose(rest, frame.body_yaw_deg, head, pivot)
-    legacy_wall = frame.background.kind in ("plain", "noise", "checker", "waves")
     world = world_look(frame)
     irradiance = illuminant(frame, world)
     return Realised(
@@ -523,7 +490,6 @@ def realise(frame: Frame) -> Realised:
         camera_matrix=camera_matrix(frame),
         focal_mm=frame.camera.focal_mm,
         sensor_mm=frame.camera.sensor_mm,
-        wall_matrix=wall_matrix(frame) if legacy_wall else None,
         lights=[light_setup(light) for light in frame.lights],
         skin=skin_look(ident),
         iris_rgb=ident.iris_rgb,
@@ -531,5 +497,4 @@ def realise(frame: Frame) -> Realised:
         hair_melanin=ident.hair_melanin,
         fur_melanin=min(1.0, ident.hair_melanin + 0.15),
         hair_redness=ident.hair_redness,
-        wall=wall_look(frame.background) if legacy_wall else None,
     )

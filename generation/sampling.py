@@ -192,9 +192,15 @@ def sample_background(p: RenderParams, rng: np.random.Generator) -> Background:
         kind=str(rng.choice(b.kinds)),
         distance_m=_u(rng, b.distance_m),
         rgb=_rgb(rgb**2.2),
-        scale=float(rng.uniform(2, 30)),
-        seed=int(rng.integers(2**31)),
+        seed=_after_unused_draw(rng),
     )
+
+
+def _after_unused_draw(rng: np.random.Generator) -> int:
+    """The backdrop's seed, one draw after where the removed flat walls drew their pattern scale: every later
+    draw of the frame's stream stays where it was, so existing renders regenerate exactly."""
+    rng.uniform(2, 30)
+    return int(rng.integers(2**31))
 
 
 def sample_world(p: RenderParams, rng: np.random.Generator, strength: float) -> Environment:

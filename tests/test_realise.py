@@ -53,17 +53,14 @@ def test_posed_vertices_and_eyes_agree_with_the_pose(params):
     assert 0 < uv[0, 0] < frame.camera.width and 0 < uv[0, 1] < frame.camera.height and z[0] > 0
 
 
-def test_wall_faces_the_camera_behind_the_head_and_fills_the_view(params):
-    for i in range(4):
-        frame = sample_frame(params, i)
-        assert realise(frame).wall_matrix is None  # the default kinds are rooms and backdrops, not a flat wall
-        frame = dataclasses.replace(frame, background=dataclasses.replace(frame.background, kind="plain"))
-        W = realise(frame).wall_matrix
-        cam = frame.camera
-        corners = np.array([[x, y, 0, 1] for x in (-0.5, 0.5) for y in (-0.5, 0.5)]) @ W.T
-        uv, z = geometry.project(cam.K, cam.cam_from_world, corners[:, :3])
-        np.testing.assert_allclose(z, cam.distance_m + frame.background.distance_m, rtol=1e-9)  # parallel to the image
-        assert uv[:, 0].min() < 0 and uv[:, 0].max() > cam.width and uv[:, 1].min() < 0 and uv[:, 1].max() > cam.height
+def test_a_frame_of_the_removed_flat_walls_reads_and_names_the_kinds_to_render(params):
+    frame = sample_frame(params, 0)
+    old = frame.to_dict()
+    old["background"] = {**old["background"], "kind": "checker", "scale": 12.0}  # as 0.3.0 wrote it
+    legacy = frame_from_dict(json.loads(json.dumps(old)))
+    assert legacy.background.kind == "checker"
+    with pytest.raises(ValueError, match=r"kind 'checker' is not rendered.*one of \['hdri', 'plaster'"):
+        realise(legacy)
 
 
 def test_lights_aim_at_the_head_and_suns_use_irradiance(params):

@@ -4,8 +4,9 @@ Each comes as published (`facedepth`, `unet_simple`, `bts`, `densedepth`: the
 paper profile's models, parameter counts tested) and as a CPU-sized `_lite`
 variant (the default profile's). Every model maps a (B, 3, H, W) image to
 (B, 1, H/2, W/2) normalised depth in [0, 1] (see facedepth.depthnorm), for any
-H and W; lite U-Net and encoder-decoder variants can add normal and matte heads. Lite variants take options (a different timm `encoder`, widths);
-published ones take none, so a name always means one architecture.
+H and W; lite U-Net and encoder-decoder variants can add normal and matte heads.
+Lite variants take options (a different timm `encoder`, widths); published ones
+take none, so a name always means one architecture.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ def facedepth_lite(pretrained=False, encoder="mobilenetv2_100", decoder_width=0.
 
 
 def densedepth_lite(pretrained=False, encoder="densenet121", decoder_width=0.5, heads=()):
+    """facedepth_lite's encoder-decoder on a DenseNet-121: the published pair differ the same way (FaceDepth is
+    DenseDepth's decoder on a MobileNetV2), so the lite pair is one architecture with the two papers' encoders."""
     return facedepth_lite(pretrained, encoder, decoder_width, heads)
 
 
 def bts_lite(pretrained=False, encoder="resnet34", num_features=128):
+    """BTS's local planar guidance decoder on a timm encoder (ResNet-34 here; params.yaml picks ResNet-18)."""
     return BTS(timm_encoder(encoder, pretrained), num_features)
 
 

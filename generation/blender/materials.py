@@ -12,7 +12,7 @@ import bpy
 
 from generation import human
 from generation.blender import node_json
-from generation.realise import FabricLook, SkinLook, WallLook, WorldLook
+from generation.realise import FabricLook, SkinLook, WorldLook
 
 
 def _new(name: str, label: int):
@@ -471,35 +471,3 @@ def update_hair(mat, melanin: float, redness: float) -> None:
     bsdf = mat.node_tree.nodes["bsdf"]
     bsdf.inputs["Melanin"].default_value = melanin
     bsdf.inputs["Melanin Redness"].default_value = redness
-
-
-def wall():
-    """Background wall: plain paint, mottled plaster, tiles or waves, chosen per frame."""
-    mat, nt, out = _new("wall", human.BACKGROUND)
-    bsdf = _add(nt, "ShaderNodeBsdfPrincipled", "bsdf", **{"Roughness": 0.8})
-    coords = _add(nt, "ShaderNodeTexCoord")
-    mapping = _add(nt, "ShaderNodeMapping", "mapping")
-    _link(nt, coords.outputs["Object"], mapping.inputs["Vector"])
-    for kind, node, inputs in (
-        ("noise", "ShaderNodeTexNoise", {"Detail": 6.0}),
-        ("checker", "ShaderNodeTexChecker", {"Color1": (1, 1, 1, 1), "Color2": (0.55, 0.55, 0.55, 1)}),
-        ("waves", "ShaderNodeTexWave", {"Distortion": 4.0, "Detail": 3.0}),
-    ):
-        _link(nt, mapping.outputs["Vector"], _add(nt, node, kind, **inputs).inputs["Vector"])  # node named by kind
-    mix = _mix(nt, "pattern", "MULTIPLY")
-    _link(nt, mix.outputs[2], bsdf.inputs["Base Color"])
-    _link(nt, bsdf.outputs[0], out.inputs["Surface"])
-    return mat
-
-
-def update_wall(mat, look: WallLook) -> None:
-    nt = mat.node_tree
-    mix = nt.nodes["pattern"]
-    for link in list(mix.inputs[7].links):
-        nt.links.remove(link)
-    mix.inputs[6].default_value = (*look.rgb, 1.0)
-    mix.inputs["Factor"].default_value = look.pattern_weight
-    if look.pattern is not None:
-        nt.links.new(nt.nodes[look.pattern].outputs["Fac"], mix.inputs[7])
-    nt.nodes["mapping"].inputs["Scale"].default_value = (look.scale,) * 3
-    nt.nodes["mapping"].inputs["Location"].default_value = look.offset

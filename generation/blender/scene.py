@@ -107,7 +107,6 @@ class BlenderScene:
             "teeth": materials.plain("teeth", pass_index(human.MOUTH, labels.TEETH), (0.78, 0.74, 0.66), 0.25, 0.1),
             "hair": materials.hair(),
             **{key: materials.hair(key, pass_index(human.HAIR, part)) for key, part in FUR_PARTS},
-            "wall": materials.wall(),
             "fabric": materials.fabric("fabric"),
             "inner": materials.fabric("inner"),
             "glasses": materials.glasses_frame(),
@@ -122,7 +121,6 @@ class BlenderScene:
                 materials.mark_person(mat)
         self.human = self._build_human()
         self.curves = {"hair": None, **{key: None for key, _ in FUR_PARTS}}
-        self.wall = self._build_wall()
         self.meshes = {name: self._empty(name, mats) for name, mats in MESH_SLOTS.items()}
         backdrop = self.meshes["backdrop"]  # seen by the camera only: the world HDRI lights the scene
         backdrop.visible_diffuse = backdrop.visible_glossy = backdrop.visible_transmission = False
@@ -275,14 +273,6 @@ class BlenderScene:
         obj.hide_render = data is None
         bpy.data.meshes.remove(old)
 
-    def _build_wall(self):
-        mesh = bpy.data.meshes.new("wall")
-        mesh.from_pydata([(-0.5, -0.5, 0), (0.5, -0.5, 0), (0.5, 0.5, 0), (-0.5, 0.5, 0)], [], [(0, 1, 2, 3)])
-        mesh.materials.append(self.mats["wall"])
-        obj = bpy.data.objects.new("wall", mesh)
-        self.scene.collection.objects.link(obj)
-        return obj
-
     # -- per frame: copy the realised values, compute nothing ------------
     def apply(self, frame: Frame, r: Realised) -> None:
         mesh = self.human.data
@@ -311,10 +301,6 @@ class BlenderScene:
         self.camera.data.lens = r.focal_mm
         self.camera.data.sensor_width = r.sensor_mm
         self.camera.matrix_world = _matrix(r.camera_matrix)
-        self.wall.hide_render = r.wall is None
-        if r.wall is not None:
-            self.wall.matrix_world = _matrix(r.wall_matrix)
-            materials.update_wall(self.mats["wall"], r.wall)
         self._set_lights(r.lights)
         self.balance.default_value = (*r.film_gains, 1.0)  # exposure too: see Realised.film_gains
         sc = self.scene
