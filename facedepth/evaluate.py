@@ -116,9 +116,15 @@ def score_all(ds: DepthSplit, predictions: Iterator[tuple[int, np.ndarray]], kee
     return rows, {"index": np.array(kept_index, np.int64), "depth": depth}
 
 
-def _predictions(pred: Predictor, ds: DepthSplit, advance=lambda n: None) -> Iterator[tuple[int, np.ndarray]]:
-    for x, *_, idx in DataLoader(ds, batch_size=8):
-        metric = pred.to_metric(pred.normalized(x).cpu().numpy(), ds.scales[idx.numpy()].reshape(-1, 1, 1, 1))
+def _predictions(
+    pred: Predictor, ds: DepthSplit, advance=lambda n: None, heads: HeadScores | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, metric depth) per test image; a multi-task model's extra maps go to `heads` in the same pass."""
+    for x, _, valid, _, idx, *targets in DataLoader(ds, batch_size=8):
+        out = pred.outputs(x) if heads is not None else {"depth": pred.normalized(x)}
+        if heads is not None and targets:
+            heads.add(out, targets[0], valid)
+        metric = pred.to_metric(out["depth"].cpu().numpy(), ds.scales[idx.numpy()].reshape(-1, 1, 1, 1))
         advance(len(idx))
         yield from zip(idx.tolist(), metric[:, 0])
 
@@ -142,8 +148,15 @@ def evaluate(
             f"trained on {w}x{h}; evaluate on data prepared at the training resolution "
             f"(prepare.resolution: [{w}, {h}])"
         )
+    heads, skipped = None, None
+    if pred.tasks:  # scored in the same pass over the test split as depth
+        try:
+            ds = test_split(prepared, cfg.norm, unseen_by, heads=pred.tasks)
+            heads = HeadScores()
+        except ValueError as exc:  # renders older than normal.exr/matte.exr: depth is still scored
+            skipped = {"skipped": str(exc).split(":")[0] + ": no normal/matte targets"}
     advance = progress(2 * len(ds)) if progress else (lambda n: None)
-    rows, kept = score_all(ds, _predictions(pred, ds, advance), keep_predictions)
+    rows, kept = score_all(ds, _predictions(pred, ds, advance, heads), keep_predictions)
     effects = test_split(prepared, cfg.norm, unseen_by, augment=CAMERA_EFFECTS, seed=0)
     effect_rows, _ = score_all(effects, _predictions(pred, effects, advance), 0)
     model = pred.model
@@ -159,24 +172,24 @@ def evaluate(
     if unseen_by:
         summary["unseen_by"] = [str(p) for p in unseen_by]
     if pred.tasks:
-        summary["heads"] = score_heads(pred, prepared, unseen_by)
+        summary["heads"] = heads.summary() if heads is not None else skipped
     return summary, rows, kept
 
 
 NORMAL_THRESHOLDS_DEG = (11.25, 22.5, 30.0)
 
 
-def score_heads(pred: Predictor, prepared: Path, unseen_by: tuple[Path, ...] = ()) -> dict:
+class HeadScores:
     """A multi-task model's extra maps against the test split's rendered ones, on the network's output grid,
     each image weighing the same: normals by angular error on person pixels (mean, share under 11.25, 22.5 and
     30 degrees), the matte by IoU at 0.5 and SAD (sum of absolute differences / 1000, as matting reports it)."""
-    try:
-        ds = test_split(prepared, pred.cfg.norm, unseen_by, heads=pred.tasks)
-    except ValueError as exc:  # renders older than normal.exr/matte.exr: depth is still scored
-        return {"skipped": str(exc).split(":")[0] + ": no normal/matte targets"}
-    per: dict[str, list[float]] = {}
-    for x, y, valid, _, _, targets in DataLoader(ds, batch_size=8):
-        out = pred.outputs(x)
+
+    def __init__(self):
+        self.per: dict[str, list[float]] = {}
+
+    def add(self, out: dict, targets: dict, valid: torch.Tensor) -> None:
+        """One batch: the network's outputs, the split's head targets and its valid (person) pixels."""
+        per = self.per
         for t, v in targets.items():
             got, want = out[t].cpu().numpy(), v.numpy()
             for i in range(len(want)):
@@ -194,7 +207,9 @@ def score_heads(pred: Predictor, prepared: Path, unseen_by: tuple[Path, ...] = (
                     union = ((p > 0.5) | (g > 0.5)).sum()
                     per.setdefault("matte.iou", []).append(float(((p > 0.5) & (g > 0.5)).sum() / max(union, 1)))
                     per.setdefault("matte.sad", []).append(float(np.abs(p - g).sum() / 1000))
-    return {k: float(np.mean(v)) for k, v in per.items()}
+
+    def summary(self) -> dict:
+        return {k: float(np.mean(v)) for k, v in self.per.items()}
 
 
 def write_results(out: Path, summary: dict, rows: list[dict], kept: dict) -> None:

@@ -124,7 +124,7 @@ def markdown_table(summaries: dict[str, dict], baselines: dict[str, dict]) -> st
 
 
 def heads_table(summaries: dict[str, dict]) -> list[str]:
-    """Multi-task models' extra outputs against the rendered ones (facedepth.evaluate.score_heads)."""
+    """Multi-task models' extra outputs against the rendered ones (facedepth.evaluate.HeadScores)."""
     scored = {n: s["heads"] for n, s in summaries.items() if s.get("heads") and "skipped" not in s["heads"]}
     if not scored:
         return []

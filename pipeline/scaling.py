@@ -243,7 +243,7 @@ def write_report(plan: Plan, out: Path) -> list[dict]:
         lines += [
             "",
             f"Extra heads on the {tests[0]} test split: normals' mean angular error and share under 22.5 degrees, "
-            "the matte's IoU (facedepth.evaluate.score_heads).",
+            "the matte's IoU (facedepth.evaluate.HeadScores).",
             "",
             "| point | normal mean (deg) | normal < 22.5 | matte IoU |",
             "|---|---|---|---|",
