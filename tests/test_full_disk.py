@@ -5,10 +5,12 @@ no special filesystem or privileges."""
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import ROOT, tiny_train_params, write_params
@@ -19,9 +21,18 @@ def facedepth_limited(*args: str, max_bytes: int) -> subprocess.CompletedProcess
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
 
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True, preexec_fn=limit
-    )
+    # DVC's own hash database (dvclive consults it) starts empty, as on a fresh clone: in a long-used checkout
+    # it outgrows the limit and the run fails there, before the write the test is about
+    with tempfile.TemporaryDirectory() as site:
+        env = {**os.environ, "DVC_SITE_CACHE_DIR": site}
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            preexec_fn=limit,
+            env=env,
+        )
 
 
 def test_prepare_onto_a_full_disk_names_it_and_leaves_nothing(rendered, tmp_path):
