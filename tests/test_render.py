@@ -38,7 +38,7 @@ def test_depth_matches_ray_plane_intersection(tmp_path):
     scene = BlenderScene(80, 60)
     realised = realise(frame)
     scene.apply(frame, realised)
-    for obj in (scene.human, scene.wall, *scene.curves.values(), *scene.meshes.values()):
+    for obj in (scene.human, *scene.curves.values(), *scene.meshes.values()):
         if obj:
             obj.hide_render = True
     # plane through a point 0.6 m in front of the camera, tilted 35 deg about camera x and 20 deg about y
