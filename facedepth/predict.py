@@ -192,8 +192,9 @@ class Predictor:
 
     def maps_in(self, rgb: np.ndarray, regions: list[Crop], fx: float, keep: np.ndarray | None = None, extras=None):
         """(depth, valid, extra maps) from these crops, predicted in batches and warped back where `keep` holds
-        (None: wherever a crop lies; a matte wherever its crop lies); later crops win overlaps. Normals are turned
-        with their crop's roll back into the photo's axes. `extras`: the tasks wanted (None: all the model has)."""
+        (None: wherever a crop lies; a matte wherever its crop lies, the highest where crops overlap, so a crop on
+        a false head never cuts a hole in the person); later crops win overlaps. Normals are turned with their
+        crop's roll back into the photo's axes. `extras`: the tasks wanted (None: all the model has)."""
         h, w = rgb.shape[:2]
         ih, iw = self.input_hw
         depth, valid = np.full((h, w), np.nan, np.float32), np.zeros((h, w), bool)
@@ -209,8 +210,10 @@ class Predictor:
                 if "normal" in extra:
                     for c, plane in enumerate(rolled(out["normal"][i], r.roll)):
                         paste(extra["normal"][..., c], scratch, r, plane, keep)
-                if "matte" in extra:
-                    paste(extra["matte"], scratch, r, out["matte"][i, 0])
+                if "matte" in extra:  # coverage: a pixel is the person's if any crop says so
+                    one = np.full((h, w), np.nan, np.float32)
+                    paste(one, scratch, r, out["matte"][i, 0])
+                    np.fmax(extra["matte"], one, out=extra["matte"])
         if "normal" in extra:  # bilinear warping shortens vectors; invalid pixels stay NaN
             n = extra["normal"]
             n[valid] /= np.maximum(np.linalg.norm(n[valid], axis=-1, keepdims=True), 1e-6)

@@ -151,7 +151,12 @@ def test_multitask_training_scoring_and_outputs(prepared, tmp_path):
 
     rgb = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 2)
     a = Predictor(tmp_path / "m" / "best.pt").predict(rgb)
-    b = Predictor(tmp_path / "m" / "best.pt", runtime="onnx").predict(rgb, extras=("matte",))
+    onnx = Predictor(tmp_path / "m" / "best.pt", runtime="onnx")
+    b = onnx.predict(rgb, extras=("matte",))
     assert b.normal is None and a.normal is not None  # only the maps asked for
     assert np.allclose(a.matte, b.matte, atol=1e-3, equal_nan=True)  # ONNX carries every head
     assert (a.valid != b.valid).mean() < 1e-3
+    one, two = Crop(60, 50, 80, 80), Crop(95, 65, 60, 60, 20.0)
+    maps = [onnx.maps_in(rgb, crops, 100.0, extras=("matte",))[2]["matte"] for crops in ([one], [two], [one, two])]
+    assert np.isfinite(maps[0]).any() and np.isfinite(maps[1]).any()
+    assert np.allclose(maps[2], np.fmax(maps[0], maps[1]), equal_nan=True)  # overlaps keep the higher matte
