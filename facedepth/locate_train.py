@@ -3,7 +3,11 @@
 Every step's scenes are drawn from a generator seeded by (seed, step), so a run
 resumes exactly from its last checkpoint and a rerun with the same arguments
 gives the same scenes. Targets are the scenes' person and head maps area-averaged
-to the output's quarter resolution (soft at edges), and each head pixel's roll.
+to the output's quarter resolution (soft at edges), each head pixel's roll and,
+with `framing`, where its render's frame lies: the tile's centre as an offset
+from the pixel in head sizes (sqrt of the person's visible head pixels) and
+log(tile width / head size), so the depth crop can be framed as the camera
+framed the render.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch.nn import functional as F
 from facedepth.augment import Augment, photometric
 from facedepth.data import image_tensor
 from facedepth.locate import OUT_STRIDE, LocatorNet, heads_from_maps, probabilities
-from facedepth.scenes import Scene, compose
+from facedepth.scenes import Placed, Scene, compose
 from facedepth.splits import load_split
 from fdcore.files import atomic_path
 
@@ -38,10 +42,12 @@ class LocatorConfig:
     hw: tuple[int, int] = (128, 160)  # scene size: the network sees a 640x480 photo at 160x120 (+ padding)
     seed: int = 0
     width: int = 160
+    framing: bool = True  # also learn each head's render frame (LocatorNet); False: the 4 maps of 0.3.0
 
 
-def targets(scene: Scene, rolls: dict[int, float]) -> np.ndarray:
-    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels."""
+def targets(scene: Scene, tile_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels; with
+    `tile_hw` (the pasted renders' size) 3 framing maps more (7, h/4, w/4), see `framing_targets`."""
     h, w = scene.person.shape
     size = (w // OUT_STRIDE, h // OUT_STRIDE)
 
@@ -49,12 +55,40 @@ def targets(scene: Scene, rolls: dict[int, float]) -> np.ndarray:
         return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
     roll = np.zeros((h, w), np.float32)
-    for k, r in rolls.items():
-        roll[scene.person == k] = math.radians(r)
+    for k, placed in enumerate(scene.placed, 1):
+        roll[scene.person == k] = math.radians(placed.roll)
     person = scene.person > 0
-    return np.stack([area(person), area(scene.head), area(np.cos(roll) * person), area(np.sin(roll) * person)]).astype(
-        np.float32
-    )
+    maps = [area(person), area(scene.head), area(np.cos(roll) * person), area(np.sin(roll) * person)]
+    if tile_hw is not None:
+        fraction = np.maximum(maps[0], 1e-6)
+        maps += [area(f * person) / fraction for f in framing_targets(scene, tile_hw)]
+    return np.stack(maps).astype(np.float32)
+
+
+def framing_targets(scene: Scene, tile_hw: tuple[int, int]) -> list[np.ndarray]:
+    """Per person pixel at full resolution: its render's frame centre minus the pixel centre, x and y, in head
+    sizes (sqrt of that person's visible head pixels), and log(frame width / head size); 0 elsewhere."""
+    h, w = scene.person.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    out = [np.zeros((h, w), np.float32) for _ in range(3)]
+    for k, placed in enumerate(scene.placed, 1):
+        on = scene.person == k
+        head = np.sqrt((on & scene.head).sum())
+        if head == 0:  # the head is wholly hidden: nothing to frame from
+            continue
+        cx, cy, width = frame_of(placed, tile_hw)
+        out[0][on] = (cx - xs[on]) / head
+        out[1][on] = (cy - ys[on]) / head
+        out[2][on] = math.log(width / head)
+    return out
+
+
+def frame_of(placed: Placed, tile_hw: tuple[int, int]) -> tuple[float, float, float]:
+    """A pasted render's frame in the scene: centre x, y (pixel edges at integers) and width, in scene pixels."""
+    th, tw = tile_hw
+    m = placed.matrix
+    cx, cy = m @ np.array([(tw - 1) / 2, (th - 1) / 2, 1.0])  # OpenCV maps pixel centres to pixel centres
+    return float(cx) + 0.5, float(cy) + 0.5, tw * math.hypot(m[0, 0], m[1, 0])
 
 
 def batch_of(
@@ -65,38 +99,53 @@ def batch_of(
         scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds)
         rgb = photometric(scene.rgb, rng, SCENE_EFFECTS)
         xs.append(image_tensor(rgb))
-        ys.append(torch.from_numpy(targets(scene, {k + 1: p.roll for k, p in enumerate(scene.placed)})))
+        ys.append(torch.from_numpy(targets(scene, tiles["mask"].shape[1:3] if cfg.framing else None)))
     return torch.stack(xs), torch.stack(ys)
 
 
 def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """BCE on person and head plus a soft Dice on heads (they are small), and the roll on head pixels."""
+    """BCE on person and head plus a soft Dice on heads (they are small), and the roll (and the framing maps,
+    when the targets have them) on head pixels."""
     bce = F.binary_cross_entropy_with_logits(out[:, :2], y[:, :2])
     p = torch.sigmoid(out[:, 1])
     dice = 1 - (2 * (p * y[:, 1]).sum((1, 2)) + 1) / (p.sum((1, 2)) + y[:, 1].sum((1, 2)) + 1)
     weight = y[:, 1:2]
     direction = F.normalize(y[:, 2:4], dim=1, eps=1e-6)
     roll = (weight * (out[:, 2:4] - direction).abs()).sum() / weight.sum().clamp_min(1.0)
-    return bce + dice.mean() + 0.5 * roll
+    framing = (weight * (out[:, 4:] - y[:, 4:]).abs()).sum() / weight.sum().clamp_min(1.0) if y.shape[1] > 4 else 0.0
+    return bce + dice.mean() + 0.5 * roll + 0.5 * framing
 
 
 @torch.no_grad()
 def located_rate(model: LocatorNet, tiles: dict, cfg: LocatorConfig, backgrounds, n: int = 96) -> dict:
-    """On n fixed scenes: the share of pasted heads with a located head centre on them, and false heads."""
+    """On n fixed scenes: the share of pasted heads with a located head centre on them, false heads, and the
+    median distance of a located head's crop centre from its render's frame centre, in frame widths."""
     rng = np.random.default_rng([cfg.seed, 999_999])
     model.eval()
     hit = total = false = 0
+    off = []
     for _ in range(n):
         scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds)
         y = probabilities(model(image_tensor(scene.rgb)[None])[0].numpy())
-        heads = heads_from_maps(y[1], y[2], y[3], OUT_STRIDE)
-        ids = {int(scene.person[min(int(hd.y), cfg.hw[0] - 1), min(int(hd.x), cfg.hw[1] - 1)]) for hd in heads}
+        heads = heads_from_maps(y[1], y[2], y[3], OUT_STRIDE, framing=y[4:] if len(y) > 4 else None)
+        who = [(hd, int(scene.person[min(int(hd.y), cfg.hw[0] - 1), min(int(hd.x), cfg.hw[1] - 1)])) for hd in heads]
+        ids = {k for _, k in who}
         visible = {k for k in range(1, len(scene.placed) + 1) if (scene.head & (scene.person == k)).sum() >= 16}
         hit += len(visible & ids)
         total += len(visible)
         false += sum(1 for i in ids if i == 0)
+        for hd, k in who:
+            if k in visible:
+                cx, cy, width = frame_of(scene.placed[k - 1], tiles["mask"].shape[1:3])
+                crop = hd.region()
+                off.append(math.hypot(crop.x - cx, crop.y - cy) / width)
     model.train()
-    return {"located": hit / max(1, total), "heads": total, "false_per_scene": false / n}
+    return {
+        "located": hit / max(1, total),
+        "heads": total,
+        "false_per_scene": false / n,
+        "frame_offset": float(np.median(off)) if off else float("nan"),
+    }
 
 
 def train_locator(
@@ -105,7 +154,7 @@ def train_locator(
     """Train, checkpointing to out/last.pt every 200 steps (resumable) and writing out/best.pt at the end."""
     torch.manual_seed(cfg.seed)
     train, val = load_split(prepared, "train", mmap=False), load_split(prepared, "val", mmap=False)
-    model = LocatorNet(cfg.base)
+    model = LocatorNet(cfg.base, cfg.framing)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     out = Path(out)
