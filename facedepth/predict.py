@@ -223,14 +223,19 @@ class Predictor:
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
 
 
+PERSON_FLOOR = 0.1  # with a matte, the locator's person probability must still reach this: the outline is then
+# one of its smooth contours, not the blocky edge of its support where a confident matte meets a near-zero map
+
+
 def on_person(person: np.ndarray, matte: np.ndarray | None = None) -> np.ndarray:
     """Where depth is kept: the locator's person probability over 0.5, or, from a network with a matte head, the
-    mean of the two (the matte is sharper, at the crop's resolution; the locator tells people from each other
-    and from backdrop clutter). benchmarks/localise.py measures both: coverage of the person and depth on the
-    backdrop (docs/localise_benchmark.txt)."""
+    mean of the two over 0.5 where the person probability reaches PERSON_FLOOR (the matte is sharper, at the
+    crop's resolution; the locator tells people from each other and from backdrop clutter).
+    benchmarks/localise.py measures both: coverage of the person and depth on the backdrop
+    (docs/localise_benchmark.txt)."""
     if matte is None:
         return person > 0.5
-    return 0.5 * (person + np.nan_to_num(matte)) > 0.5
+    return (0.5 * (person + np.nan_to_num(matte)) > 0.5) & (person >= PERSON_FLOOR)
 
 
 def rolled(normal: np.ndarray, roll: float) -> np.ndarray:
