@@ -195,8 +195,23 @@ class Locator:
         people whose heads were found (`people_only`; the whole map when none was)."""
         y, scale, (h, w) = self.maps(rgb)
         heads = heads_from_maps(y[1], y[2], y[3], scale, threshold, framing=y[4:] if len(y) > 4 else None)
+        heads = [hd for hd in heads if has_detail(rgb, hd)]
         person = people_only(y[0], heads, scale) if heads else y[0]
         return heads, person_map(person, scale, (h, w))
+
+
+MIN_DETAIL = 2.0  # grey levels: the least standard deviation a head's square can have (a face has features)
+
+
+def has_detail(rgb: np.ndarray, head: Head) -> bool:
+    """Whether the photo varies at all over the head's square (sampled on a 16 x 16 grid, cheap at any size): a
+    uniform patch, such as a black video frame, which one network fires on as a whole-frame head, is no one."""
+    h, w = rgb.shape[:2]
+    r = head.size / 2
+    xs = np.clip(np.linspace(head.x - r, head.x + r, 16), 0, w - 1).astype(int)
+    ys = np.clip(np.linspace(head.y - r, head.y + r, 16), 0, h - 1).astype(int)
+    patch = rgb[np.ix_(ys, xs)].astype(np.float32)
+    return float(patch.mean(-1).std()) >= MIN_DETAIL if patch.ndim == 3 else float(patch.std()) >= MIN_DETAIL
 
 
 def probabilities(raw: np.ndarray) -> np.ndarray:
