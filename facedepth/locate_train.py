@@ -42,7 +42,7 @@ class LocatorConfig:
     hw: tuple[int, int] = (128, 160)  # scene size: the network sees a 640x480 photo at 160x120 (+ padding)
     seed: int = 0
     width: int = 160
-    framing: bool = True  # also learn each head's render frame (LocatorNet); False: the 4 maps of 0.3.0
+    framing: bool = False  # also learn each head's render frame (LocatorNet; measured, not shipped: docs/inference.md)
 
 
 def targets(scene: Scene, tile_hw: tuple[int, int] | None = None) -> np.ndarray:

@@ -163,7 +163,7 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
     from facedepth.locate import Locator
     from facedepth.locate_train import LocatorConfig, train_locator
 
-    cfg = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
+    cfg = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80), framing=True)
     scores = train_locator(prepared, tmp_path, cfg, [], log=lambda m: None)
     assert set(scores) == {"located", "heads", "false_per_scene", "frame_offset"}
     assert read_state(tmp_path / "best.pt", kind="locator")["step"] == 2
@@ -171,7 +171,7 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
         read_state(tmp_path / "best.pt")
     with pytest.raises(ValueError, match="other settings"):
         train_locator(prepared, tmp_path, LocatorConfig(steps=3, batch=2, base=8, hw=(64, 80)), [], log=print)
-    longer = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
+    longer = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80), framing=True)
     logs = []
     train_locator(prepared, tmp_path, longer, [], log=logs.append)
     assert logs[0] == "resumed at step 2"
