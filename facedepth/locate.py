@@ -171,6 +171,11 @@ def heads_from_maps(
     return sorted(found, key=lambda hd: -hd.size)
 
 
+def heads_of(maps: np.ndarray, scale: float, threshold: float = 0.5) -> list[Head]:
+    """heads_from_maps on a locator's (4 or 7, h, w) probability maps, with the framing maps when it has them."""
+    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold, framing=maps[4:] if len(maps) > 4 else None)
+
+
 class Locator:
     """People in photos with the shipped (or a given) locator checkpoint; see `__call__`."""
 
@@ -194,8 +199,7 @@ class Locator:
         """Heads (largest first) and the person probability at photo resolution (float32 0..1), kept on the
         people whose heads were found (`people_only`; the whole map when none was)."""
         y, scale, (h, w) = self.maps(rgb)
-        heads = heads_from_maps(y[1], y[2], y[3], scale, threshold, framing=y[4:] if len(y) > 4 else None)
-        heads = [hd for hd in heads if has_detail(rgb, hd)]
+        heads = [hd for hd in heads_of(y, scale, threshold) if has_detail(rgb, hd)]
         person = people_only(y[0], heads, scale) if heads else y[0]
         return heads, person_map(person, scale, (h, w))
 

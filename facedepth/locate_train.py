@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from facedepth.augment import Augment, photometric
 from facedepth.data import image_tensor
-from facedepth.locate import OUT_STRIDE, LocatorNet, heads_from_maps, probabilities
+from facedepth.locate import OUT_STRIDE, LocatorNet, heads_of, probabilities
 from facedepth.scenes import Placed, Scene, compose
 from facedepth.splits import load_split
 from fdcore.files import atomic_path
@@ -127,7 +127,7 @@ def located_rate(model: LocatorNet, tiles: dict, cfg: LocatorConfig, backgrounds
     for _ in range(n):
         scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds)
         y = probabilities(model(image_tensor(scene.rgb)[None])[0].numpy())
-        heads = heads_from_maps(y[1], y[2], y[3], OUT_STRIDE, framing=y[4:] if len(y) > 4 else None)
+        heads = heads_of(y, OUT_STRIDE)
         who = [(hd, int(scene.person[min(int(hd.y), cfg.hw[0] - 1), min(int(hd.x), cfg.hw[1] - 1)])) for hd in heads]
         ids = {k for _, k in who}
         visible = {k for k in range(1, len(scene.placed) + 1) if (scene.head & (scene.person == k)).sum() >= 16}
