@@ -386,7 +386,7 @@ def baselines(
     force: ForceOpt = False,
 ):
     """Score the trivial baselines (constant, silhouette dome, mean training face) on the test split."""
-    from facedepth.evaluate import evaluate_baselines
+    from facedepth.scoring import evaluate_baselines
 
     _not_tracked(force, out=out)
     try:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from facedepth import baselines
-from facedepth.evaluate import score
 from facedepth.metrics import relief_mae_mm, spearman
+from facedepth.scoring import score
 
 
 def sphere(shape, centre, radius_px, level, fx):

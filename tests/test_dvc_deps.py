@@ -14,7 +14,7 @@ STAGE_ENTRIES = {
     "prepare": ["pipeline.prepare", "pipeline.stats"],
     "train": ["facedepth.train"],
     "evaluate": ["facedepth.evaluate"],
-    "baselines": ["facedepth.evaluate"],
+    "baselines": ["facedepth.scoring"],
     "report": ["pipeline.report"],
 }
 

@@ -12,8 +12,8 @@ from conftest import facedepth, tiny_params, tiny_train_params, write_params
 from PIL import Image
 
 from facedepth.data import HEAD_LABELS, output_grid
-from facedepth.evaluate import evaluate, score
-from facedepth.evaluate import test_split as load_test_split
+from facedepth.evaluate import evaluate
+from facedepth.scoring import load_test, score
 from facedepth.train import TrainConfig, train
 from generation import exr
 
@@ -46,6 +46,8 @@ def test_evaluate_writes_metrics_and_report(checkpoint, prepared, tmp_path):
         str(tmp_path / "train"),
         "--curves",
         str(tmp_path / "curves.png"),
+        "--reference",
+        str(tmp_path / "no_reference"),
     )
     table = (tmp_path / "cmp.md").read_text()
     assert "| facedepth_lite |" in table and "Scale-invariant" in table and "GMACs" in table
@@ -97,7 +99,7 @@ def test_metric_depth_follows_the_focal_length(checkpoint, prepared, tmp_path):
 
 def test_scale_invariant_metrics_see_through_scale(checkpoint, prepared):
     summary, rows, kept = evaluate(checkpoint, prepared)
-    ds = load_test_split(prepared)
+    ds = load_test(prepared)
     i, d = kept["index"][0], kept["depth"][0]
     gt, mask = output_grid(np.asarray(ds.depth[i])), output_grid(np.asarray(ds.mask[i]))
     plain, doubled = score(d, gt, mask), score(2 * d, gt, mask)
@@ -153,6 +155,12 @@ def test_baselines_command_and_report_verdicts(checkpoint, prepared, tmp_path):
         str(tmp_path / "cmp.md"),
         "--figure",
         str(tmp_path / "cmp.png"),
+        "--train-root",  # every path in tmp: the checkout's own reports/ are never read or rewritten
+        str(tmp_path / "train"),
+        "--curves",
+        str(tmp_path / "curves.png"),
+        "--reference",
+        str(tmp_path / "no_reference"),
     )
     table = (tmp_path / "cmp.md").read_text()
     line = next(row for row in table.splitlines() if row.startswith("| facedepth_lite |"))

@@ -38,7 +38,7 @@ def test_heads_add_maps_beside_an_unchanged_depth_output(name):
 
 
 def test_a_matte_sharpens_where_depth_is_kept_but_never_adds_another_blob():
-    person = np.array([[0.0, 0.6, 0.6, 0.45, 1.0, 0.05, 0.2]])
+    person = np.array([[0.0, 0.6, 0.6, 0.45, 0.85, 0.05, 0.2]])
     matte = np.array([[1.0, 0.9, 0.2, 0.7, np.nan, 1.0, 1.0]])  # NaN: outside every crop
     assert on_person(person).tolist() == [[False, True, True, False, True, False, False]]
     assert on_person(person, matte).tolist() == [[False, True, False, True, False, False, True]]
