@@ -226,23 +226,30 @@ def probabilities(raw: np.ndarray) -> np.ndarray:
 
 
 def people_only(p: np.ndarray, heads: list[Head], scale: float) -> np.ndarray:
-    """The person map (any resolution; `scale` photo pixels per map pixel) kept on the located people only: holes
-    filled (a smile or a hand inside the face is still the person) and only the connected parts that hold a
-    head (a stray blob on a flag is not); elsewhere 0."""
-    on = (p > 0.5).astype(np.uint8)
+    """The locator's person probability map (`scale` photo pixels per map pixel) kept on the located people only
+    (see `held`); 1 in the holes it fills, elsewhere 0."""
+    on = p > 0.5
+    return np.where(held(on, heads, scale), np.where(on, p, 1.0), 0.0).astype(np.float32)
+
+
+def held(on: np.ndarray, heads: list[Head], scale: float = 1.0) -> np.ndarray:
+    """The connected parts of a person mask (the locator's map, or a depth model's matte at the photo's size;
+    `scale` photo pixels per mask pixel) that hold a located head's centre, holes filled (a smile or a hand
+    inside the face is still the person; a stray blob on a flag is not)."""
     h, w = on.shape
     outside = np.zeros((h + 2, w + 2), np.uint8)
     outside[1:-1, 1:-1] = on
     cv2.floodFill(outside, None, (0, 0), 2)  # everything reachable from the border without crossing the person
-    filled = outside[1:-1, 1:-1] != 2
-    count, labels = cv2.connectedComponents(filled.astype(np.uint8), connectivity=8)
+    count, labels = cv2.connectedComponents((outside[1:-1, 1:-1] != 2).astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
-    ys, xs = np.mgrid[0:h, 0:w]
-    for hd in heads:
-        r = max(0.35 * hd.size / scale, 1.0)
-        keep[np.unique(labels[(xs + 0.5 - hd.x / scale) ** 2 + (ys + 0.5 - hd.y / scale) ** 2 < r * r])] = True
+    for hd in heads:  # the parts under a disc of 0.35 head sizes at the head's centre, looked up in its box only
+        cx, cy, r = hd.x / scale, hd.y / scale, max(0.35 * hd.size / scale, 1.0)
+        x0, x1 = max(0, math.floor(cx - r)), min(w, math.ceil(cx + r))
+        y0, y1 = max(0, math.floor(cy - r)), min(h, math.ceil(cy + r))
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        keep[np.unique(labels[y0:y1, x0:x1][(xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2 < r * r])] = True
     keep[0] = False
-    return np.where(keep[labels], np.where(on > 0, p, 1.0), 0.0).astype(np.float32)
+    return keep[labels]
 
 
 def with_heads(mask: np.ndarray, heads: list[Head]) -> np.ndarray:

@@ -24,7 +24,7 @@ from facedepth.checkpoint import input_hw as checkpoint_input_hw
 from facedepth.checkpoint import load_checkpoint, resolve
 from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
-from facedepth.locate import Head, Locator, with_heads
+from facedepth.locate import Head, Locator, held, with_heads
 from facedepth.models.heads import tasks_of
 from fdcore.files import atomic_path
 
@@ -180,7 +180,7 @@ class Predictor:
         regions, heads, person = self.locate(rgb, crop)
         depth, valid, extra = self.maps_in(rgb, regions, fx, extras=extras)
         if heads:  # depth only on the located people
-            keep = with_heads(on_person(person, extra.get("matte")), heads)
+            keep = kept(person, heads, extra.get("matte"))
             depth[~keep], valid[~keep] = np.nan, False
             if "normal" in extra:
                 extra["normal"][~keep] = np.nan
@@ -228,21 +228,21 @@ class Predictor:
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
 
 
-PERSON_FLOOR = 0.1  # with a matte, the locator's person probability must still reach this: the outline is then
-# one of its smooth contours, not the blocky edge of its support where a confident matte meets a near-zero map
-MATTE_KEEP = 0.45  # the mean of matte and person map that keeps a pixel; chosen on the val split's pasted scenes
-# (benchmarks/localise.py --split val: 0.5 -> 0.45 covered 88.5 -> 89.3% of the person, backdrop 0.147 -> 0.151)
-
-
-def on_person(person: np.ndarray, matte: np.ndarray | None = None) -> np.ndarray:
-    """Where depth is kept: the locator's person probability over 0.5, or, from a network with a matte head, the
-    mean of the two over MATTE_KEEP where the person probability reaches PERSON_FLOOR (the matte is sharper, at the
-    crop's resolution; the locator tells people from each other and from backdrop clutter).
+def kept(person: np.ndarray, heads: list[Head], matte: np.ndarray | None = None) -> np.ndarray:
+    """Where depth is kept on the located people: the locator's person map over 0.5 plus an ellipse on each head
+    (a face is never left out where the map is unsure, as on real clothes); with a network's matte, the
+    matte's parts that hold a located head (sharp, at the crop's resolution, and right on real clothes where
+    the locator's coarse map is not) joined with the person map, an ellipse only for a head the matte missed.
     benchmarks/localise.py measures both: coverage of the person and depth on the backdrop
     (docs/localise_benchmark.txt)."""
+    mask = person > 0.5
     if matte is None:
-        return person > 0.5
-    return (0.5 * (person + np.nan_to_num(matte)) > MATTE_KEEP) & (person >= PERSON_FLOOR)
+        return with_heads(mask, heads)
+    with np.errstate(invalid="ignore"):  # NaN (outside every crop) is not the person
+        own = held(matte > 0.5, heads)
+    h, w = own.shape
+    missed = [hd for hd in heads if not own[min(max(int(hd.y), 0), h - 1), min(max(int(hd.x), 0), w - 1)]]
+    return with_heads(own | mask, missed)
 
 
 def rolled(normal: np.ndarray, roll: float) -> np.ndarray:

@@ -15,7 +15,7 @@ from facedepth.data import DepthSplit
 from facedepth.losses import HybridLoss, head_terms
 from facedepth.models import build
 from facedepth.models.heads import tasks_of
-from facedepth.predict import on_person, rolled
+from facedepth.predict import kept, rolled
 
 HEADS = ["normal", "matte"]
 
@@ -37,11 +37,24 @@ def test_heads_add_maps_beside_an_unchanged_depth_output(name):
     assert tasks_of(plain) == () and not any(k.startswith("heads.") for k in plain.state_dict())  # old files load
 
 
-def test_a_matte_sharpens_where_depth_is_kept_but_never_adds_another_blob():
-    person = np.array([[0.0, 0.6, 0.6, 0.45, 0.85, 0.05, 0.2]])
-    matte = np.array([[1.0, 0.9, 0.2, 0.7, np.nan, 1.0, 1.0]])  # NaN: outside every crop
-    assert on_person(person).tolist() == [[False, True, True, False, True, False, False]]
-    assert on_person(person, matte).tolist() == [[False, True, False, True, False, False, True]]
+def test_a_matte_keeps_the_parts_that_hold_a_head_and_an_ellipse_marks_a_head_it_missed():
+    from facedepth.locate import Head
+
+    person = np.zeros((60, 80), np.float32)
+    person[5:15, 60:75] = 0.9  # the locator's map on someone's arm: kept as before
+    matte = np.full((60, 80), np.nan, np.float32)  # NaN: outside every crop
+    matte[:, :50] = 0.0
+    cv2.circle(matte, (20, 25), 12, 0.95, -1)  # the located person, with a hole (a hand) at the centre
+    cv2.circle(matte, (20, 25), 3, 0.1, -1)
+    cv2.circle(matte, (42, 50), 5, 0.95, -1)  # a blob holding no head: a person-like shape on the backdrop
+    heads = [Head(20.5, 25.5, 10.0, 0.0, 0.9), Head(70.5, 40.5, 8.0, 0.0, 0.8)]  # the second: no matte there
+    keep = kept(person, heads, matte)
+    assert keep[25, 20] and keep[25, 30] and not keep[25, 34]  # hole filled, edge of the matte's disc
+    assert not keep[50, 42]  # the blob without a head
+    assert keep[10, 65]  # the person map still counts
+    assert keep[40, 70] and keep[40, 74] and not keep[40, 76]  # the missed head's ellipse (0.55 x 8 = 4.4 px)
+    plain = kept(person, heads)  # no matte: the person map and every head's ellipse
+    assert plain[10, 65] and plain[25, 20] and not plain[25, 30]
 
 
 def test_unknown_heads_are_refused_by_name():
