@@ -4,12 +4,8 @@ One pass over the photo shrunk to about 160 px wide gives, at a quarter of that
 resolution, the probability of person (any non-background label) and of head
 (face, hair, eyes, mouth, glasses), and each head pixel's roll as (cos, sin).
 Heads are the connected parts of the head map; each gives a centre and size by
-its probability moments and a roll by its mean direction. A locator trained with
-`framing` also gives, on each head pixel, where the training render's frame
-centre lies (in head sizes from the pixel) and its width: the depth crop is then
-framed as the camera framed the render (the depth network was measured to be
-sensitive to it), otherwise by the median framing constants below; either way
-turned upright. The person map,
+its probability moments and a roll by its mean direction. The depth crop is
+framed around it by the median framing constants below and turned upright. The person map,
 upsampled to the photo, marks where the depth is valid: head, hair, neck and
 shoulders, not the wall behind. No external weights: the network is trained by
 `facedepth locator-train` on scenes composed from renders (facedepth.scenes)
@@ -63,17 +59,13 @@ def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequen
     )
 
 
-FRAMING_OUTPUTS = 3  # the render frame's centre offset x, y from the pixel (head sizes), log(frame width / head size)
-
-
 class LocatorNet(nn.Module):
     """Encoder to 1/16 with a dilated context block and a global-pool branch, decoder back to 1/4.
 
-    Outputs (B, 4, H/4, W/4): person logit, head logit, cos and sin of the head's roll; with `framing`,
-    FRAMING_OUTPUTS more (B, 7, H/4, W/4).
+    Outputs (B, 4, H/4, W/4): person logit, head logit, cos and sin of the head's roll.
     """
 
-    def __init__(self, base: int = 16, framing: bool = False):
+    def __init__(self, base: int = 16):
         super().__init__()
         c1, c2, c3, c4 = base, 2 * base, 4 * base, 6 * base
         self.s1 = _block(3, c1, 2)
@@ -83,7 +75,7 @@ class LocatorNet(nn.Module):
         self.pool = nn.Sequential(nn.Conv2d(c4, c4, 1), nn.ReLU(inplace=True))
         self.up3 = _block(c4 + c3, c3)
         self.up2 = _block(c3 + c2, c2)
-        self.out = nn.Conv2d(c2, 4 + (FRAMING_OUTPUTS if framing else 0), 1)
+        self.out = nn.Conv2d(c2, 4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f2 = self.s2(self.s1(x))
@@ -105,13 +97,9 @@ class Head:
     size: float
     roll: float
     score: float
-    frame: tuple[float, float, float] | None = None  # the predicted render frame: centre x, y and width
 
     def region(self, aspect: float = 1.0) -> Crop:
         """The depth crop framed like a training render (aspect = width / height), upright in the network's view."""
-        if self.frame is not None:
-            fx, fy, fw = self.frame
-            return Crop(fx, fy, fw, fw / aspect, self.roll)
         w = FRAME * self.size
         a = math.radians(self.roll)
         down = DOWN * self.size  # "down" along the head's own axis: turned with it
@@ -141,12 +129,10 @@ def heads_from_maps(
     threshold: float = 0.5,
     min_px: float = 1.5,
     min_score: float = MIN_SCORE,
-    framing: np.ndarray | None = None,
 ) -> list[Head]:
     """Connected head regions of a quarter-resolution head probability map -> Heads in photo pixels, largest
     first. `scale` maps map pixels to photo pixels; regions under `min_px` map pixels of probability, or whose
-    mean probability is under `min_score`, are noise. `framing`: the (3, h, w) framing maps (LocatorNet),
-    averaged over each head by its probability into the render frame its crop takes."""
+    mean probability is under `min_score`, are noise."""
     count, labels = cv2.connectedComponents((head > threshold).astype(np.uint8), connectivity=8)
     found = []
     ys, xs = np.mgrid[0 : head.shape[0], 0 : head.shape[1]]
@@ -162,18 +148,13 @@ def heads_from_maps(
         score = float(head[labels == k].mean())
         if score < min_score:
             continue
-        size = math.sqrt(area)
-        frame = None
-        if framing is not None:
-            ox, oy, lw = ((p * f).sum() / area for f in framing)
-            frame = ((cx + ox * size) * scale, (cy + oy * size) * scale, size * math.exp(lw) * scale)
-        found.append(Head(cx * scale, cy * scale, size * scale, roll, score, frame))
+        found.append(Head(cx * scale, cy * scale, math.sqrt(area) * scale, roll, score))
     return sorted(found, key=lambda hd: -hd.size)
 
 
 def heads_of(maps: np.ndarray, scale: float, threshold: float = 0.5) -> list[Head]:
-    """heads_from_maps on a locator's (4 or 7, h, w) probability maps, with the framing maps when it has them."""
-    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold, framing=maps[4:] if len(maps) > 4 else None)
+    """heads_from_maps on a locator's (4, h, w) probability maps."""
+    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold)
 
 
 class Locator:
@@ -277,7 +258,7 @@ def load_locator(path: Path, device="cpu") -> tuple[LocatorNet, dict]:
 
     state = read_state(path, device, kind="locator")
     config = dict(state["config"])
-    model = LocatorNet(config.get("base", 16), config.get("framing", False)).to(device)
+    model = LocatorNet(config.get("base", 16)).to(device)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -3,11 +3,7 @@
 Every step's scenes are drawn from a generator seeded by (seed, step), so a run
 resumes exactly from its last checkpoint and a rerun with the same arguments
 gives the same scenes. Targets are the scenes' person and head maps area-averaged
-to the output's quarter resolution (soft at edges), each head pixel's roll and,
-with `framing`, where its render's frame lies: the tile's centre as an offset
-from the pixel in head sizes (sqrt of the person's visible head pixels) and
-log(tile width / head size), so the depth crop can be framed as the camera
-framed the render.
+to the output's quarter resolution (soft at edges) and each head pixel's roll.
 """
 
 from __future__ import annotations
@@ -42,12 +38,10 @@ class LocatorConfig:
     hw: tuple[int, int] = (128, 160)  # scene size: the network sees a 640x480 photo at 160x120 (+ padding)
     seed: int = 0
     width: int = 160
-    framing: bool = False  # also learn each head's render frame (LocatorNet; measured, not shipped: docs/inference.md)
 
 
-def targets(scene: Scene, tile_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels; with
-    `tile_hw` (the pasted renders' size) 3 framing maps more (7, h/4, w/4), see `framing_targets`."""
+def targets(scene: Scene) -> np.ndarray:
+    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels."""
     h, w = scene.person.shape
     size = (w // OUT_STRIDE, h // OUT_STRIDE)
 
@@ -59,28 +53,7 @@ def targets(scene: Scene, tile_hw: tuple[int, int] | None = None) -> np.ndarray:
         roll[scene.person == k] = math.radians(placed.roll)
     person = scene.person > 0
     maps = [area(person), area(scene.head), area(np.cos(roll) * person), area(np.sin(roll) * person)]
-    if tile_hw is not None:
-        fraction = np.maximum(maps[0], 1e-6)
-        maps += [area(f * person) / fraction for f in framing_targets(scene, tile_hw)]
     return np.stack(maps).astype(np.float32)
-
-
-def framing_targets(scene: Scene, tile_hw: tuple[int, int]) -> list[np.ndarray]:
-    """Per person pixel at full resolution: its render's frame centre minus the pixel centre, x and y, in head
-    sizes (sqrt of that person's visible head pixels), and log(frame width / head size); 0 elsewhere."""
-    h, w = scene.person.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
-    out = [np.zeros((h, w), np.float32) for _ in range(3)]
-    for k, placed in enumerate(scene.placed, 1):
-        on = scene.person == k
-        head = np.sqrt((on & scene.head).sum())
-        if head == 0:  # the head is wholly hidden: nothing to frame from
-            continue
-        cx, cy, width = frame_of(placed, tile_hw)
-        out[0][on] = (cx - xs[on]) / head
-        out[1][on] = (cy - ys[on]) / head
-        out[2][on] = math.log(width / head)
-    return out
 
 
 def frame_of(placed: Placed, tile_hw: tuple[int, int]) -> tuple[float, float, float]:
@@ -99,21 +72,19 @@ def batch_of(
         scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds)
         rgb = photometric(scene.rgb, rng, SCENE_EFFECTS)
         xs.append(image_tensor(rgb))
-        ys.append(torch.from_numpy(targets(scene, tiles["mask"].shape[1:3] if cfg.framing else None)))
+        ys.append(torch.from_numpy(targets(scene)))
     return torch.stack(xs), torch.stack(ys)
 
 
 def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """BCE on person and head plus a soft Dice on heads (they are small), and the roll (and the framing maps,
-    when the targets have them) on head pixels."""
+    """BCE on person and head plus a soft Dice on heads (they are small), and the roll on head pixels."""
     bce = F.binary_cross_entropy_with_logits(out[:, :2], y[:, :2])
     p = torch.sigmoid(out[:, 1])
     dice = 1 - (2 * (p * y[:, 1]).sum((1, 2)) + 1) / (p.sum((1, 2)) + y[:, 1].sum((1, 2)) + 1)
     weight = y[:, 1:2]
     direction = F.normalize(y[:, 2:4], dim=1, eps=1e-6)
     roll = (weight * (out[:, 2:4] - direction).abs()).sum() / weight.sum().clamp_min(1.0)
-    framing = (weight * (out[:, 4:] - y[:, 4:]).abs()).sum() / weight.sum().clamp_min(1.0) if y.shape[1] > 4 else 0.0
-    return bce + dice.mean() + 0.5 * roll + 0.5 * framing
+    return bce + dice.mean() + 0.5 * roll
 
 
 @torch.no_grad()
@@ -154,7 +125,7 @@ def train_locator(
     """Train, checkpointing to out/last.pt every 200 steps (resumable) and writing out/best.pt at the end."""
     torch.manual_seed(cfg.seed)
     train, val = load_split(prepared, "train", mmap=False), load_split(prepared, "val", mmap=False)
-    model = LocatorNet(cfg.base, cfg.framing)
+    model = LocatorNet(cfg.base)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     out = Path(out)

@@ -664,15 +664,12 @@ def locator_train(
     batch: Annotated[int, typer.Option(min=1, help="scenes per step")] = 24,
     seed: Annotated[int, typer.Option(min=0, help="draws every scene: the same seed gives the same run")] = 0,
     ship_to: Annotated[Optional[Path], typer.Option(help="also write the weights-only file here")] = None,
-    framing: Annotated[
-        bool, typer.Option(help="also learn each head's render frame (not shipped: docs/inference.md)")
-    ] = False,
 ):
     """Train the person locator on scenes composed from renders and the bundled HDRIs; resumes from last.pt."""
     from facedepth.locate_train import LocatorConfig, train_locator
     from pipeline.backgrounds import hdri_backgrounds
 
-    cfg = LocatorConfig(steps=steps, batch=batch, seed=seed, framing=framing)
+    cfg = LocatorConfig(steps=steps, batch=batch, seed=seed)
     try:
         scores = train_locator(prepared, out, cfg, hdri_backgrounds(), log=lambda m: typer.echo(m, err=True))
     except (FileNotFoundError, ValueError) as exc:

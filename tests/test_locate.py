@@ -86,32 +86,6 @@ def test_heads_from_maps_separates_people_and_reads_size_and_roll():
     assert heads_from_maps(np.zeros((30, 40)), np.ones((30, 40)), np.zeros((30, 40)), 4.0) == []
 
 
-def test_framing_maps_give_each_head_its_render_frame():
-    """The framing targets, read back as heads_from_maps reads the network, give each pasted render's own frame:
-    centre and width, at full resolution exactly and at the maps' quarter resolution within a pixel."""
-    from facedepth.locate import heads_from_maps
-    from facedepth.locate_train import frame_of, framing_targets, targets
-    from facedepth.scenes import compose
-
-    rng = np.random.default_rng(4)
-    tiles, labels = _tiles()
-    for _ in range(10):
-        scene = compose(rng, tiles, labels, (120, 160), head_px=(20, 40), people=1)
-        if not (scene.head & (scene.person == 1)).sum():
-            continue
-        cx, cy, width = frame_of(scene.placed[0], (64, 64))
-        ox, oy, lw = framing_targets(scene, (64, 64))
-        head = scene.head & (scene.person == 1)
-        ys, xs = np.nonzero(head)
-        assert np.allclose(xs + 0.5 + ox[head] * np.sqrt(head.sum()), cx) and np.allclose(lw[head], lw[head][0])
-        assert np.allclose(ys + 0.5 + oy[head] * np.sqrt(head.sum()), cy)
-        y = targets(scene, (64, 64))
-        assert y.shape == (7, 30, 40)
-        (found,) = heads_from_maps(y[1], y[2] * 0 + 1, y[3] * 0, 4.0, min_score=0.0, framing=y[4:])
-        crop = found.region()
-        assert abs(crop.x - cx) < 4 and abs(crop.y - cy) < 4 and abs(crop.w / width - 1) < 0.1
-
-
 def test_framing_constants_match_the_renders(rendered):
     """FRAME and DOWN (how a depth crop is framed around a head) come from the renders' label maps."""
     from PIL import Image
@@ -163,7 +137,7 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
     from facedepth.locate import Locator
     from facedepth.locate_train import LocatorConfig, train_locator
 
-    cfg = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80), framing=True)
+    cfg = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
     scores = train_locator(prepared, tmp_path, cfg, [], log=lambda m: None)
     assert set(scores) == {"located", "heads", "false_per_scene", "frame_offset"}
     assert read_state(tmp_path / "best.pt", kind="locator")["step"] == 2
@@ -171,7 +145,7 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
         read_state(tmp_path / "best.pt")
     with pytest.raises(ValueError, match="other settings"):
         train_locator(prepared, tmp_path, LocatorConfig(steps=3, batch=2, base=8, hw=(64, 80)), [], log=print)
-    longer = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80), framing=True)
+    longer = LocatorConfig(steps=2, batch=2, base=4, hw=(64, 80))
     logs = []
     train_locator(prepared, tmp_path, longer, [], log=logs.append)
     assert logs[0] == "resumed at step 2"
