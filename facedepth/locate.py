@@ -5,9 +5,9 @@ resolution, the probability of person (any non-background label) and of head
 (face, hair, eyes, mouth, glasses), and each head pixel's roll as (cos, sin).
 Heads are the connected parts of the head map; each gives a centre and size by
 its probability moments and a roll by its mean direction. The depth crop is
-framed around it by the median framing constants below and turned upright. The person map,
-upsampled to the photo, marks where the depth is valid: head, hair, neck and
-shoulders, not the wall behind. No external weights: the network is trained by
+framed around it by the median framing constants below and turned upright. The
+person map, upsampled to the photo, marks where the depth is valid: head, hair,
+neck and shoulders, not the wall behind. No external weights: the network is trained by
 `facedepth locator-train` on scenes composed from renders (facedepth.scenes)
 and ships in facedepth/weights/locator.pt.
 """
