@@ -66,6 +66,7 @@ def test_model_names_folders_files_and_the_shipped_default(tmp_path):
         assert resolve() == REFERENCE == resolve("reference")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, words",
     [

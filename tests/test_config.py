@@ -213,6 +213,7 @@ def test_each_generation_registry_covers_exactly_the_params_choices():
     assert set(hair.STYLES) | {"none"} == set(schema.HAIR_STYLES)
 
 
+@pytest.mark.slow
 def test_an_error_inside_a_guarded_block_is_printed_once(tmp_path):
     """`train` outside a project printed its error and then a stray `error: 2` (click's Exit is a
     RuntimeError, caught by the command's own handler)."""

@@ -82,6 +82,7 @@ def test_training_onto_a_full_disk_is_named(prepared, tmp_path, max_bytes, says)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_export_to_an_impossible_path_is_named(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

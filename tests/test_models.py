@@ -17,6 +17,7 @@ SMALL = {
 PUBLISHED_PARAMS = {"facedepth": 13_143_057, "densedepth": 42_403_411, "unet_simple": 17_267_393, "bts": 47_000_688}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_models_have_the_published_size_and_half_resolution_output(name):
     torch.manual_seed(0)
@@ -102,7 +103,7 @@ def test_loss_decreases_when_overfitting_a_tiny_batch(name):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in PUBLISHED else m for m in MODELS])
 def test_every_registered_model_exports_to_onnx_with_a_dynamic_batch(name, tmp_path):
     from facedepth.export import export_model
 

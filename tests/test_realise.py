@@ -113,6 +113,7 @@ def test_blender_backend_imports_no_maths_modules():
         assert not imported & computing, (path.name, imported & computing)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["plaster", "corner", "shelf", "door"])
 def test_rooms_keep_clear_of_the_head_at_every_distance(kind):
     """Every background surface within the head-and-shoulders band stands >= 0.25 m behind the head centre
@@ -261,6 +262,7 @@ def test_scalp_hair_lies_over_the_cranium_not_under_it(params, style):
     assert has.sum() > 500 and under.mean() < 0.01, under.mean()
 
 
+@pytest.mark.slow
 def test_glasses_rest_on_the_nose_and_over_the_ears_of_every_head():
     """Over 40 sampled identities and expressions, measured on the built frame: it comes within 3 mm of the skin
     on each side of the nose bridge (the pads), within 5 mm of the top of each ear (the temples) and never

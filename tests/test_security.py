@@ -39,6 +39,7 @@ def test_a_checkpoint_with_a_code_payload_is_refused_not_run(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

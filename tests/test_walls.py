@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
@@ -19,6 +20,7 @@ def test_generation_never_imports_torch_or_facedepth():
     assert "bpy" in loaded and not {"torch", "facedepth", "timm"} & loaded
 
 
+@pytest.mark.slow
 def test_facedepth_never_imports_bpy_or_generation():
     mods = [f"facedepth.{p.stem}" for p in (ROOT / "facedepth").glob("*.py") if p.stem != "__init__"]
     mods += [f"facedepth.models.{p.stem}" for p in (ROOT / "facedepth/models").glob("*.py") if p.stem != "__init__"]
