@@ -11,6 +11,7 @@ from generation import config, human
 from generation.assets import AssetError, target
 
 
+@pytest.mark.render  # a real Blender render of one frame
 def test_user_skin_texture_is_rendered(tmp_path):
     skins = tmp_path / "assets" / "skins"
     skins.mkdir(parents=True)
