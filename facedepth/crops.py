@@ -73,9 +73,12 @@ def cut(rgb: np.ndarray, crop: Crop, size: tuple[int, int]) -> np.ndarray:
     )
 
 
-def paste(depth: np.ndarray, valid: np.ndarray, crop: Crop, d: np.ndarray, keep: np.ndarray | None = None) -> None:
+def paste(
+    depth: np.ndarray, valid: np.ndarray, crop: Crop, d: np.ndarray, keep: np.ndarray | None = None, combine=None
+) -> None:
     """Warp a crop's prediction back into the photo (bilinear, no blocks) and write it where `keep` holds
-    (the located person; None: the whole crop)."""
+    (the located person; None: the whole crop); `combine` (e.g. np.fmax) merges it with what is there instead
+    of replacing it. Only the crop's box is touched."""
     H, W = depth.shape
     bx, by, bw, bh = crop.box()
     x0, y0, x1, y1 = max(0, bx), max(0, by), min(W, bx + bw), min(H, by + bh)
@@ -92,7 +95,8 @@ def paste(depth: np.ndarray, valid: np.ndarray, crop: Crop, d: np.ndarray, keep:
     inside &= np.isfinite(up)
     if keep is not None:
         inside &= keep[y0:y1, x0:x1]
-    depth[y0:y1, x0:x1][inside] = up[inside]
+    region = depth[y0:y1, x0:x1]
+    region[inside] = up[inside] if combine is None else combine(region[inside], up[inside])
     valid[y0:y1, x0:x1] |= inside
 
 

@@ -211,14 +211,7 @@ class Predictor:
                     for c, plane in enumerate(rolled(out["normal"][i], r.roll)):
                         paste(extra["normal"][..., c], scratch, r, plane, keep)
                 if "matte" in extra:  # coverage: a pixel is the person's if any crop says so
-                    bx, by, bw, bh = r.box()
-                    x0, y0, x1, y1 = max(0, bx), max(0, by), min(w, bx + bw), min(h, by + bh)
-                    if x1 > x0 and y1 > y0:  # pasted within the crop's box only (the demo's hot path)
-                        one = np.full((y1 - y0, x1 - x0), np.nan, np.float32)
-                        local = Crop(r.x - x0, r.y - y0, r.w, r.h, r.roll)
-                        paste(one, np.zeros(one.shape, bool), local, out["matte"][i, 0])
-                        view = extra["matte"][y0:y1, x0:x1]
-                        np.fmax(view, one, out=view)
+                    paste(extra["matte"], scratch, r, out["matte"][i, 0], combine=np.fmax)
         if "normal" in extra:  # bilinear warping shortens vectors; invalid pixels stay NaN
             n = extra["normal"]
             n[valid] /= np.maximum(np.linalg.norm(n[valid], axis=-1, keepdims=True), 1e-6)
