@@ -1,6 +1,6 @@
 """Localisation benchmark: find the person in photo-like scenes, then compare pasted with direct depth.
 
-    python benchmarks/localise.py [--prepared data/prepared] [--cases 200] [--model reference] [--haar]
+    python benchmarks/localise.py [--prepared data/prepared] [--cases 200] [--model reference] [--haar] [--mirror]
 
 Scenes: test-split renders (people the locator and the reference model never saw)
 pasted one per 640x480 frame into the bpy wheel's HDRIs or a cluttered backdrop
@@ -13,15 +13,19 @@ a quarter partly covered by a hand-like blob. Per case:
   backdrop: valid pixels off every person, per person pixel (depth painted on the wall);
 - whole_head: the subset whose head is wholly in the photo and uncovered (a hand or the photo's
   edge changes the prediction the direct one is compared with), with the oracle crop's rate beside;
+  cut_by_edge and occluded: the rest, by what hides part of the head;
 - time: locator plus crop per frame, and the whole `Predictor.predict`.
 Then the public-domain portraits in docs/photos turned 0-45 degrees in 5 degree steps:
 found when a located head's centre is within half a head size of the turned face centre.
-`--haar` adds OpenCV's frontal Haar cascade (the old localiser) on the same frames.
+`--haar` adds OpenCV's frontal Haar cascade (the old localiser) on the same frames; `--mirror` predicts
+each crop and its mirror image (`facedepth predict`'s default), direct predictions included; `--rows`
+writes each case's figures (with the direct prediction scored on exactly the pasted one's pixels).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -51,9 +55,10 @@ def haar():
     return faces
 
 
-def true_depth(split: dict, placed, hw) -> np.ndarray:
-    """The pasted render's depth in the frame (nearest: no mixing across edges), NaN off the tile."""
-    d = np.asarray(split["depth"][placed.index], np.float32)
+def in_frame(tile_map: np.ndarray, placed, hw) -> np.ndarray:
+    """A map on the render tile (its depth, or a prediction of it) where the paste put it in the frame (nearest:
+    no mixing across edges), NaN off the tile."""
+    d = np.asarray(tile_map, np.float32)
     d = d[:, ::-1] if placed.flip else d
     return cv2.warpAffine(
         np.ascontiguousarray(d), placed.matrix, (hw[1], hw[0]), flags=cv2.INTER_NEAREST, borderValue=np.nan
@@ -93,19 +98,27 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
         pred = predictor.predict(scene.rgb, fx=fx, extras=("matte",))  # as the live demo
         t_predict = time.perf_counter() - t0
         on = [bool(person[min(int(h.y), hw[0] - 1), min(int(h.x), hw[1] - 1)]) for h in heads if 0 <= h.x < hw[1]]
-        gt = true_depth(split, placed, hw)
+        gt = in_frame(split["depth"][placed.index], placed, hw)
         both = head & np.isfinite(gt) & pred.valid
         pasted = spearman(pred.depth, gt, both) if both.sum() >= 16 else float("nan")
         oracle = oracle_spearman(predictor, scene.rgb, placed, gt, head, fx)
         tile_head = np.isin(np.asarray(split["mask"][placed.index]), HEAD_LABELS)
         direct_pred = predictor.predict(np.asarray(split["rgb"][placed.index]), crop=False)
         direct = spearman(direct_pred.depth, np.asarray(split["depth"][placed.index]), tile_head)
-        whole = head.sum() >= 0.97 * tile_head.sum() * abs(np.linalg.det(placed.matrix[:, :2]))
+        # the direct prediction on exactly the pixels the pasted one is scored on (Spearman depends on the set)
+        direct_map = in_frame(direct_pred.depth, placed, hw)
+        same = both & np.isfinite(direct_map)
+        direct_same = spearman(direct_map, gt, same) if same.sum() >= 16 else float("nan")
+        area = tile_head.sum() * abs(np.linalg.det(placed.matrix[:, :2]))
+        whole = head.sum() >= 0.97 * area
+        in_photo = np.nan_to_num(in_frame(tile_head.astype(np.float32), placed, hw)) > 0.5
         row = {
             "located": any(on),
             "whole_head": bool(whole),
             "pasted": pasted,
             "direct": direct,
+            "direct_same_pixels": direct_same,
+            "cut_by_edge": bool(in_photo.sum() < 0.97 * area),
             "oracle": oracle,
             "coverage": float(pred.valid[person].mean()) if person.any() else float("nan"),
             "backdrop": float((pred.valid & (scene.person == 0)).sum() / max(1, person.sum())),
@@ -120,6 +133,8 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
             row["haar_ms"] = 1e3 * (time.perf_counter() - t0)
             row["haar"] = any(person[min(int(y), hw[0] - 1), min(int(x), hw[1] - 1)] for x, y in found)
         rows.append(row)
+    if args.rows:
+        args.rows.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return summarise(rows)
 
 
@@ -143,6 +158,10 @@ def summarise(rows: list[dict]) -> dict:
         "locate_ms_median": float(np.median([r["locate_ms"] for r in rows])),
         "predict_ms_median": float(np.median([r["predict_ms"] for r in rows])),
     }
+    for name, part in (("cut_by_edge", lambda r: r["cut_by_edge"]), ("occluded", occluded)):
+        close = [r["pasted"] >= r["direct"] - 0.05 for r in scored if part(r)]
+        out[f"{name}_cases"] = len(close)
+        out[f"{name}_within_0.05"] = float(np.mean(close)) if close else float("nan")
     whole = [r["pasted"] >= r["direct"] - 0.05 for r in scored if r["whole_head"]]
     whole_oracle = [r["oracle"] >= r["direct"] - 0.05 for r in scored if r["whole_head"]]
     out["whole_head_cases"] = len(whole)
@@ -156,6 +175,11 @@ def summarise(rows: list[dict]) -> dict:
         out["haar_located"] = mean("haar")
         out["haar_ms_median"] = float(np.median([r["haar_ms"] for r in rows]))
     return out
+
+
+def occluded(row: dict) -> bool:
+    """Part of the head hidden in the photo, not by its edge: by the occluder (one person per scene)."""
+    return not row["whole_head"] and not row["cut_by_edge"]
 
 
 def turned(rgb: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -237,10 +261,12 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
     ap.add_argument("--haar", action="store_true", help="also run OpenCV's frontal Haar cascade")
     ap.add_argument("--runtime", default="onnx", choices=["onnx", "torch"], help="how both networks run")
+    ap.add_argument("--mirror", action="store_true", help="average each crop's and its mirror image's depth")
+    ap.add_argument("--rows", type=Path, default=None, help="also write each case's figures here (JSON lines)")
     ap.add_argument("--figure", type=Path, default=None, help="also save example predictions here")
     args = ap.parse_args()
     split = load_split(args.prepared, args.split, mmap=False)
-    predictor = Predictor(args.model, runtime=args.runtime)
+    predictor = Predictor(args.model, runtime=args.runtime, mirror=args.mirror)
     locator = Locator(args.locator, runtime=args.runtime)
     predictor._locator = locator
     faces = haar() if args.haar else None

@@ -22,6 +22,7 @@ import math
 import cv2
 import numpy as np
 
+from facedepth.crops import rolled
 from fdcore.schema import AugmentParams
 
 Range = tuple[float, float]
@@ -70,20 +71,68 @@ def context(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random
         row = int(rng.uniform(0.6, 0.95) * h)
         rgb[row:] = rgb[row - 1]
         mask[row:] = BACKGROUND
+    if aug.p_photo_edge and rng.uniform() < aug.p_photo_edge:  # drawn only when on: earlier streams unchanged
+        rgb, beyond = photo_edge(rgb, rng)
+        mask[beyond] = BACKGROUND
     return rgb, depth, mask
 
 
-def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment, aux=None):
-    """Random zoom about the centre plus shift; returns (rgb, depth, mask, zoom factor), and with `aux` (H, W, C)
-    float maps moved as depth is (multi-task targets: camera-frame normals and matte keep their values) also
-    those, NaN where brought in from outside."""
-    if not rng.uniform() < aug.p_zoom:
-        return (rgb, depth, mask, 1.0) if aux is None else (rgb, depth, mask, 1.0, aux)
+def photo_edge(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The image as a crop that runs off a photo turned under it: one edge (or two, a corner) at any side, tilted
+    up to 45 degrees, hiding 5-45% of the image along its normal (see `beyond_edges`)."""
+    h, w = rgb.shape[:2]
+    a = int(rng.integers(0, 4)) * math.pi / 2 + math.radians(rng.uniform(-45, 45))
+    edges = []
+    for k in range(1 + int(rng.uniform() < 0.3)):  # a corner: the second edge at right angles to the first
+        n = (math.cos(a + k * math.pi / 2), math.sin(a + k * math.pi / 2))
+        reach = abs(n[0]) * (w - 1) + abs(n[1]) * (h - 1)  # the image's extent along the normal
+        start = min(0.0, n[0] * (w - 1)) + min(0.0, n[1] * (h - 1))
+        edges.append((a + k * math.pi / 2, start + rng.uniform(0.05, 0.45) * reach))
+    return beyond_edges(rgb, edges)
+
+
+def beyond_edges(rgb: np.ndarray, edges: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Edges given as (inward normal angle in radians, offset): the photo is where x cos + y sin >= offset for
+    each (pixel centres at integers); at most two, at right angles. Each pixel beyond copies the photo's border
+    point straight across (bilinear), as `crops.cut` replicates a photo's border. Returns (rgb, pixels beyond)."""
+    h, w = rgb.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx, my = xs.copy(), ys.copy()
+    beyond = np.zeros((h, w), bool)
+    for angle, offset in edges:  # moving along one normal leaves the distance to the other edge as it was
+        n = (math.cos(angle), math.sin(angle))
+        u = np.minimum(n[0] * mx + n[1] * my - offset, 0)
+        beyond |= u < 0
+        mx, my = mx - u * n[0], my - u * n[1]
+    out = cv2.remap(np.ascontiguousarray(rgb), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out, beyond
+
+
+def geometric(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    aug: Augment,
+    aux=None,
+    normals: bool = False,
+):
+    """Random zoom about the centre plus shift, and (p_roll) a turn about the centre; returns (rgb, depth, mask,
+    zoom factor), and with `aux` (H, W, C) float maps moved as depth is (multi-task targets: camera-frame normals
+    and matte keep their values, but with `normals` aux[..., :3] are normals, turned with the image) also those,
+    NaN where brought in from outside."""
+    zoomed = rng.uniform() < aug.p_zoom
     h, w = mask.shape
-    s = _u(rng, aug.zoom)
-    tx, ty = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
+    s, tx, ty, roll = 1.0, 0.0, 0.0, 0.0
+    if zoomed:
+        s = _u(rng, aug.zoom)
+        tx, ty = rng.uniform(-aug.shift, aug.shift, 2) * (w, h)
+    if aug.p_roll and rng.uniform() < aug.p_roll:  # drawn only when on: earlier streams unchanged
+        roll = float(rng.uniform(-aug.roll, aug.roll))
+    if not zoomed and not roll:
+        return (rgb, depth, mask, 1.0) if aux is None else (rgb, depth, mask, 1.0, aux)
     # pixel centres at integer coordinates (OpenCV): the centre (w-1)/2 stays put before the shift
-    M = np.array([[s, 0, (1 - s) * (w - 1) / 2 + tx], [0, s, (1 - s) * (h - 1) / 2 + ty]])
+    M = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), roll, s) + np.array([[0, 0, tx], [0, 0, ty]])
     rgb = cv2.warpAffine(np.ascontiguousarray(rgb), M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def nearest(a: np.ndarray, border: float) -> np.ndarray:
@@ -94,8 +143,10 @@ def geometric(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray, rng: np.rand
     if aux is None:
         return rgb, depth, mask, s
     # channel by channel: OpenCV fills only the first channel of a multi-channel border with a scalar
-    moved = [nearest(aux[..., c].astype(np.float32), float("nan")) for c in range(aux.shape[-1])]
-    return rgb, depth, mask, s, np.stack(moved, axis=-1)
+    moved = np.stack([nearest(aux[..., c].astype(np.float32), float("nan")) for c in range(aux.shape[-1])], axis=-1)
+    if normals and roll:
+        moved[..., :3] = rolled(moved[..., :3].transpose(2, 0, 1), roll).transpose(1, 2, 0)
+    return rgb, depth, mask, s, moved
 
 
 def jitter(x: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:

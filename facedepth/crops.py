@@ -100,5 +100,14 @@ def paste(
     valid[y0:y1, x0:x1] |= inside
 
 
+def rolled(normal: np.ndarray, roll: float) -> np.ndarray:
+    """(3, h, w) normals of an upright crop in the axes of the photo it was turned `roll` degrees from
+    (counter-clockwise on screen, y down): x and y turn with the crop, z stays. Also: the normals of an image
+    turned `roll` degrees counter-clockwise (augment.geometric)."""
+    a = np.radians(roll)
+    x, y, z = normal
+    return np.stack([x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a), z])
+
+
 def _scaled(rgb: np.ndarray, f: float) -> tuple[int, int]:
     return max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f))

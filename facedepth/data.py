@@ -113,7 +113,8 @@ class DepthSplit(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.augment else None
         if rng is not None:
             a = self.augment
-            if a.p_background or a.p_occluder or a.p_edge:  # all off: the random stream of earlier versions
+            # all off: the random stream of earlier versions
+            if a.p_background or a.p_occluder or a.p_edge or a.p_photo_edge:
                 donor = self.rgb[int(rng.integers(0, len(self.rgb)))]
                 before = m
                 rgb, d, m = context(rgb, d, m, rng, a, donor)
@@ -122,7 +123,7 @@ class DepthSplit(Dataset):
             if aux is None:
                 rgb, d, m, zoom = geometric(rgb, d, m, rng, self.augment)
             else:
-                rgb, d, m, zoom, aux = geometric(rgb, d, m, rng, self.augment, aux)
+                rgb, d, m, zoom, aux = geometric(rgb, d, m, rng, self.augment, aux, normals="normal" in self.heads)
             scale = scale / zoom  # a zoom by s is a focal length s times longer
         d, m = output_grid(d), output_grid(m)
         aux = None if aux is None else output_grid(aux)

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from facedepth.checkpoint import input_hw as checkpoint_input_hw
 from facedepth.checkpoint import load_checkpoint, resolve
-from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, whole_region  # noqa: F401  (public here too)
+from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, rolled, whole_region  # noqa: F401  (public here too)
 from facedepth.data import image_tensor
 from facedepth.locate import Head, Locator, held, with_heads
 from facedepth.models.heads import tasks_of
@@ -113,9 +113,15 @@ class Predictor:
     """Depth for photos from one checkpoint (default: the shipped reference model); see `predict`."""
 
     def __init__(
-        self, checkpoint: str | Path | None = None, device: str | None = None, batch: int = 8, runtime: str = "torch"
+        self,
+        checkpoint: str | Path | None = None,
+        device: str | None = None,
+        batch: int = 8,
+        runtime: str = "torch",
+        mirror: bool = False,
     ):
-        """`runtime="onnx"` runs both networks through ONNX Runtime on the CPU (the live demo's 2-3x)."""
+        """`runtime="onnx"` runs both networks through ONNX Runtime on the CPU (the live demo's 2-3x); `mirror`
+        also predicts each crop's mirror image and averages the two (steadier, twice the network's time)."""
         check_device(device)
         if runtime not in ("torch", "onnx") or (runtime == "onnx" and device not in (None, "cpu")):
             raise ValueError(f"runtime {runtime!r} on {device or 'the default device'}: use torch, or onnx on the cpu")
@@ -127,6 +133,7 @@ class Predictor:
         self.input_hw = checkpoint_input_hw(state)
         self.batch = max(1, batch)
         self.runtime = runtime
+        self.mirror = mirror
         self.tasks = tasks_of(self.model)  # a multi-task model's extra maps
         if runtime == "onnx":
             from facedepth.runtime import as_onnx
@@ -141,7 +148,21 @@ class Predictor:
 
     @torch.no_grad()
     def outputs(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """normalized() as {"depth": ...} plus a multi-task model's extra maps (normal, matte) at its resolution."""
+        """normalized() as {"depth": ...} plus a multi-task model's extra maps (normal, matte) at its resolution;
+        with `mirror`, the mean of the batch's and its mirror images' maps (flipped back, normals' x negated)."""
+        if not self.mirror:
+            return self._outputs(batch)
+        n = len(batch)
+        both = self._outputs(torch.cat([batch, batch.flip(-1)]))
+        out = {}
+        for k, v in both.items():
+            back = v[n:].flip(-1)
+            if k == "normal":
+                back = torch.cat([-back[:, :1], back[:, 1:]], 1)
+            out[k] = (v[:n] + back) / 2
+        return out
+
+    def _outputs(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.tasks:
             return {"depth": self.normalized(batch)}
         return {k: v.float() for k, v in self.model(batch.to(self.device), every=True).items()}
@@ -236,14 +257,6 @@ def kept(person: np.ndarray, heads: list[Head], matte: np.ndarray | None = None)
     h, w = own.shape
     missed = [hd for hd in heads if not own[min(max(int(hd.y), 0), h - 1), min(max(int(hd.x), 0), w - 1)]]
     return with_heads(own | mask, missed)
-
-
-def rolled(normal: np.ndarray, roll: float) -> np.ndarray:
-    """(3, h, w) normals of an upright crop in the axes of the photo it was turned `roll` degrees from
-    (counter-clockwise on screen, y down): x and y turn with the crop, z stays."""
-    a = np.radians(roll)
-    x, y, z = normal
-    return np.stack([x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a), z])
 
 
 DEFAULT_FOV_DEG = 50.0  # a typical portrait photo's horizontal field of view

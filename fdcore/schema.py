@@ -204,6 +204,12 @@ class AugmentParams:
     p_background: float = 0.0
     p_occluder: float = 0.0
     p_edge: float = 0.0
+    # a crop that leaves a photo turned under it (what the locator's rolled crops get near the photo's border): one
+    # or two of the photo's edges at any side and tilt, pixels beyond replicated as `predict` pads (out of the loss)
+    p_photo_edge: float = 0.0
+    # the locator's roll error: the image turned about its centre by up to `roll` degrees, normals turned with it
+    p_roll: float = 0.0
+    roll: float = 10.0
 
 
 def _lite_options() -> dict[str, dict | None]:

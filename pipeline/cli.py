@@ -526,6 +526,10 @@ def predict(
     ] = True,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N (default: cuda when available)")] = None,
     batch: Annotated[int, typer.Option(help="crops per forward pass", min=1)] = 8,
+    mirror: Annotated[
+        bool,
+        typer.Option(help="average each crop's depth with its mirror image's (steadier; --no-mirror: half the time)"),
+    ] = True,
 ):
     """Depth for any photo: float32 EXR (m), 16-bit PNG (mm), colourised PNG, optional PLY.
 
@@ -557,6 +561,7 @@ def predict(
             crop,
             device,
             batch,
+            mirror,
         )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

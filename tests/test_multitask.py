@@ -173,3 +173,13 @@ def test_multitask_training_scoring_and_outputs(prepared, tmp_path):
     maps = [onnx.maps_in(rgb, crops, 100.0, extras=("matte",))[2]["matte"] for crops in ([one], [two], [one, two])]
     assert np.isfinite(maps[0]).any() and np.isfinite(maps[1]).any()
     assert np.allclose(maps[2], np.fmax(maps[0], maps[1]), equal_nan=True)  # overlaps keep the higher matte
+    # mirror: a mirror-symmetric crop gets an exactly symmetric depth and matte, normals' x changing sign
+    mirrored = Predictor(tmp_path / "m" / "best.pt", mirror=True)
+    half = torch.rand(1, 3, *mirrored.input_hw)
+    symmetric = torch.where(torch.arange(mirrored.input_hw[1]) < mirrored.input_hw[1] // 2, half, half.flip(-1))
+    out, plain = mirrored.outputs(symmetric), mirrored._outputs(symmetric)
+    assert not torch.allclose(plain["depth"], plain["depth"].flip(-1), atol=1e-4)  # the network alone is not
+    for k in ("depth", "matte"):
+        assert torch.allclose(out[k], out[k].flip(-1), atol=1e-5)
+    assert torch.allclose(out["normal"][:, 0], -out["normal"][:, 0].flip(-1), atol=1e-5)
+    assert torch.allclose(out["normal"][:, 1:], out["normal"][:, 1:].flip(-1), atol=1e-5)
