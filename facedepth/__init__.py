@@ -9,11 +9,12 @@ result.depth, result.valid                   # metres (NaN outside the person), 
 __version__ = "0.3.0"
 
 
-def load(model=None, device=None):
-    """A Predictor: the shipped model by default, or a checkpoint file, a folder with best.pt, a trained name."""
+def load(model=None, device=None, mirror=True):
+    """A Predictor: the shipped model by default, or a checkpoint file, a folder with best.pt, a trained name;
+    each crop averaged with its mirror image, as `facedepth predict` does (mirror=False: half the time)."""
     from facedepth.predict import Predictor
 
-    return Predictor(model, device)
+    return Predictor(model, device, mirror=mirror)
 
 
 def __getattr__(name):  # Predictor and Prediction on first use: `import facedepth` stays light

@@ -109,3 +109,17 @@ def test_output_names_never_collide():
     names = output_stems([Path("a.jpg"), Path("a.png"), Path("a.jpg.png"), Path("b.jpg")])
     assert names == {Path("a.jpg"): "a.jpg", Path("a.png"): "a.png", Path("a.jpg.png"): "a.jpg.png", Path("b.jpg"): "b"}
     assert len(set(names.values())) == len(names)
+
+
+def test_load_mirrors_by_default_and_a_mirrored_photo_gets_the_mirrored_depth():
+    """`facedepth.load()` predicts each crop with its mirror image, as `facedepth predict` does: the photo
+    mirrored then gets exactly the depth mirrored (the letterboxed whole photo: no locator in between)."""
+    rgb = read_rgb("docs/photos/grace_hopper.jpg")[::4, ::4]
+    mirrored, plain = facedepth.load(), facedepth.load(mirror=False)
+    assert mirrored.mirror and not plain.mirror
+    a = mirrored.predict(rgb, crop=False).depth
+    b = mirrored.predict(np.ascontiguousarray(rgb[:, ::-1]), crop=False).depth
+    assert np.allclose(a, b[:, ::-1], rtol=1e-4, equal_nan=True)
+    c = plain.predict(rgb, crop=False).depth
+    d = plain.predict(np.ascontiguousarray(rgb[:, ::-1]), crop=False).depth
+    assert not np.allclose(c, d[:, ::-1], rtol=1e-3)  # the network alone is not symmetric
