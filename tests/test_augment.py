@@ -88,3 +88,18 @@ def test_roll_turns_the_image_counter_clockwise_on_screen():
         ys, xs = np.nonzero(m)
         assert len(ys) >= 6
         assert abs(xs.mean() - (20 + 15 * math.cos(a))) < 1 and abs(ys.mean() - (20 - 15 * math.sin(a))) < 1
+
+
+def test_with_the_new_effects_off_the_random_stream_is_that_of_earlier_versions():
+    """p_roll and p_photo_edge at 0 draw nothing: a profile that does not use them trains exactly as before."""
+    from facedepth.augment import context
+
+    rgb, depth = np.zeros((32, 32, 3), np.uint8), np.ones((32, 32), np.float32)
+    mask = np.zeros((32, 32), np.uint8)
+    aug = only(p_zoom=1.0, zoom=(0.8, 1.2), shift=0.1, p_edge=1.0)
+    rng, ref = np.random.default_rng(7), np.random.default_rng(7)
+    geometric(rgb, depth, mask, rng, aug)
+    ref.uniform(), ref.uniform(0.8, 1.2), ref.uniform(-0.1, 0.1, 2)  # the zoom's coin, factor and shift
+    context(rgb, depth, mask, rng, aug)
+    ref.uniform(), ref.uniform(), ref.uniform(), ref.uniform(0.6, 0.95)  # backdrop, occluder, edge coins, row
+    assert rng.uniform() == ref.uniform()
