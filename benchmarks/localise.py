@@ -149,6 +149,7 @@ def summarise(rows: list[dict]) -> dict:
         "cases": len(rows),
         "located": mean("located"),
         "within_0.05_of_direct": float(np.mean(close)) if close else float("nan"),
+        "within_0.05_ci95": wilson(int(np.sum(close)), len(close)),
         "spearman_pasted": mean("pasted", scored),
         "spearman_direct": mean("direct", scored),
         "spearman_oracle_crop": mean("oracle", scored),
@@ -175,6 +176,15 @@ def summarise(rows: list[dict]) -> dict:
         out["haar_located"] = mean("haar")
         out["haar_ms_median"] = float(np.median([r["haar_ms"] for r in rows]))
     return out
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> str:
+    """The 95% Wilson interval of a rate k/n: how far 200 cases pin it down (about +-5 points near 80%)."""
+    if n == 0:
+        return "-"
+    p, d = k / n, 1 + z * z / n
+    centre, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return f"{max(0.0, centre - half):.3f}-{min(1.0, centre + half):.3f}"
 
 
 def occluded(row: dict) -> bool:
