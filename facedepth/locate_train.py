@@ -38,6 +38,8 @@ class LocatorConfig:
     hw: tuple[int, int] = (128, 160)  # scene size: the network sees a 640x480 photo at 160x120 (+ padding)
     seed: int = 0
     width: int = 160
+    recolour: float = 0.0  # share of people whose clothes change colour (scenes.recoloured)
+    init: str = ""  # a locator checkpoint to start from (fine-tuning); "" = fresh weights
 
 
 def targets(scene: Scene) -> np.ndarray:
@@ -69,7 +71,7 @@ def batch_of(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for _ in range(n):
-        scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds)
+        scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds, recolour=cfg.recolour)
         rgb = photometric(scene.rgb, rng, SCENE_EFFECTS)
         xs.append(image_tensor(rgb))
         ys.append(torch.from_numpy(targets(scene)))
@@ -141,6 +143,11 @@ def train_locator(
         sched.load_state_dict(state["scheduler"])
         step, seconds = state["step"], state["seconds"]
         log(f"resumed at step {step}")
+    elif cfg.init:
+        from facedepth.checkpoint import read_state
+
+        model.load_state_dict(read_state(Path(cfg.init), "cpu", kind="locator")["model"])
+        log(f"started from {cfg.init}")
     model.train()
     t0, running = time.time() - seconds, None
     while step < cfg.steps:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fdcore.labels import BACKGROUND, HEAD_LABELS
+from fdcore.labels import BACKGROUND, CLOTHES, HEAD_LABELS
 
 HEAD_FRACTION = 0.47  # about sqrt(head pixels) over a render tile's height (1 / locate.FRAME): sizes heads
 
@@ -110,10 +110,12 @@ def compose(
     head_px: tuple[float, float] = (12.0, 110.0),
     max_people: int = 3,
     people: int | None = None,
+    recolour: float = 0.0,
 ) -> Scene:
     """One scene of size hw from render tiles (N, h, w, 3) and labels (N, h, w); heads head_px tall (log-uniform).
 
-    `people` fixes their number. Later tiles are pasted over earlier ones, as nearer people.
+    `people` fixes their number. Later tiles are pasted over earlier ones, as nearer people. `recolour`: the
+    share of people whose clothes get another hue, saturation and brightness (`recoloured`).
     """
     h, w = hw
     n = len(tiles_rgb)
@@ -134,6 +136,8 @@ def compose(
         flip = bool(rng.uniform() < 0.5)
         if flip:
             tile, labels = tile[:, ::-1], labels[:, ::-1]
+        if recolour and rng.uniform() < recolour:  # drawn only when on: earlier scenes unchanged
+            tile = recoloured(tile, labels, rng)
         head_h = math.exp(rng.uniform(math.log(head_px[0]), math.log(head_px[1])))
         height = head_h / HEAD_FRACTION
         roll = float(rng.uniform(-45, 45)) if rng.uniform() < 0.7 else float(rng.normal(0, 5))
@@ -170,6 +174,19 @@ def compose(
         head |= visible & is_head
         placed.append(Placed(m, roll, index, flip))
     return Scene(rgb, person, head, placed)
+
+
+def recoloured(tile: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The tile with its clothes in any hue, saturation x0.5-2.5 and brightness x0.35-1.4, shading kept: rendered
+    garments are pastel, real ones (an orange spacesuit, a navy uniform) are not."""
+    clothes = labels == CLOTHES
+    if not clothes.any():
+        return tile
+    hsv = cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = np.where(clothes, rng.uniform(0, 180), hsv[..., 0])
+    hsv[..., 1] = np.where(clothes, np.clip(np.maximum(hsv[..., 1], 40) * rng.uniform(0.5, 2.5), 0, 255), hsv[..., 1])
+    hsv[..., 2] = np.where(clothes, np.clip(hsv[..., 2] * rng.uniform(0.35, 1.4), 0, 255), hsv[..., 2])
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
 def _people_odds(most: int) -> list[float]:

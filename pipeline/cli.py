@@ -669,12 +669,19 @@ def locator_train(
     batch: Annotated[int, typer.Option(min=1, help="scenes per step")] = 24,
     seed: Annotated[int, typer.Option(min=0, help="draws every scene: the same seed gives the same run")] = 0,
     ship_to: Annotated[Optional[Path], typer.Option(help="also write the weights-only file here")] = None,
+    lr: Annotated[float, typer.Option(min=0, help="peak learning rate (one-cycle)")] = 2e-3,
+    recolour: Annotated[
+        float, typer.Option(min=0, max=1, help="share of people whose clothes change colour in the scenes")
+    ] = 0.0,
+    init: Annotated[Optional[Path], typer.Option(help="a locator checkpoint to fine-tune from")] = None,
 ):
     """Train the person locator on scenes composed from renders and the bundled HDRIs; resumes from last.pt."""
     from facedepth.locate_train import LocatorConfig, train_locator
     from pipeline.backgrounds import hdri_backgrounds
 
-    cfg = LocatorConfig(steps=steps, batch=batch, seed=seed)
+    if init is not None and not init.is_file():
+        fail(f"--init {init}: no such locator checkpoint; train one with `facedepth locator-train` first")
+    cfg = LocatorConfig(steps=steps, batch=batch, seed=seed, lr=lr, recolour=recolour, init=str(init or ""))
     try:
         scores = train_locator(prepared, out, cfg, hdri_backgrounds(), log=lambda m: typer.echo(m, err=True))
     except (FileNotFoundError, ValueError) as exc:

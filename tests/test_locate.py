@@ -132,6 +132,28 @@ def test_a_photo_without_people_has_no_heads():
         assert heads == [] and prob.shape == (480, 640) and (prob > 0.5).mean() < 0.05
 
 
+def test_recoloured_clothes_change_colour_keep_their_shading_and_nothing_else_changes():
+    from facedepth.metrics import spearman
+    from facedepth.scenes import compose, recoloured
+    from fdcore.labels import CLOTHES
+
+    rgb, mask = _tiles(1)
+    shade = np.linspace(60, 220, 64).astype(np.uint8)[None, :, None]  # light falling off across the garment
+    tile = np.where(mask[0][..., None] == CLOTHES, np.clip(shade * [1.0, 0.9, 0.8], 0, 255), rgb[0]).astype(np.uint8)
+    clothes = mask[0] == CLOTHES
+    hues = set()
+    for seed in range(6):
+        out = recoloured(tile, mask[0], np.random.default_rng(seed))
+        assert np.array_equal(out[~clothes], tile[~clothes])
+        v_in, v_out = tile[clothes].max(-1).astype(float), out[clothes].max(-1).astype(float)
+        assert spearman(v_out, v_in, np.ones_like(v_in, bool)) > 0.95  # shading kept
+        hues.add(int(cv2.cvtColor(out[clothes][None], cv2.COLOR_RGB2HSV)[0, :, 0].mean()) // 20)
+    assert len(hues) >= 3  # many hues, not one tint
+    a = compose(np.random.default_rng(5), rgb, mask, (96, 128), people=2, recolour=1.0)
+    b = compose(np.random.default_rng(5), rgb, mask, (96, 128), people=2)
+    assert not np.array_equal(a.rgb, b.rgb)
+
+
 def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path):
     from facedepth.checkpoint import read_state
     from facedepth.locate import Locator
@@ -151,6 +173,12 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
     assert logs[0] == "resumed at step 2"
     heads, prob = Locator(tmp_path / "best.pt")(np.zeros((40, 50, 3), np.uint8))
     assert prob.shape == (40, 50)
+    tuned = LocatorConfig(steps=1, batch=2, base=4, hw=(64, 80), lr=0.0, recolour=1.0, init=str(tmp_path / "best.pt"))
+    logs = []
+    train_locator(prepared, tmp_path / "tuned", tuned, [], log=logs.append)
+    assert logs[0] == f"started from {tmp_path / 'best.pt'}"
+    before, after = (read_state(p, kind="locator")["model"] for p in (tmp_path / "best.pt", tmp_path / "tuned/best.pt"))
+    assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
 
 
 def test_onnx_runtime_gives_the_torch_numbers(checkpoint):

@@ -104,3 +104,12 @@ def _umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+@pytest.mark.slow
+def test_locator_training_refuses_a_hostile_checkpoint_to_start_from(tmp_path, prepared):
+    path, marker = _evil_checkpoint(tmp_path)
+    args = ["--prepared", str(prepared), "--out", str(tmp_path / "out"), "--steps", "1", "--batch", "1"]
+    proc = facedepth("locator-train", *args, "--init", str(path), check=False)
+    assert proc.returncode != 0 and "refused to load" in proc.stderr, proc.stderr[-800:]
+    assert not marker.exists()
