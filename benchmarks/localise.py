@@ -55,6 +55,12 @@ def haar():
     return faces
 
 
+def on_person(person: np.ndarray, hd) -> bool:
+    """Whether a located head's centre lies on the pasted person."""
+    h, w = person.shape
+    return 0 <= hd.x < w and 0 <= hd.y < h and bool(person[int(hd.y), int(hd.x)])
+
+
 def in_frame(tile_map: np.ndarray, placed, hw) -> np.ndarray:
     """A map on the render tile (its depth, or a prediction of it) where the paste put it in the frame (nearest:
     no mixing across edges), NaN off the tile."""
@@ -65,13 +71,17 @@ def in_frame(tile_map: np.ndarray, placed, hw) -> np.ndarray:
     )
 
 
-def oracle_spearman(predictor: Predictor, rgb, placed, gt, head, fx: float) -> float:
-    """The depth model given the exact crop (the pasted tile's own centre, size and roll): what is left of the gap
-    to `direct` is the model's, not the localisation's."""
+def oracle_crop(placed) -> Crop:
+    """The pasted tile's own centre, size and roll: the crop a perfect localiser would make."""
     m = placed.matrix
     c = m @ np.array([63.5, 63.5, 1.0])
     size = 128 * math.hypot(m[0, 0], m[1, 0])
-    crop = Crop(c[0] + 0.5, c[1] + 0.5, size, size, placed.roll)
+    return Crop(c[0] + 0.5, c[1] + 0.5, size, size, placed.roll)
+
+
+def oracle_spearman(predictor: Predictor, rgb, crop: Crop, gt, head, fx: float) -> float:
+    """The depth model given the exact crop (`oracle_crop`): what is left of the gap to `direct` is the model's,
+    not the localisation's."""
     depth, valid = predictor.depth_in(rgb, [crop], fx)
     both = head & valid & np.isfinite(gt)
     return spearman(depth, gt, both) if both.sum() >= 16 else float("nan")
@@ -97,11 +107,14 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
         fx = float(split["manifest"].fx.iloc[placed.index])
         pred = predictor.predict(scene.rgb, fx=fx, extras=("matte",))  # as the live demo
         t_predict = time.perf_counter() - t0
-        on = [bool(person[min(int(h.y), hw[0] - 1), min(int(h.x), hw[1] - 1)]) for h in heads if 0 <= h.x < hw[1]]
+        on = [on_person(person, h) for h in heads]
+        best = oracle_crop(placed)
+        mine = [r for hd, r in zip(pred.heads, pred.regions) if on_person(person, hd)]  # against the oracle crop
+        crop = min(mine, key=lambda r: math.hypot(r.x - best.x, r.y - best.y)) if mine else None
         gt = in_frame(split["depth"][placed.index], placed, hw)
         both = head & np.isfinite(gt) & pred.valid
         pasted = spearman(pred.depth, gt, both) if both.sum() >= 16 else float("nan")
-        oracle = oracle_spearman(predictor, scene.rgb, placed, gt, head, fx)
+        oracle = oracle_spearman(predictor, scene.rgb, best, gt, head, fx)
         tile_head = np.isin(np.asarray(split["mask"][placed.index]), HEAD_LABELS)
         direct_pred = predictor.predict(np.asarray(split["rgb"][placed.index]), crop=False)
         direct = spearman(direct_pred.depth, np.asarray(split["depth"][placed.index]), tile_head)
@@ -125,8 +138,13 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
             "locate_ms": 1e3 * t_locate,
             "predict_ms": 1e3 * t_predict,
             "head_px": math.sqrt(head.sum()),
+            "head_shown": float(head.sum() / area),  # the share of the head in the photo and uncovered
             "roll": placed.roll,
         }
+        if crop is not None:
+            row["crop_size_ratio"] = crop.w / best.w
+            row["crop_offset"] = math.hypot(crop.x - best.x, crop.y - best.y) / best.w
+            row["crop_roll_error"] = (crop.roll - best.roll + 180) % 360 - 180
         if faces:
             t0 = time.perf_counter()
             found = faces(scene.rgb)
@@ -260,6 +278,11 @@ def figure(out: Path, predictor: Predictor, split: dict, photos: Path) -> None:
     print(f"wrote {out}")
 
 
+def views(text: str) -> tuple[tuple[float, float, float], ...]:
+    """--views "1.15,0,0;0.87,0,0" -> ((1.15, 0.0, 0.0), (0.87, 0.0, 0.0))."""
+    return tuple(tuple(float(v) for v in part.split(",")) for part in text.split(";") if part.strip())  # type: ignore[misc]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
@@ -271,13 +294,15 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
     ap.add_argument("--haar", action="store_true", help="also run OpenCV's frontal Haar cascade")
     ap.add_argument("--runtime", default="onnx", choices=["onnx", "torch"], help="how both networks run")
+    ap.add_argument("--no-refine", action="store_true", help="locate heads from the whole-photo pass only")
+    ap.add_argument("--views", default="", help="other framings of each crop, averaged: zoom,dx,dy;zoom,dx,dy")
     ap.add_argument("--mirror", action="store_true", help="average each crop's and its mirror image's depth")
     ap.add_argument("--rows", type=Path, default=None, help="also write each case's figures here (JSON lines)")
     ap.add_argument("--figure", type=Path, default=None, help="also save example predictions here")
     args = ap.parse_args()
     split = load_split(args.prepared, args.split, mmap=False)
-    predictor = Predictor(args.model, runtime=args.runtime, mirror=args.mirror)
-    locator = Locator(args.locator, runtime=args.runtime)
+    predictor = Predictor(args.model, runtime=args.runtime, mirror=args.mirror, views=views(args.views))
+    locator = Locator(args.locator, runtime=args.runtime, refine=not args.no_refine)
     predictor._locator = locator
     faces = haar() if args.haar else None
     print(f"CPU: {cpu_name()}; torch threads {torch.get_num_threads()}; runtime {args.runtime}")

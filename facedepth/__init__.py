@@ -9,12 +9,13 @@ result.depth, result.valid                   # metres (NaN outside the person), 
 __version__ = "0.3.0"
 
 
-def load(model=None, device=None, mirror=True):
+def load(model=None, device=None, mirror=True, views=True):
     """A Predictor: the shipped model by default, or a checkpoint file, a folder with best.pt, a trained name;
-    each crop averaged with its mirror image, as `facedepth predict` does (mirror=False: half the time)."""
-    from facedepth.predict import Predictor
+    each crop averaged with its mirror image and with itself zoomed in and out (predict.VIEWS), as
+    `facedepth predict` does (mirror=False: half the time; views=False: a third)."""
+    from facedepth.predict import VIEWS, Predictor
 
-    return Predictor(model, device, mirror=mirror)
+    return Predictor(model, device, mirror=mirror, views=VIEWS if views else ())
 
 
 def __getattr__(name):  # Predictor and Prediction on first use: `import facedepth` stays light

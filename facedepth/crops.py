@@ -100,6 +100,30 @@ def paste(
     valid[y0:y1, x0:x1] |= inside
 
 
+def reframed(crop: Crop, zoom: float, dx: float = 0.0, dy: float = 0.0) -> Crop:
+    """The crop `zoom` times closer (> 1: smaller), its centre moved (dx, dy) of its width along its own axes."""
+    a = math.radians(crop.roll)
+    ox, oy = dx * crop.w, dy * crop.w
+    return Crop(
+        crop.x + ox * math.cos(a) + oy * math.sin(a),
+        crop.y - ox * math.sin(a) + oy * math.cos(a),
+        crop.w / zoom,
+        crop.h / zoom,
+        crop.roll,
+    )
+
+
+def moved(d: np.ndarray, src: Crop, dst: Crop) -> np.ndarray:
+    """A (h, w) map of crop `src`'s view resampled into crop `dst`'s view of the same size (bilinear), NaN where
+    `src` does not reach."""
+    dh, dw = d.shape
+    to_src = np.vstack([src.matrix((dw, dh)), [0, 0, 1]])
+    from_dst = np.vstack([cv2.invertAffineTransform(dst.matrix((dw, dh))), [0, 0, 1]])
+    m = (to_src @ from_dst)[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(d.astype(np.float32), m, (dw, dh), flags=flags, borderValue=np.nan)
+
+
 def rolled(normal: np.ndarray, roll: float) -> np.ndarray:
     """(3, h, w) normals of an upright crop in the axes of the photo it was turned `roll` degrees from
     (counter-clockwise on screen, y down): x and y turn with the crop, z stays. Also: the normals of an image

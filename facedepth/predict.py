@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from facedepth.checkpoint import input_hw as checkpoint_input_hw
 from facedepth.checkpoint import load_checkpoint, resolve
-from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, paste, rolled, whole_region  # noqa: F401  (public here too)
+from facedepth.crops import CUT_MAX_FACTOR, Crop, cut, moved, paste, reframed, rolled, whole_region  # noqa: F401
 from facedepth.data import image_tensor
 from facedepth.locate import Head, Locator, held, with_heads
 from facedepth.models.heads import tasks_of
@@ -109,6 +109,13 @@ def check_device(device: str | None) -> None:
         raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
 
 
+# The other framings `facedepth predict` averages with each located crop (zoom, dx, dy; crops.reframed): on 400
+# pasted val scenes (benchmarks/localise.py --split val --cases 400) within 0.05 of direct 80.5 -> 83.0% (heads
+# wholly in the photo 88.4 -> 93.2%), a located crop's framing being as uncertain as a render's own; two more
+# views shifted sideways by 0.05 gave no more (82.0%).
+VIEWS = ((1.15, 0.0, 0.0), (0.87, 0.0, 0.0))
+
+
 class Predictor:
     """Depth for photos from one checkpoint (default: the shipped reference model); see `predict`."""
 
@@ -119,9 +126,11 @@ class Predictor:
         batch: int = 8,
         runtime: str = "torch",
         mirror: bool = False,
+        views: tuple[tuple[float, float, float], ...] = (),
     ):
         """`runtime="onnx"` runs both networks through ONNX Runtime on the CPU (the live demo's 2-3x); `mirror`
-        also predicts each crop's mirror image and averages the two (steadier, twice the network's time)."""
+        also predicts each crop's mirror image and averages the two (steadier, twice the network's time); `views`
+        also predicts each crop reframed (zoom, dx, dy; see VIEWS) and averages them all in the crop's frame."""
         check_device(device)
         if runtime not in ("torch", "onnx") or (runtime == "onnx" and device not in (None, "cpu")):
             raise ValueError(f"runtime {runtime!r} on {device or 'the default device'}: use torch, or onnx on the cpu")
@@ -134,6 +143,7 @@ class Predictor:
         self.batch = max(1, batch)
         self.runtime = runtime
         self.mirror = mirror
+        self.views = tuple(views)  # (zoom, dx, dy): other framings of each crop, averaged
         self.tasks = tasks_of(self.model)  # a multi-task model's extra maps
         if runtime == "onnx":
             from facedepth.runtime import as_onnx
@@ -222,17 +232,22 @@ class Predictor:
         tasks = [t for t in self.tasks if extras is None or t in extras]
         extra = {t: np.full((h, w, 3) if t == "normal" else (h, w), np.nan, np.float32) for t in tasks}
         scratch = np.zeros((h, w), bool)
+        k = 1 + len(self.views)
         for start in range(0, len(regions), self.batch):
             chunk = regions[start : start + self.batch]
-            x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in chunk])
-            out = {k: v.cpu().numpy().astype(np.float64) for k, v in self.outputs(x).items()}
+            seen = [v for r in chunk for v in [r] + [reframed(r, *view) for view in self.views]]
+            x = torch.stack([image_tensor(cut(rgb, r, (iw, ih))) for r in seen])
+            out = {t: v.cpu().numpy().astype(np.float64) for t, v in self.outputs(x).items()}
+            scales = [self.cfg.norm.scale(fx, r.w) for r in seen]
+            out["depth"] = np.stack([self.to_metric(d, s) for d, s in zip(out["depth"], scales)])
             for i, r in enumerate(chunk):
-                paste(depth, valid, r, self.to_metric(out["depth"][i, 0], self.cfg.norm.scale(fx, r.w)), keep)
+                maps = {t: averaged(v[i * k : (i + 1) * k], seen[i * k : (i + 1) * k]) for t, v in out.items()}
+                paste(depth, valid, r, maps["depth"][0], keep)
                 if "normal" in extra:
-                    for c, plane in enumerate(rolled(out["normal"][i], r.roll)):
+                    for c, plane in enumerate(rolled(maps["normal"], r.roll)):
                         paste(extra["normal"][..., c], scratch, r, plane, keep)
                 if "matte" in extra:  # coverage: a pixel is the person's if any crop says so
-                    paste(extra["matte"], scratch, r, out["matte"][i, 0], combine=np.fmax)
+                    paste(extra["matte"], scratch, r, maps["matte"][0], combine=np.fmax)
         if "normal" in extra:  # bilinear warping shortens vectors; invalid pixels stay NaN
             n = extra["normal"]
             n[valid] /= np.maximum(np.linalg.norm(n[valid], axis=-1, keepdims=True), 1e-6)
@@ -240,6 +255,20 @@ class Predictor:
         return depth, valid, extra
 
     __call__ = predict  # one call path: predictor(image) is predictor.predict(image)
+
+
+def averaged(maps: np.ndarray, crops: list[Crop]) -> np.ndarray:
+    """(C, h, w) maps of crops[0]: the mean of its own (maps[0]) and the other views' (maps[1:], each moved into
+    crops[0]'s frame) where they reach."""
+    if len(crops) == 1:
+        return maps[0]
+    stack = [maps[0]] + [np.stack([moved(c, src, crops[0]) for c in m]) for m, src in zip(maps[1:], crops[1:])]
+    total, count = np.zeros_like(maps[0]), np.zeros_like(maps[0])
+    for m in stack:
+        ok = np.isfinite(m)
+        total[ok] += m[ok]
+        count += ok
+    return total / count  # the crop's own view reaches everywhere: count >= 1
 
 
 def kept(person: np.ndarray, heads: list[Head], matte: np.ndarray | None = None) -> np.ndarray:

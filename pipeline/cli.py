@@ -530,6 +530,10 @@ def predict(
         bool,
         typer.Option(help="average each crop's depth with its mirror image's (steadier; --no-mirror: half the time)"),
     ] = True,
+    views: Annotated[
+        bool,
+        typer.Option(help="also predict each crop zoomed in and out, averaging the three (--no-views: 1/3 the time)"),
+    ] = True,
 ):
     """Depth for any photo: float32 EXR (m), 16-bit PNG (mm), colourised PNG, optional PLY.
 
@@ -562,6 +566,7 @@ def predict(
             device,
             batch,
             mirror,
+            views,
         )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

@@ -236,16 +236,17 @@ def predict_paths(
     device: str | None = None,
     batch: int = 8,
     mirror: bool = True,
+    views: bool = True,
 ) -> list[Path]:
     """Predict every image under `target`; unreadable ones go to `on_error(path, reason)` and are skipped.
-    `mirror`: average each crop's depth with its mirror image's (see Predictor).
+    `mirror`: average each crop's depth with its mirror image's; `views`: with the crop's VIEWS too (see Predictor).
 
     Each photo's focal length (for metric depth and the PLY) and people located are reported through
     `on_info(path, note)`.
     """
-    from facedepth.predict import Predictor, intrinsics, read_rgb
+    from facedepth.predict import VIEWS, Predictor, intrinsics, read_rgb
 
-    predictor = Predictor(checkpoint, device, batch, mirror=mirror)
+    predictor = Predictor(checkpoint, device, batch, mirror=mirror, views=VIEWS if views else ())
     written = []
     paths = find_images(target)
     for path in find_images(target, UNDECODABLE) if target.is_dir() else []:

@@ -114,9 +114,13 @@ def test_output_names_never_collide():
 def test_load_mirrors_by_default_and_a_mirrored_photo_gets_the_mirrored_depth():
     """`facedepth.load()` predicts each crop with its mirror image, as `facedepth predict` does: the photo
     mirrored then gets exactly the depth mirrored (the letterboxed whole photo: no locator in between)."""
+    from facedepth.predict import VIEWS
+
     rgb = read_rgb("docs/photos/grace_hopper.jpg")[::4, ::4]
-    mirrored, plain = facedepth.load(), facedepth.load(mirror=False)
-    assert mirrored.mirror and not plain.mirror
+    steady = facedepth.load()
+    assert steady.mirror and steady.views == VIEWS  # and its other framings (pixel rounding breaks exact symmetry)
+    mirrored, plain = facedepth.load(views=False), facedepth.load(mirror=False, views=False)
+    assert mirrored.mirror and not plain.mirror and not mirrored.views
     a = mirrored.predict(rgb, crop=False).depth
     b = mirrored.predict(np.ascontiguousarray(rgb[:, ::-1]), crop=False).depth
     assert np.allclose(a, b[:, ::-1], rtol=1e-4, equal_nan=True)

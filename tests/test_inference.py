@@ -368,6 +368,25 @@ def test_predict_locates_each_person_and_pastes_depth_on_them(checkpoint, fronta
         assert 0.2 < np.nanmedian(pred.depth) < 5.0
 
 
+def test_other_framings_of_each_crop_are_averaged_in_its_frame(checkpoint, frontal):
+    """`views`: each located crop also predicted zoomed and moved, the maps brought back into the crop's frame and
+    averaged. The crop's own view again changes nothing; real other views change the depth a little, never where
+    it is valid."""
+    from facedepth.predict import Predictor
+
+    rgb = frontal[0][0]
+    canvas = np.repeat(np.linspace(60, 180, 320, dtype=np.uint8)[None, :, None], 240, 0).repeat(3, 2)
+    canvas[40:200, 100:260] = rgb
+    plain = Predictor(checkpoint).predict(canvas, fx=300.0)
+    same = Predictor(checkpoint, views=((1.0, 0.0, 0.0),)).predict(canvas, fx=300.0)
+    more = Predictor(checkpoint, views=((1.15, 0.0, 0.0), (0.87, 0.0, 0.05))).predict(canvas, fx=300.0)
+    assert plain.faces == more.faces == 1
+    assert (same.valid == plain.valid).all() and (more.valid == plain.valid).all()
+    assert np.allclose(same.depth[plain.valid], plain.depth[plain.valid], rtol=1e-5)
+    change = np.abs(more.depth - plain.depth)[plain.valid] / plain.depth[plain.valid]
+    assert 0 < np.median(change) < 0.1
+
+
 def test_a_photo_without_people_is_predicted_whole(checkpoint):
     from facedepth.predict import Predictor
 

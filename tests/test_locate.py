@@ -71,6 +71,32 @@ def test_a_turned_crop_is_seen_upright_and_pasted_back_in_place(roll):
         assert np.isnan(depth[~valid]).all()
 
 
+@pytest.mark.parametrize("roll", [0.0, 30.0, -90.0])
+def test_other_framings_of_a_crop_line_up_in_its_frame(roll):
+    """`reframed` moves and zooms a crop along its own axes; `moved` brings a map of that view back into the
+    crop's frame: on a linear ramp photo, the same values as the crop's own view wherever the other view reaches."""
+    from facedepth.crops import Crop, moved, reframed
+
+    ys, xs = np.mgrid[0:240, 0:320].astype(np.float32)
+    ramp = 0.7 * xs + 0.3 * ys
+
+    def view(crop: Crop) -> np.ndarray:
+        return cv2.warpAffine(ramp, crop.matrix((48, 48)), (48, 48), flags=cv2.INTER_LINEAR)
+
+    crop = Crop(160.0, 120.0, 96.0, 96.0, roll)
+    a = math.radians(roll)
+    for zoom, dx, dy in ((1.25, 0.0, 0.0), (0.8, 0.0, 0.0), (1.0, 0.1, 0.0), (1.1, -0.05, 0.08)):
+        other = reframed(crop, zoom, dx, dy)
+        # the centre moves along the crop's own x (cos, -sin) and y (sin, cos) axes, in crop widths
+        assert other.x == pytest.approx(160 + 96 * (dx * math.cos(a) + dy * math.sin(a)))
+        assert other.y == pytest.approx(120 + 96 * (-dx * math.sin(a) + dy * math.cos(a)))
+        assert other.w == pytest.approx(96 / zoom) and other.roll == roll
+        back = moved(view(other), other, crop)
+        reach = np.isfinite(back)
+        assert 0.4 < reach.mean() <= 1.0 and (reach.all() or zoom > 1 or dx or dy)
+        assert np.abs(back[reach] - view(crop)[reach]).max() < 0.6  # bilinear twice, on a ramp of 0.76/px
+
+
 def test_heads_from_maps_separates_people_and_reads_size_and_roll():
     from facedepth.locate import heads_from_maps
 
@@ -100,6 +126,7 @@ def test_framing_constants_match_the_renders(rendered):
 def test_the_shipped_locator_finds_renders_at_any_roll_and_marks_the_person(frontal):
     from facedepth.locate import Locator
     from facedepth.scenes import tile_matrix
+    from fdcore.labels import HEAD_LABELS
 
     locator = Locator()
     for rgb, mask, _ in frontal:
@@ -114,6 +141,19 @@ def test_the_shipped_locator_finds_renders_at_any_roll_and_marks_the_person(fron
             hd = heads[0]
             assert person[int(hd.y), int(hd.x)], f"roll {roll}: head centre off the person"
             assert abs(hd.roll - roll) < 20, (roll, hd.roll)
+            # the refined head against the true one (the head labels' centroid and sqrt(pixels)), and the
+            # whole-photo pass alone beside it
+            head = cv2.warpAffine(np.isin(mask, HEAD_LABELS).astype(np.uint8), m, (640, 480), flags=cv2.INTER_NEAREST)
+            ys, xs = np.nonzero(head)
+            size = math.sqrt(len(xs))
+            coarse = locator.refined(photo, [])  # nothing to refine: nothing comes back
+            assert coarse == []
+            coarse = Locator(refine=False)(photo)[0][0]
+            for found in (hd, coarse):
+                off = math.hypot(found.x - xs.mean() - 0.5, found.y - ys.mean() - 0.5) / size
+                print(f"roll {roll}: refine {found is hd}: offset {off:.3f}, size {found.size / size:.3f}")
+            assert math.hypot(hd.x - xs.mean() - 0.5, hd.y - ys.mean() - 0.5) < 0.08 * size  # 0.003-0.021 seen
+            assert 0.85 < hd.size / size < 1.15  # 0.955-0.970 seen
             found = prob > 0.5
             iou = (found & person).sum() / (found | person).sum()
             print(f"roll {roll}: IoU {iou:.2f}, found roll {hd.roll:.1f}")
