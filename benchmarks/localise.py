@@ -18,7 +18,8 @@ a quarter partly covered by a hand-like blob. Per case:
 Then the public-domain portraits in docs/photos turned 0-45 degrees in 5 degree steps:
 found when a located head's centre is within half a head size of the turned face centre.
 `--haar` adds OpenCV's frontal Haar cascade (the old localiser) on the same frames; `--mirror` predicts
-each crop and its mirror image (`facedepth predict`'s default), direct predictions included; `--rows`
+each crop and its mirror image and `--views predict` each crop zoomed in and out too (both `facedepth predict`'s
+defaults, not the demo's), direct predictions included; `--no-refine` locates from the whole-photo pass alone; `--rows`
 writes each case's figures (with the direct prediction scored on exactly the pasted one's pixels).
 """
 
@@ -37,7 +38,7 @@ from realism import haar_cascade  # benchmarks/ is on the path when a benchmark 
 
 from facedepth.locate import Locator
 from facedepth.metrics import spearman
-from facedepth.predict import Crop, Predictor, cut, read_rgb
+from facedepth.predict import VIEWS, Crop, Predictor, cut, read_rgb
 from facedepth.scenes import compose
 from facedepth.splits import load_split
 from fdcore.labels import HEAD_LABELS
@@ -279,7 +280,9 @@ def figure(out: Path, predictor: Predictor, split: dict, photos: Path) -> None:
 
 
 def views(text: str) -> tuple[tuple[float, float, float], ...]:
-    """--views "1.15,0,0;0.87,0,0" -> ((1.15, 0.0, 0.0), (0.87, 0.0, 0.0))."""
+    """--views "1.15,0,0;0.87,0,0" -> ((1.15, 0.0, 0.0), (0.87, 0.0, 0.0)); "predict": `facedepth predict`'s."""
+    if text == "predict":
+        return VIEWS
     return tuple(tuple(float(v) for v in part.split(",")) for part in text.split(";") if part.strip())  # type: ignore[misc]
 
 
@@ -295,7 +298,7 @@ def main() -> None:
     ap.add_argument("--haar", action="store_true", help="also run OpenCV's frontal Haar cascade")
     ap.add_argument("--runtime", default="onnx", choices=["onnx", "torch"], help="how both networks run")
     ap.add_argument("--no-refine", action="store_true", help="locate heads from the whole-photo pass only")
-    ap.add_argument("--views", default="", help="other framings of each crop, averaged: zoom,dx,dy;zoom,dx,dy")
+    ap.add_argument("--views", default="", help='other framings of each crop, averaged: "zoom,dx,dy;..." or "predict"')
     ap.add_argument("--mirror", action="store_true", help="average each crop's and its mirror image's depth")
     ap.add_argument("--rows", type=Path, default=None, help="also write each case's figures here (JSON lines)")
     ap.add_argument("--figure", type=Path, default=None, help="also save example predictions here")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facedepth.crops import Crop, cut
+from facedepth.crops import Crop, cut, reframed
 from facedepth.data import image_tensor
 
 LOCATOR = Path(__file__).resolve().parent / "weights" / "locator.pt"
@@ -193,14 +193,20 @@ class Locator:
     def refined(self, rgb: np.ndarray, heads: list[Head], threshold: float = 0.5) -> list[Head]:
         """Each head measured again in a close view of it (REFINE head sizes on a side, upright by its roll, at
         REFINE_PX; one batch): the whole-photo maps see a 100 px head as 6 x 6 map pixels, the close view as about
-        11 x 11. The close view's head nearest its centre wins; a head stays as it was when its view finds none
-        there, or only one that leaves the photo or lies more than half a head size away (another head)."""
-        if not heads:
+        11 x 11. The close view's head nearest its centre wins; a head stays as it was when it may be cut by the
+        photo's edge (its NEAR_EDGE square leaves the photo: the view's replicated border misleads it), when its
+        view finds no head, or only one outside the photo or more than half a head size away (another head)."""
+        h, w = rgb.shape[:2]
+        views = {i: Crop(hd.x, hd.y, REFINE * hd.size, REFINE * hd.size, hd.roll) for i, hd in enumerate(heads)}
+        views = {i: v for i, v in views.items() if inside(reframed(v, REFINE / NEAR_EDGE), w, h)}
+        if not views:
             return heads
-        views = [Crop(hd.x, hd.y, REFINE * hd.size, REFINE * hd.size, hd.roll) for hd in heads]
-        x = torch.stack([image_tensor(cut(rgb, v, (REFINE_PX, REFINE_PX))) for v in views]).to(self.device)
-        maps = self.model(x).float().cpu().numpy()
-        return [self._remeasured(rgb, hd, v, probabilities(y), threshold) for hd, v, y in zip(heads, views, maps)]
+        x = torch.stack([image_tensor(cut(rgb, v, (REFINE_PX, REFINE_PX))) for v in views.values()])
+        maps = dict(zip(views, self.model(x.to(self.device)).float().cpu().numpy()))
+        return [
+            self._remeasured(rgb, hd, views[i], probabilities(maps[i]), threshold) if i in views else hd
+            for i, hd in enumerate(heads)
+        ]
 
     @staticmethod
     def _remeasured(rgb: np.ndarray, hd: Head, view: Crop, y: np.ndarray, threshold: float) -> Head:
@@ -218,7 +224,14 @@ class Locator:
         return Head(float(x), float(y_), best.size * f, hd.roll + best.roll, hd.score)
 
 
+def inside(crop: Crop, width: int, height: int) -> bool:
+    """Whether the turned crop lies wholly within a width x height photo."""
+    x, y, w, h = crop.box()
+    return x >= 0 and y >= 0 and x + w <= width and y + h <= height
+
+
 REFINE, REFINE_PX = 3.0, 128  # the close view of each head: its side in head sizes and in network pixels
+NEAR_EDGE = 1.5  # a head whose square of this many head sizes leaves the photo may be cut by its edge
 
 MIN_DETAIL = 2.0  # grey levels: the least standard deviation a head's square can have (a face has features)
 
