@@ -155,7 +155,7 @@ def test_the_shipped_locator_finds_renders_at_any_roll_and_marks_the_person(fron
             assert math.hypot(hd.x - xs.mean() - 0.5, hd.y - ys.mean() - 0.5) < 0.08 * size  # 0.003-0.021 seen
             assert 0.85 < hd.size / size < 1.15  # 0.955-0.970 seen
             # a head near the photo's edge (its 1.5 head-size square leaves the photo) keeps its whole-photo measure
-            edge = np.ascontiguousarray(photo[:, 220:])
+            edge = np.ascontiguousarray(photo[:, 240:])
             near = Locator(refine=False)(edge)[0]
             assert near and [vars(k) for k in locator(edge)[0]] == [vars(k) for k in near]
             found = prob > 0.5
