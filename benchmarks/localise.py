@@ -15,7 +15,8 @@ a quarter partly covered by a hand-like blob. Per case:
   edge changes the prediction the direct one is compared with), with the oracle crop's rate beside;
   cut_by_edge and occluded: the rest, by what hides part of the head;
 - time: locator plus crop per frame, and the whole `Predictor.predict`.
-Then the public-domain portraits in docs/photos turned 0-45 degrees in 5 degree steps:
+Then `--crowds` frames with two or three people each (locator only): the share of the people in sight located
+and the false heads per frame. Then the public-domain portraits in docs/photos turned 0-45 degrees in 5 degree steps:
 found when a located head's centre is within half a head size of the turned face centre.
 `--haar` adds OpenCV's frontal Haar cascade (the old localiser) on the same frames; `--mirror` predicts
 each crop and its mirror image and `--views predict` each crop zoomed in and out too (both `facedepth predict`'s
@@ -157,6 +158,41 @@ def scenes_benchmark(args, split, predictor: Predictor, locator: Locator, faces)
     return summarise(rows)
 
 
+def crowd_benchmark(args, split, locator: Locator) -> dict:
+    """Two or three test-split people per frame, later ones pasted over earlier ones: each person with at least
+    half its head in sight (not behind a nearer one, a hand or the photo's edge) is located when a located head
+    lies within half a head size of its head's visible centroid (each located head counts once: a head between
+    two people finds one); false heads lie on no one. Locator only (its own random stream)."""
+    rng = np.random.default_rng(args.seed + 1)
+    backgrounds = hdri_backgrounds()
+    hw = (480, 640)
+    found, false_heads, ms = [], 0, []
+    for _ in range(args.crowds):
+        people = int(rng.integers(2, 4))
+        scene = compose(rng, split["rgb"], split["mask"], hw, backgrounds, head_px=(60, 400), people=people)
+        t0 = time.perf_counter()
+        heads, _ = locator(scene.rgb)
+        ms.append(1e3 * (time.perf_counter() - t0))
+        false_heads += sum(not on_person(scene.person > 0, h) for h in heads)
+        free = list(heads)
+        for k, placed in enumerate(scene.placed, 1):
+            area = np.isin(split["mask"][placed.index], HEAD_LABELS).sum() * abs(np.linalg.det(placed.matrix[:, :2]))
+            ys, xs = np.nonzero(scene.head & (scene.person == k))
+            if len(xs) < 0.5 * area:
+                continue
+            near = [h for h in free if math.hypot(h.x - xs.mean() - 0.5, h.y - ys.mean() - 0.5) < 0.5 * math.sqrt(area)]
+            found.append(bool(near))
+            if near:
+                free.remove(min(near, key=lambda h: math.hypot(h.x - xs.mean() - 0.5, h.y - ys.mean() - 0.5)))
+    return {
+        "frames": args.crowds,
+        "people_in_sight": len(found),
+        "located": float(np.mean(found)) if found else float("nan"),
+        "false_heads_per_frame": false_heads / max(1, args.crowds),
+        "locate_ms_median": float(np.median(ms)) if ms else float("nan"),
+    }
+
+
 def summarise(rows: list[dict]) -> dict:
     def mean(key, subset=rows):
         v = [r[key] for r in subset if key in r and not (isinstance(r[key], float) and math.isnan(r[key]))]
@@ -292,6 +328,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--crowds", type=int, default=200, help="frames with two or three people (0: none)")
     ap.add_argument("--model", default=None, help="depth checkpoint (default: the shipped reference model)")
     ap.add_argument("--locator", type=Path, default=None, help="locator checkpoint (default: the shipped one)")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"))
@@ -313,6 +350,10 @@ def main() -> None:
     print(f"pasted scenes ({args.prepared}/{args.split}, {summary['cases']} cases, 640x480):")
     for k, v in summary.items():
         print(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
+    if args.crowds:
+        print(f"two or three people per frame ({args.crowds} frames, locator only):")
+        for k, v in crowd_benchmark(args, split, locator).items():
+            print(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
     if args.figure:
         figure(args.figure, predictor, split, args.photos)
     print("portraits turned in the image plane:")

@@ -112,6 +112,30 @@ def test_heads_from_maps_separates_people_and_reads_size_and_roll():
     assert heads_from_maps(np.zeros((30, 40)), np.ones((30, 40)), np.zeros((30, 40)), 4.0) == []
 
 
+def test_touching_heads_are_told_apart_and_one_head_stays_whole():
+    """Two heads side by side make one blob on the coarse map: cut at the narrows between them, each found
+    near its own centre; a long head (hair), a round one and thin specks stay one region each."""
+    from facedepth.locate import head_regions, heads_from_maps
+
+    head = np.zeros((30, 40), np.float32)
+    cv2.circle(head, (8, 10), 5, 1.0, -1)
+    cv2.circle(head, (21, 11), 5, 1.0, -1)
+    head[9:12, 8:22] = 1.0  # a bridge three pixels thick
+    ones, zeros = np.ones_like(head), np.zeros_like(head)
+    heads = heads_from_maps(head, ones, zeros, scale=1.0)
+    assert len(heads) == 2
+    assert sorted(round(h.x) for h in heads) == pytest.approx([8, 21], abs=1.5)
+    assert sum(h.size**2 for h in heads) == pytest.approx(float(head.sum()), rel=0.25)  # every pixel in one
+    single = np.zeros((30, 40), bool)
+    cv2.ellipse(single.view(np.uint8), (20, 8), (12, 3), 10, 0, 360, 1, -1)
+    cv2.circle(single.view(np.uint8), (10, 22), 5, 1, -1)
+    single[25:27, 30] = True  # a speck under three pixels across
+    count, labels = head_regions(single)
+    parts = [int((labels == k).sum()) for k in range(1, count) if (labels == k).any()]
+    blobs = np.bincount(cv2.connectedComponents(single.view(np.uint8))[1].ravel())[1:]
+    assert sorted(parts) == sorted(int(n) for n in blobs)  # the same three regions, pixel for pixel in size
+
+
 def test_framing_constants_match_the_renders(rendered):
     """FRAME and DOWN (how a depth crop is framed around a head) come from the renders' label maps."""
     from PIL import Image
