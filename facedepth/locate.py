@@ -162,19 +162,19 @@ def head_regions(mask: np.ndarray) -> tuple[int, np.ndarray]:
     dist = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ys, xs = np.nonzero((dist >= 1.5) & (dist == cv2.dilate(dist, np.ones((3, 3), np.uint8))))  # not the rims
     count, labels = cv2.connectedComponents(m, connectivity=8)
+    blob, peak = labels[ys, xs], dist[ys, xs]
     tops: list[int] = []  # each head's highest peak: a peak (strongest first) starts a head unless one is joined
-    for i in sorted(range(len(xs)), key=lambda i: -dist[ys[i], xs[i]]):
-        same = [t for t in tops if labels[ys[t], xs[t]] == labels[ys[i], xs[i]]]
-        ways = [_saddle(dist, (xs[i], ys[i]), (xs[t], ys[t])) for t in same]
-        if max(ways, default=-1.0) < NARROWS * dist[ys[i], xs[i]]:
+    for i in np.argsort(-peak, kind="stable"):
+        ways = [_saddle(dist, (xs[i], ys[i]), (xs[t], ys[t])) for t in tops if blob[t] == blob[i]]
+        if max(ways, default=-1.0) < NARROWS * peak[i]:
             tops.append(i)
     out = labels.copy()
-    for blob in {labels[ys[t], xs[t]] for t in tops}:
-        centres = [t for t in tops if labels[ys[t], xs[t]] == blob]
+    for b in {blob[t] for t in tops}:
+        centres = [t for t in tops if blob[t] == b]
         if len(centres) < 2:
             continue
-        py, px = np.nonzero(labels == blob)  # each pixel to the head whose rim is nearest (a weighted Voronoi)
-        nearest = np.argmin([np.hypot(px - xs[t], py - ys[t]) - dist[ys[t], xs[t]] for t in centres], axis=0)
+        py, px = np.nonzero(labels == b)  # each pixel to the head whose rim is nearest (a weighted Voronoi)
+        nearest = np.argmin([np.hypot(px - xs[t], py - ys[t]) - peak[t] for t in centres], axis=0)
         for k in range(1, len(centres)):
             out[py[nearest == k], px[nearest == k]] = count
             count += 1
@@ -193,9 +193,9 @@ def _saddle(dist: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
     return float(dist[y, x].min())
 
 
-def heads_of(maps: np.ndarray, scale: float, threshold: float = 0.5) -> list[Head]:
+def heads_of(maps: np.ndarray, scale: float, threshold: float = 0.5, min_score: float = MIN_SCORE) -> list[Head]:
     """heads_from_maps on a locator's (4, h, w) probability maps."""
-    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold)
+    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold, min_score=min_score)
 
 
 class Locator:
@@ -251,7 +251,7 @@ class Locator:
 
     @staticmethod
     def _remeasured(rgb: np.ndarray, hd: Head, view: Crop, y: np.ndarray, threshold: float) -> Head:
-        near = heads_from_maps(y[1], y[2], y[3], OUT_STRIDE, threshold, min_score=0.0)
+        near = heads_of(y, OUT_STRIDE, threshold, min_score=0.0)
         if not near:
             return hd
         c = REFINE_PX / 2
