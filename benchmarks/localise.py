@@ -173,17 +173,19 @@ def crowd_benchmark(args, split, locator: Locator) -> dict:
         t0 = time.perf_counter()
         heads, _ = locator(scene.rgb)
         ms.append(1e3 * (time.perf_counter() - t0))
-        false_heads += sum(not on_person(scene.person > 0, h) for h in heads)
+        anyone = scene.person > 0
+        false_heads += sum(not on_person(anyone, h) for h in heads)
         free = list(heads)
         for k, placed in enumerate(scene.placed, 1):
             area = np.isin(split["mask"][placed.index], HEAD_LABELS).sum() * abs(np.linalg.det(placed.matrix[:, :2]))
             ys, xs = np.nonzero(scene.head & (scene.person == k))
             if len(xs) < 0.5 * area:
                 continue
-            near = [h for h in free if math.hypot(h.x - xs.mean() - 0.5, h.y - ys.mean() - 0.5) < 0.5 * math.sqrt(area)]
-            found.append(bool(near))
-            if near:
-                free.remove(min(near, key=lambda h: math.hypot(h.x - xs.mean() - 0.5, h.y - ys.mean() - 0.5)))
+            cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
+            near = sorted((math.hypot(h.x - cx, h.y - cy), i) for i, h in enumerate(free))
+            found.append(bool(near) and near[0][0] < 0.5 * math.sqrt(area))
+            if found[-1]:
+                free.pop(near[0][1])
     return {
         "frames": args.crowds,
         "people_in_sight": len(found),

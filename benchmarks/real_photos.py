@@ -45,7 +45,8 @@ def main() -> None:
     ap.add_argument("--shade", action="store_true", help="add each model's depth shaded as a lit surface")
     args = ap.parse_args()
     photos = find_images(args.photos)
-    # names, paths, or `reference` (the shipped model); each crop with its mirror image, as `facedepth predict`
+    # names, paths, or `reference` (the shipped model); each crop with its mirror image (`facedepth predict` also
+    # averages zoomed views: not here, so the figure compares the models, not the averaging)
     predictors = {m: Predictor(m, mirror=True) for m in args.models}
     cols = len(predictors) * (2 if args.shade else 1) + 1
     fig, axes = plt.subplots(len(photos), cols, figsize=(3.2 * cols, 3.4 * len(photos)), squeeze=False)
