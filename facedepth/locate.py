@@ -62,10 +62,11 @@ def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequen
 class LocatorNet(nn.Module):
     """Encoder to 1/16 with a dilated context block and a global-pool branch, decoder back to 1/4.
 
-    Outputs (B, 4, H/4, W/4): person logit, head logit, cos and sin of the head's roll.
+    Outputs (B, 4, H/4, W/4): person logit, head logit, cos and sin of the head's roll; with `centres` a fifth,
+    the logit of a head's centre (a peak per head: tells touching heads apart where the head map is one blob).
     """
 
-    def __init__(self, base: int = 16):
+    def __init__(self, base: int = 16, centres: bool = False):
         super().__init__()
         c1, c2, c3, c4 = base, 2 * base, 4 * base, 6 * base
         self.s1 = _block(3, c1, 2)
@@ -75,7 +76,7 @@ class LocatorNet(nn.Module):
         self.pool = nn.Sequential(nn.Conv2d(c4, c4, 1), nn.ReLU(inplace=True))
         self.up3 = _block(c4 + c3, c3)
         self.up2 = _block(c3 + c2, c2)
-        self.out = nn.Conv2d(c2, 4, 1)
+        self.out = nn.Conv2d(c2, 5 if centres else 4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f2 = self.s2(self.s1(x))
@@ -129,11 +130,13 @@ def heads_from_maps(
     threshold: float = 0.5,
     min_px: float = 1.5,
     min_score: float = MIN_SCORE,
+    centre: np.ndarray | None = None,
 ) -> list[Head]:
     """Connected head regions of a quarter-resolution head probability map -> Heads in photo pixels, largest
     first. `scale` maps map pixels to photo pixels; regions under `min_px` map pixels of probability, or whose
-    mean probability is under `min_score`, are noise."""
-    count, labels = head_regions(head > threshold)
+    mean probability is under `min_score`, are noise. `centre`: a head-centre probability map, whose peaks
+    tell touching heads apart (`head_regions`)."""
+    count, labels = head_regions(head > threshold, centre)
     found = []
     ys, xs = np.mgrid[0 : head.shape[0], 0 : head.shape[1]]
     for k in range(1, count):
@@ -152,22 +155,28 @@ def heads_from_maps(
     return sorted(found, key=lambda hd: -hd.size)
 
 
-def head_regions(mask: np.ndarray) -> tuple[int, np.ndarray]:
+def head_regions(mask: np.ndarray, centre: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """(count, labels) like cv2.connectedComponents, with touching heads told apart: two people side by side
-    make one blob on a 40 x 30 map (one head found for both: a fifth of the people in crowded scenes missed). Each
-    blob with narrows between the peaks of its distance to the background is cut between them, each pixel going
-    to the head whose rim is nearest; peaks with no narrows between them (a ridge along long hair, a plateau)
-    are one head."""
+    make one blob on a 40 x 30 map (one head found for both: a fifth of the people in crowded scenes missed).
+    A blob holding several heads' peaks is cut between them, each pixel going to the head whose rim is nearest.
+    The peaks are the centre map's (`centre`, a locator trained with centres), else those of the blob's
+    distance to the background with narrows between them; peaks with no narrows between them (a ridge along
+    long hair, a plateau) are one head."""
     m = mask.astype(np.uint8)
     dist = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ys, xs = np.nonzero((dist >= 1.5) & (dist == cv2.dilate(dist, np.ones((3, 3), np.uint8))))  # not the rims
     count, labels = cv2.connectedComponents(m, connectivity=8)
-    blob, peak = labels[ys, xs], dist[ys, xs]
-    tops: list[int] = []  # each head's highest peak: a peak (strongest first) starts a head unless one is joined
-    for i in np.argsort(-peak, kind="stable"):
-        ways = [_saddle(dist, (xs[i], ys[i]), (xs[t], ys[t])) for t in tops if blob[t] == blob[i]]
-        if max(ways, default=-1.0) < NARROWS * peak[i]:
-            tops.append(i)
+    if centre is not None:
+        ys, xs = np.nonzero(mask & (centre >= CENTRE_PEAK) & (centre == cv2.dilate(centre, np.ones((3, 3), np.uint8))))
+        blob, peak = labels[ys, xs], dist[ys, xs]
+        tops = list(np.argsort(-centre[ys, xs], kind="stable"))
+    else:
+        ys, xs = np.nonzero((dist >= 1.5) & (dist == cv2.dilate(dist, np.ones((3, 3), np.uint8))))  # not the rims
+        blob, peak = labels[ys, xs], dist[ys, xs]
+        tops = []  # each head's highest peak: a peak (strongest first) starts a head unless one is joined
+        for i in np.argsort(-peak, kind="stable"):
+            ways = [_saddle(dist, (xs[i], ys[i]), (xs[t], ys[t])) for t in tops if blob[t] == blob[i]]
+            if max(ways, default=-1.0) < NARROWS * peak[i]:
+                tops.append(i)
     out = labels.copy()
     for b in {blob[t] for t in tops}:
         centres = [t for t in tops if blob[t] == b]
@@ -182,6 +191,7 @@ def head_regions(mask: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 NARROWS = 0.6  # a blob is two heads where the way between two peaks narrows below this share of the lower one
+CENTRE_PEAK = 0.3  # a centre map's local maximum at least this probable is a head's peak
 
 
 def _saddle(dist: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
@@ -194,8 +204,9 @@ def _saddle(dist: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
 
 
 def heads_of(maps: np.ndarray, scale: float, threshold: float = 0.5, min_score: float = MIN_SCORE) -> list[Head]:
-    """heads_from_maps on a locator's (4, h, w) probability maps."""
-    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold, min_score=min_score)
+    """heads_from_maps on a locator's (4 or 5, h, w) probability maps."""
+    centre = maps[4] if len(maps) > 4 else None
+    return heads_from_maps(maps[1], maps[2], maps[3], scale, threshold, min_score=min_score, centre=centre)
 
 
 class Locator:
@@ -215,7 +226,8 @@ class Locator:
 
     @torch.no_grad()
     def maps(self, rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-        """(4, h, w) person and head probabilities, cos and sin at 1/4 input; map-to-photo scale; photo size."""
+        """(4 or 5, h, w) person and head probabilities, cos and sin (head centre) at 1/4 input; map-to-photo
+        scale; photo size."""
         small, s = network_input(rgb, self.config.get("width", WIDTH))
         y = self.model(image_tensor(small)[None].to(self.device))[0].float().cpu().numpy()
         return probabilities(y), OUT_STRIDE / s, rgb.shape[:2]
@@ -289,9 +301,11 @@ def has_detail(rgb: np.ndarray, head: Head) -> bool:
 
 
 def probabilities(raw: np.ndarray) -> np.ndarray:
-    """The network's raw (4, h, w) output with its person and head logits turned into probabilities."""
+    """The network's raw (4 or 5, h, w) output with its person, head (and centre) logits turned into
+    probabilities."""
     y = np.array(raw, dtype=np.float32)
     y[:2] = 1 / (1 + np.exp(-y[:2]))
+    y[4:] = 1 / (1 + np.exp(-y[4:]))
     return y
 
 
@@ -349,7 +363,7 @@ def load_locator(path: Path, device="cpu") -> tuple[LocatorNet, dict]:
 
     state = read_state(path, device, kind="locator")
     config = dict(state["config"])
-    model = LocatorNet(config.get("base", 16)).to(device)
+    model = LocatorNet(config.get("base", 16), config.get("centres", False)).to(device)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -40,10 +40,12 @@ class LocatorConfig:
     width: int = 160
     recolour: float = 0.0  # share of people whose clothes change colour (scenes.recoloured)
     init: str = ""  # a locator checkpoint to start from (fine-tuning); "" = fresh weights
+    centres: bool = False  # also learn each head's centre (a fifth map; LocatorNet)
 
 
-def targets(scene: Scene) -> np.ndarray:
-    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels."""
+def targets(scene: Scene, centres: bool = False) -> np.ndarray:
+    """(4, h/4, w/4) float32: person, head (area fractions), and the roll's cos and sin on person pixels; with
+    `centres` a fifth map, `centre_map`."""
     h, w = scene.person.shape
     size = (w // OUT_STRIDE, h // OUT_STRIDE)
 
@@ -55,7 +57,29 @@ def targets(scene: Scene) -> np.ndarray:
         roll[scene.person == k] = math.radians(placed.roll)
     person = scene.person > 0
     maps = [area(person), area(scene.head), area(np.cos(roll) * person), area(np.sin(roll) * person)]
+    if centres:
+        maps.append(centre_map(scene))
     return np.stack(maps).astype(np.float32)
+
+
+MIN_HEAD_PX = 16  # scene pixels of visible head that make a head worth a centre (one map pixel)
+
+
+def centre_map(scene: Scene) -> np.ndarray:
+    """(h/4, w/4): a Gaussian peak of height 1 on the map pixel holding each person's visible-head centroid,
+    sigma a sixth of the visible head's size (at least 0.7 map pixels), the largest where two overlap (as
+    CenterNet's heatmaps)."""
+    h, w = scene.person.shape
+    out = np.zeros((h // OUT_STRIDE, w // OUT_STRIDE), np.float32)
+    ys, xs = np.mgrid[0 : out.shape[0], 0 : out.shape[1]]
+    for k in range(1, len(scene.placed) + 1):
+        py, px = np.nonzero(scene.head & (scene.person == k))
+        if len(px) < MIN_HEAD_PX:
+            continue
+        cx, cy = int((px.mean() + 0.5) / OUT_STRIDE), int((py.mean() + 0.5) / OUT_STRIDE)
+        sigma = max(0.7, math.sqrt(len(px)) / OUT_STRIDE / 6)
+        out = np.maximum(out, np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)).astype(np.float32))
+    return out
 
 
 def frame_of(placed: Placed, tile_hw: tuple[int, int]) -> tuple[float, float, float]:
@@ -74,7 +98,7 @@ def batch_of(
         scene = compose(rng, tiles["rgb"], tiles["mask"], cfg.hw, backgrounds, recolour=cfg.recolour)
         rgb = photometric(scene.rgb, rng, SCENE_EFFECTS)
         xs.append(image_tensor(rgb))
-        ys.append(torch.from_numpy(targets(scene)))
+        ys.append(torch.from_numpy(targets(scene, cfg.centres)))
     return torch.stack(xs), torch.stack(ys)
 
 
@@ -86,7 +110,17 @@ def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     weight = y[:, 1:2]
     direction = F.normalize(y[:, 2:4], dim=1, eps=1e-6)
     roll = (weight * (out[:, 2:4] - direction).abs()).sum() / weight.sum().clamp_min(1.0)
-    return bce + dice.mean() + 0.5 * roll
+    loss = bce + dice.mean() + 0.5 * roll
+    return loss + centre_loss(out[:, 4], y[:, 4]) if out.shape[1] > 4 else loss
+
+
+def centre_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CenterNet's focal loss (alpha 2, beta 4) per peak: pixels near a peak are punished less for firing."""
+    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
+    peak = target >= 1.0
+    pos = (peak * (1 - p) ** 2 * torch.log(p)).sum()
+    neg = (~peak * (1 - target) ** 4 * p**2 * torch.log(1 - p)).sum()
+    return -(pos + neg) / peak.sum().clamp_min(1)
 
 
 @torch.no_grad()
@@ -127,7 +161,7 @@ def train_locator(
     """Train, checkpointing to out/last.pt every 200 steps (resumable) and writing out/best.pt at the end."""
     torch.manual_seed(cfg.seed)
     train, val = load_split(prepared, "train", mmap=False), load_split(prepared, "val", mmap=False)
-    model = LocatorNet(cfg.base)
+    model = LocatorNet(cfg.base, cfg.centres)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     out = Path(out)
@@ -146,7 +180,7 @@ def train_locator(
     elif cfg.init:
         from facedepth.checkpoint import read_state
 
-        model.load_state_dict(read_state(Path(cfg.init), "cpu", kind="locator")["model"])
+        model.load_state_dict(widened(read_state(Path(cfg.init), "cpu", kind="locator")["model"], model))
         log(f"started from {cfg.init}")
     model.train()
     t0, running = time.time() - seconds, None
@@ -175,6 +209,20 @@ def train_locator(
         torch.save(state, tmp)
     log(f"val: {scores}")
     return scores
+
+
+def widened(state: dict, model: LocatorNet) -> dict:
+    """A 4-map locator's weights for a model with a centre map too: the fifth output starts at zero weights and
+    a bias of -2.2 (a peak probability of 0.1, as CenterNet starts its heatmaps)."""
+    out = model.out
+    if state["out.weight"].shape[0] == out.weight.shape[0]:
+        return state
+    state = dict(state)
+    weight, bias = torch.zeros_like(out.weight), torch.full_like(out.bias, -2.2)
+    n = state["out.weight"].shape[0]
+    weight[:n], bias[:n] = state["out.weight"], state["out.bias"]
+    state["out.weight"], state["out.bias"] = weight, bias
+    return state
 
 
 def _config_dict(cfg: LocatorConfig) -> dict:

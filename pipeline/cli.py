@@ -679,6 +679,7 @@ def locator_train(
         float, typer.Option(min=0, max=1, help="share of people whose clothes change colour in the scenes")
     ] = 0.0,
     init: Annotated[Optional[Path], typer.Option(help="a locator checkpoint to fine-tune from")] = None,
+    centres: Annotated[bool, typer.Option(help="also learn each head's centre (tells touching heads apart)")] = False,
 ):
     """Train the person locator on scenes composed from renders and the bundled HDRIs; resumes from last.pt."""
     from facedepth.locate_train import LocatorConfig, train_locator
@@ -686,7 +687,15 @@ def locator_train(
 
     if init is not None and not init.is_file():
         fail(f"--init {init}: no such locator checkpoint; train one with `facedepth locator-train` first")
-    cfg = LocatorConfig(steps=steps, batch=batch, seed=seed, lr=lr, recolour=recolour, init=str(init or ""))
+    cfg = LocatorConfig(
+        steps=steps,
+        batch=batch,
+        seed=seed,
+        lr=lr,
+        recolour=recolour,
+        init=str(init or ""),
+        centres=centres,
+    )
     try:
         scores = train_locator(prepared, out, cfg, hdri_backgrounds(), log=lambda m: typer.echo(m, err=True))
     except (FileNotFoundError, ValueError) as exc:

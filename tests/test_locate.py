@@ -136,6 +136,57 @@ def test_touching_heads_are_told_apart_and_one_head_stays_whole():
     assert sorted(parts) == sorted(int(n) for n in blobs)  # the same three regions, pixel for pixel in size
 
 
+def test_centre_peaks_tell_heads_apart_where_the_head_map_cannot():
+    """Two heads overlapping deep into each other have no narrows between them (one head by the distance
+    rule); a centre map with two peaks cuts them, each found near its own centre; one peak keeps a two-lobed
+    blob whole, and a peak under CENTRE_PEAK is none."""
+    from facedepth.locate import CENTRE_PEAK, heads_from_maps
+
+    head = np.zeros((30, 40), np.float32)
+    cv2.circle(head, (15, 12), 6, 1.0, -1)
+    cv2.circle(head, (23, 13), 5, 1.0, -1)
+    ones, zeros = np.ones_like(head), np.zeros_like(head)
+    assert len(heads_from_maps(head, ones, zeros, scale=1.0)) == 1
+    ys, xs = np.mgrid[0:30, 0:40]
+
+    def peaks(*centres, height=1.0):
+        return np.max([height * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 2.0) for x, y in centres], axis=0)
+
+    heads = heads_from_maps(head, ones, zeros, scale=1.0, centre=peaks((15, 12), (23, 13)).astype(np.float32))
+    assert sorted(round(h.x) for h in heads) == pytest.approx([15, 23], abs=1.5)
+    assert heads[0].size > heads[1].size  # the larger head first
+    one = heads_from_maps(head, ones, zeros, scale=1.0, centre=peaks((18, 12)).astype(np.float32))
+    assert len(one) == 1
+    weak = peaks((15, 12)) + peaks((23, 13), height=0.9 * CENTRE_PEAK)
+    assert len(heads_from_maps(head, ones, zeros, scale=1.0, centre=weak.astype(np.float32))) == 1
+
+
+def test_centre_targets_peak_on_each_visible_head(prepared):
+    """The centre map a locator learns: one peak of 1 on the map pixel of each visible head's centroid, none
+    for a person whose head is out of sight."""
+    from facedepth.locate import OUT_STRIDE
+    from facedepth.locate_train import MIN_HEAD_PX, centre_map, targets
+    from facedepth.scenes import compose
+    from facedepth.splits import load_split
+
+    split = load_split(prepared, "train", mmap=True)
+    rng = np.random.default_rng(3)
+    seen = 0
+    for _ in range(6):
+        scene = compose(rng, split["rgb"], split["mask"], (128, 160), people=2)
+        c = centre_map(scene)
+        assert np.array_equal(targets(scene, centres=True)[4], c) and targets(scene).shape[0] == 4
+        for k in range(1, len(scene.placed) + 1):
+            py, px = np.nonzero(scene.head & (scene.person == k))
+            if len(px) < MIN_HEAD_PX:
+                continue
+            seen += 1
+            x, y = int((px.mean() + 0.5) / OUT_STRIDE), int((py.mean() + 0.5) / OUT_STRIDE)
+            assert c[y, x] == 1.0
+        assert int((c == 1.0).sum()) <= len(scene.placed)
+    assert seen >= 4
+
+
 def test_framing_constants_match_the_renders(rendered):
     """FRAME and DOWN (how a depth crop is framed around a head) come from the renders' label maps."""
     from PIL import Image
@@ -247,6 +298,16 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
     assert logs[0] == f"started from {tmp_path / 'best.pt'}"
     before, after = (read_state(p, kind="locator")["model"] for p in (tmp_path / "best.pt", tmp_path / "tuned/best.pt"))
     assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
+    # a centre map added to a 4-map locator: its old maps start as they were, the new one at a 0.1 peak prior
+    centred = LocatorConfig(steps=1, batch=2, base=4, hw=(64, 80), lr=0.0, init=str(tmp_path / "best.pt"), centres=True)
+    train_locator(prepared, tmp_path / "centred", centred, [], log=lambda m: None)
+    wide = read_state(tmp_path / "centred/best.pt", kind="locator")["model"]
+    assert torch.equal(wide["out.weight"][:4], before["out.weight"]) and torch.equal(
+        wide["out.bias"][:4], before["out.bias"]
+    )
+    assert wide["out.bias"][4].item() == pytest.approx(-2.2) and not wide["out.weight"][4].any()
+    locator = Locator(tmp_path / "centred/best.pt")
+    assert locator.maps(np.zeros((40, 50, 3), np.uint8))[0].shape[0] == 5
 
 
 def test_onnx_runtime_gives_the_torch_numbers(checkpoint):
