@@ -2,9 +2,11 @@
 
 One pass over the photo shrunk to about 160 px wide gives, at a quarter of that
 resolution, the probability of person (any non-background label) and of head
-(face, hair, eyes, mouth, glasses), and each head pixel's roll as (cos, sin).
-Heads are the connected parts of the head map; each gives a centre and size by
-its probability moments and a roll by its mean direction. The depth crop is
+(face, hair, eyes, mouth, glasses), each head pixel's roll as (cos, sin) and,
+in the shipped locator, the probability of a head's centre. Heads are the parts
+of the head map that hold a centre peak (touching heads cut between peaks); each
+gives a centre and size by its probability moments and a roll by its mean
+direction. The depth crop is
 framed around it by the median framing constants below and turned upright. The
 person map, upsampled to the photo, marks where the depth is valid: head, hair,
 neck and shoulders, not the wall behind. No external weights: the network is trained by
@@ -135,7 +137,7 @@ def heads_from_maps(
     """Connected head regions of a quarter-resolution head probability map -> Heads in photo pixels, largest
     first. `scale` maps map pixels to photo pixels; regions under `min_px` map pixels of probability, or whose
     mean probability is under `min_score`, are noise. `centre`: a head-centre probability map, whose peaks
-    tell touching heads apart (`head_regions`)."""
+    tell touching heads apart (`head_regions`); a region without one is no head."""
     count, labels = head_regions(head > threshold, centre)
     found = []
     ys, xs = np.mgrid[0 : head.shape[0], 0 : head.shape[1]]
@@ -149,7 +151,7 @@ def heads_from_maps(
         cy = float((p * (ys + 0.5)).sum() / area)
         roll = math.degrees(math.atan2(float((p * sin).sum()), float((p * cos).sum())))
         score = float(head[labels == k].mean())
-        if score < min_score:
+        if score < min_score or (centre is not None and float(centre[labels == k].max()) < CENTRE_PEAK):
             continue
         found.append(Head(cx * scale, cy * scale, math.sqrt(area) * scale, roll, score))
     return sorted(found, key=lambda hd: -hd.size)
@@ -191,7 +193,10 @@ def head_regions(mask: np.ndarray, centre: np.ndarray | None = None) -> tuple[in
 
 
 NARROWS = 0.6  # a blob is two heads where the way between two peaks narrows below this share of the lower one
-CENTRE_PEAK = 0.3  # a centre map's local maximum at least this probable is a head's peak
+# A centre map's local maximum at least this probable is a head's peak, and a head region needs one (a dark blob
+# or a lock of hair gets none). Chosen on 400 + 300 pasted val frames (0.2-0.4): 0.25 found 95.0% of people two
+# or three to a frame, 0.050 false heads per frame, 1.07 heads per one-person frame.
+CENTRE_PEAK = 0.25
 
 
 def _saddle(dist: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:

@@ -139,7 +139,7 @@ def test_touching_heads_are_told_apart_and_one_head_stays_whole():
 def test_centre_peaks_tell_heads_apart_where_the_head_map_cannot():
     """Two heads overlapping deep into each other have no narrows between them (one head by the distance
     rule); a centre map with two peaks cuts them, each found near its own centre; one peak keeps a two-lobed
-    blob whole, and a peak under CENTRE_PEAK is none."""
+    blob whole, a peak under CENTRE_PEAK is none, and a blob without one is no head."""
     from facedepth.locate import CENTRE_PEAK, heads_from_maps
 
     head = np.zeros((30, 40), np.float32)
@@ -159,6 +159,8 @@ def test_centre_peaks_tell_heads_apart_where_the_head_map_cannot():
     assert len(one) == 1
     weak = peaks((15, 12)) + peaks((23, 13), height=0.9 * CENTRE_PEAK)
     assert len(heads_from_maps(head, ones, zeros, scale=1.0, centre=weak.astype(np.float32))) == 1
+    none = peaks((15, 12), height=0.9 * CENTRE_PEAK).astype(np.float32)  # a blob with no head's centre
+    assert heads_from_maps(head, ones, zeros, scale=1.0, centre=none) == []
 
 
 def test_centre_targets_peak_on_each_visible_head(prepared):
