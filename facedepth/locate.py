@@ -241,7 +241,8 @@ class Locator:
         """Heads (largest first) and the person probability at photo resolution (float32 0..1), kept on the
         people whose heads were found (`people_only`; the whole map when none was)."""
         y, scale, (h, w) = self.maps(rgb)
-        heads = [hd for hd in heads_of(y, scale, threshold) if has_detail(rgb, hd)]
+        # a head centred in the input's padding (the photo's last rows or columns replicated) is not in the photo
+        heads = [hd for hd in heads_of(y, scale, threshold) if 0 <= hd.x < w and 0 <= hd.y < h and has_detail(rgb, hd)]
         if self.refine:
             heads = sorted(self.refined(rgb, heads, threshold), key=lambda hd: -hd.size)
         person = people_only(y[0], heads, scale) if heads else y[0]

@@ -253,6 +253,27 @@ def test_a_photo_without_people_has_no_heads():
         assert heads == [] and prob.shape == (480, 640) and (prob > 0.5).mean() < 0.05
 
 
+def test_no_head_is_found_in_the_padding_below_or_beside_the_photo():
+    """A photo whose sides are no multiple of 16 is padded (its last rows and columns repeated) before the
+    network: a head the maps put there is not in the photo. Noise photos saved as JPEG, the first of which
+    once gave a head centred three pixels below its bottom edge."""
+    import io
+
+    from PIL import Image
+
+    from facedepth.locate import Locator
+
+    locator = Locator()
+    for seed, (h, w) in enumerate([(97, 131), (61, 45), (150, 201), (233, 97)]):
+        noise = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(noise).save(buf, "JPEG", quality=90)
+        photo = np.asarray(Image.open(buf).convert("RGB"))
+        y, scale, _ = locator.maps(photo)
+        assert y.shape[1] * scale > h or y.shape[2] * scale > w  # the maps reach past the photo
+        assert all(0 <= hd.x < w and 0 <= hd.y < h for hd in locator(photo)[0])
+
+
 def test_recoloured_clothes_change_colour_keep_their_shading_and_nothing_else_changes():
     from facedepth.metrics import spearman
     from facedepth.scenes import compose, recoloured
