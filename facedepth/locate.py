@@ -6,9 +6,8 @@ resolution, the probability of person (any non-background label) and of head
 in the shipped locator, the probability of a head's centre. Heads are the parts
 of the head map that hold a centre peak (touching heads cut between peaks); each
 gives a centre and size by its probability moments and a roll by its mean
-direction. The depth crop is
-framed around it by the median framing constants below and turned upright. The
-person map, upsampled to the photo, marks where the depth is valid: head, hair,
+direction. The depth crop is framed around it by the median framing constants
+below and turned upright. The person map, upsampled to the photo, marks where the depth is valid: head, hair,
 neck and shoulders, not the wall behind. No external weights: the network is trained by
 `facedepth locator-train` on scenes composed from renders (facedepth.scenes)
 and ships in facedepth/weights/locator.pt.

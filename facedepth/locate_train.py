@@ -217,6 +217,8 @@ def widened(state: dict, model: LocatorNet) -> dict:
     out = model.out
     if state["out.weight"].shape[0] == out.weight.shape[0]:
         return state
+    if state["out.weight"].shape[0] > out.weight.shape[0]:
+        raise ValueError("the --init locator has a centre map: fine-tune it with --centres")
     state = dict(state)
     weight, bias = torch.zeros_like(out.weight), torch.full_like(out.bias, -2.2)
     n = state["out.weight"].shape[0]

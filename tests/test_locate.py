@@ -331,6 +331,9 @@ def test_locator_training_resumes_and_refuses_other_settings(prepared, tmp_path)
     assert wide["out.bias"][4].item() == pytest.approx(-2.2) and not wide["out.weight"][4].any()
     locator = Locator(tmp_path / "centred/best.pt")
     assert locator.maps(np.zeros((40, 50, 3), np.uint8))[0].shape[0] == 5
+    narrowed = LocatorConfig(steps=1, batch=2, base=4, hw=(64, 80), init=str(tmp_path / "centred/best.pt"))
+    with pytest.raises(ValueError, match="with --centres"):
+        train_locator(prepared, tmp_path / "narrowed", narrowed, [], log=lambda m: None)
 
 
 def test_onnx_runtime_gives_the_torch_numbers(checkpoint):
