@@ -283,7 +283,7 @@ def portraits_benchmark(photos: Path, locator: Locator, faces) -> list[dict]:
     """Each photo's face (the upright located head nearest the face OpenCV's frontal cascade finds upright: the
     astronaut's helmet is a larger "head") followed through the turns; roll_error: the located roll against the
     upright one plus the turn."""
-    frontal = haar()
+    frontal = faces or haar()
     rows = []
     for path in sorted(p for p in photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
         rgb = read_rgb(path)

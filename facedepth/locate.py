@@ -141,7 +141,8 @@ def heads_from_maps(
     found = []
     ys, xs = np.mgrid[0 : head.shape[0], 0 : head.shape[1]]
     for k in range(1, count):
-        region = cv2.dilate((labels == k).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        own = labels == k
+        region = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         p = np.where(region, head, 0.0)
         area = float(p.sum())
         if area < min_px:
@@ -149,8 +150,8 @@ def heads_from_maps(
         cx = float((p * (xs + 0.5)).sum() / area)
         cy = float((p * (ys + 0.5)).sum() / area)
         roll = math.degrees(math.atan2(float((p * sin).sum()), float((p * cos).sum())))
-        score = float(head[labels == k].mean())
-        if score < min_score or (centre is not None and float(centre[labels == k].max()) < CENTRE_PEAK):
+        score = float(head[own].mean())
+        if score < min_score or (centre is not None and float(centre[own].max()) < CENTRE_PEAK):
             continue
         found.append(Head(cx * scale, cy * scale, math.sqrt(area) * scale, roll, score))
     return sorted(found, key=lambda hd: -hd.size)
